@@ -1,0 +1,162 @@
+"""Process configuration: environment variables for secrets, an optional YAML file for the rest.
+
+Precedence: built-in defaults < config file < environment. Secrets are `SecretStr`
+so they never show up in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+DEFAULT_BASE_URLS = {
+    "groq": "https://api.groq.com/openai/v1",
+    "together": "https://api.together.xyz/v1",
+    "deepinfra": "https://api.deepinfra.com/v1/openai",
+    "bedrock": "",  # derived from the region
+    "vllm": "",  # a pool of replicas, see VllmPoolConfig
+}
+API_KEY_ENV = {"groq": "GROQ_API_KEY", "together": "TOGETHER_API_KEY", "deepinfra": "DEEPINFRA_API_KEY"}
+
+
+class ConfigError(ValueError):
+    """The configuration file or environment is not valid."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Timeouts(_Model):
+    connect_s: float = Field(5.0, gt=0)
+    #: Longest wait for the first byte of the answer (and between reads of a stream).
+    first_byte_s: float = Field(60.0, gt=0)
+    total_s: float = Field(600.0, gt=0)
+
+
+class BedrockConfig(_Model):
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+
+
+class VllmPoolConfig(_Model):
+    urls: list[str] = Field(default_factory=list)
+    api_key: SecretStr | None = None
+    health_interval_s: float = Field(5.0, gt=0)
+    metrics_interval_s: float = Field(2.0, gt=0)
+    #: Cost of the pool, used by metering to report it as a fixed cost.
+    gpu_hour_usd: str = "2.50"
+    gpus: int = Field(8, ge=1)
+
+
+class ProviderConfig(_Model):
+    name: str
+    enabled: bool = True
+    base_url: str = ""
+    api_key: SecretStr | None = None
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    pool_size: int = Field(256, ge=1)
+    #: Points at one of Corral's own fakes rather than the real service.
+    simulated: bool = False
+    bedrock: BedrockConfig | None = None
+    vllm: VllmPoolConfig | None = None
+
+    def has_credentials(self) -> bool:
+        if self.name == "bedrock":
+            b = self.bedrock
+            return b is not None and b.access_key_id is not None and b.secret_access_key is not None
+        if self.name == "vllm":
+            return self.vllm is not None and bool(self.vllm.urls)
+        return self.api_key is not None
+
+
+class Settings(_Model):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_url: str = "sqlite:///corral.db"
+    redis_url: str | None = None
+    policy_path: str | None = None
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    #: Static API keys accepted on /v1 (empty: authentication off, said loudly at start).
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    #: Catalogue overrides keyed "provider/model", e.g. {"groq/llama-4-scout": {"reenabled": true}}.
+    catalogue: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    price_book_path: str | None = None
+    #: Start Corral's built-in fakes for every provider without credentials.
+    simulate_missing: bool = True
+
+
+def _provider_from_env(name: str, env: Mapping[str, str], base: dict[str, Any]) -> dict[str, Any]:
+    spec = dict(base)
+    spec["name"] = name
+    url = env.get(f"CORRAL_{name.upper()}_BASE_URL")
+    if url:
+        spec["base_url"] = url
+    spec.setdefault("base_url", DEFAULT_BASE_URLS[name])
+    key_env = API_KEY_ENV.get(name)
+    if key_env and env.get(key_env):
+        spec["api_key"] = env[key_env]
+    if name == "bedrock":
+        bedrock = dict(spec.get("bedrock") or {})
+        for field, var in (
+            ("access_key_id", "AWS_ACCESS_KEY_ID"),
+            ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+            ("session_token", "AWS_SESSION_TOKEN"),
+        ):
+            if env.get(var):
+                bedrock[field] = env[var]
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if region:
+            bedrock["region"] = region
+        spec["bedrock"] = bedrock
+    if name == "vllm":
+        pool = dict(spec.get("vllm") or {})
+        if env.get("CORRAL_VLLM_URLS"):
+            pool["urls"] = [u.strip() for u in env["CORRAL_VLLM_URLS"].split(",") if u.strip()]
+        if env.get("VLLM_API_KEY"):
+            pool["api_key"] = env["VLLM_API_KEY"]
+        spec["vllm"] = pool
+    return spec
+
+
+def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then the YAML file (if any), then the environment."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    path = config_file or env.get("CORRAL_CONFIG")
+    if path:
+        try:
+            with Path(path).open() as handle:
+                raw = yaml.safe_load(handle) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+    for key, var in (("database_url", "DATABASE_URL"), ("redis_url", "REDIS_URL"), ("policy_path", "CORRAL_POLICY")):
+        if env.get(var):
+            raw[key] = env[var]
+    if env.get("CORRAL_API_KEYS"):
+        raw["api_keys"] = [k.strip() for k in env["CORRAL_API_KEYS"].split(",") if k.strip()]
+    if env.get("CORRAL_SIMULATE") in {"0", "false", "no"}:
+        raw["simulate_missing"] = False
+    file_providers = raw.get("providers") or {}
+    unknown = set(file_providers) - set(DEFAULT_BASE_URLS)
+    if unknown:
+        raise ConfigError(f"providers: unknown provider(s) {sorted(unknown)}; known: {sorted(DEFAULT_BASE_URLS)}")
+    raw["providers"] = {
+        name: _provider_from_env(name, env, file_providers.get(name) or {}) for name in DEFAULT_BASE_URLS
+    }
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path or 'configuration'}: {where}: {first['msg']}") from exc

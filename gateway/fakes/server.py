@@ -1,0 +1,105 @@
+"""The common base of every fake: an aiohttp server on loopback that records what it
+was sent and asks its `Script` how to answer."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from gateway.fakes.script import Behaviour, Script
+
+
+@dataclass(slots=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    json: Any
+
+
+class FakeServer(ABC):
+    """Subclasses add their routes in `routes()` and answer with the provider's wire format."""
+
+    provider: str = "fake"
+
+    def __init__(self, *, script: Script | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.script = script or Script()
+        self.host = host
+        self.port = port
+        self.requests: list[RecordedRequest] = []
+        self.record = True
+        self._runner: web.AppRunner | None = None
+
+    @abstractmethod
+    def routes(self) -> list[web.RouteDef]: ...
+
+    @property
+    def url(self) -> str:
+        """Root URL, e.g. http://127.0.0.1:43121 (no trailing slash)."""
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.add_routes(self.routes())
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1]
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def read(self, request: web.Request) -> tuple[RecordedRequest, Behaviour]:
+        """Record the request and decide how to answer it."""
+        raw = await request.read()
+        try:
+            parsed: Any = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            parsed = None
+        recorded = RecordedRequest(request.method, request.path_qs, dict(request.headers), raw, parsed)
+        if self.record:
+            self.requests.append(recorded)
+        behaviour = self.script.next(request.headers.get("x-fake-behaviour"), parsed)
+        return recorded, behaviour
+
+
+@contextmanager
+def running_in_thread(*fakes: FakeServer) -> Iterator[list[str]]:
+    """Run fakes on a private event loop in a daemon thread (for sync tests and tools)."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(asyncio.gather(*(f.start() for f in fakes)))
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, name="corral-fakes", daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("fakes did not start within 10 s")
+    try:
+        yield [f.url for f in fakes]
+    finally:
+        stop = asyncio.run_coroutine_threadsafe(asyncio.gather(*(f.stop() for f in fakes)), loop)
+        stop.result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

@@ -1,0 +1,1 @@
+"""One adapter per backend, behind the `Provider` interface in `base`."""

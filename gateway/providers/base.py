@@ -1,0 +1,93 @@
+"""The interface every backend adapter implements, and the values it hands back."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.config import ProviderConfig
+from gateway.routing.catalogue import Deployment
+from gateway.schema.chat import ChatRequest
+from gateway.schema.usage import Usage
+
+
+@dataclass(slots=True)
+class RateLimitState:
+    """A backend's rate-limit headers in one common shape (None: not reported)."""
+
+    limit_requests: int | None = None
+    remaining_requests: int | None = None
+    limit_tokens: int | None = None
+    remaining_tokens: int | None = None
+    #: Seconds until the request / token windows reset.
+    reset_requests_s: float | None = None
+    reset_tokens_s: float | None = None
+    retry_after_s: float | None = None
+
+
+@dataclass(slots=True)
+class Completion:
+    """A whole (non-streamed) answer in OpenAI's `chat.completion` shape."""
+
+    body: dict[str, Any]
+    usage: Usage
+    ratelimit: RateLimitState | None = None
+    upstream_request_id: str | None = None
+
+
+class UpstreamStream(ABC):
+    """An open streamed answer. Iterating yields OpenAI `chat.completion.chunk` dicts
+    (never a usage-only chunk). Once iteration ends, `usage` and `finish_reason` are set;
+    `usage` is None when the backend did not report it."""
+
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    ratelimit: RateLimitState | None = None
+    upstream_request_id: str | None = None
+
+    @abstractmethod
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]: ...
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Release the connection (also when the client went away mid-stream)."""
+
+
+class Provider(ABC):
+    """One backend. Holds one long-lived HTTP client, created in `start()`."""
+
+    name: str
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+
+    @property
+    def simulated(self) -> bool:
+        return self.config.simulated
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Create the shared HTTP client (inside the running event loop)."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def complete(self, request: ChatRequest, deployment: Deployment) -> Completion:
+        """Serve a non-streamed request or raise `UpstreamError`."""
+
+    @abstractmethod
+    async def stream(self, request: ChatRequest, deployment: Deployment) -> UpstreamStream:
+        """Open a stream. Returns once the backend accepted the request (status and
+        headers read), so that failures before the first byte raise `UpstreamError`
+        here and the dispatch loop can still fall over to another deployment."""
+
+    def unsupported(self, request: ChatRequest, deployment: Deployment) -> str | None:
+        """Why this adapter cannot serve the request faithfully, or None.
+
+        Capabilities from the catalogue are checked by the router; this covers
+        request details only the adapter knows (e.g. an image URL Bedrock cannot fetch).
+        """
+        return None

@@ -1,0 +1,1 @@
+"""Wire models and the request summary the rest of the gateway works on."""
