@@ -47,6 +47,12 @@ class FakeServer(ABC):
         """Root URL, e.g. http://127.0.0.1:43121 (no trailing slash)."""
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def base_url(self) -> str:
+        """What an adapter's `base_url` must be set to to reach this fake
+        (the provider's API prefix under `url`, e.g. `/openai/v1` for Groq)."""
+        return self.url
+
     async def start(self) -> str:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.add_routes(self.routes())
