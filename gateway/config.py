@@ -81,6 +81,8 @@ class Settings(_Model):
     host: str = "127.0.0.1"
     port: int = 8080
     database_url: str = "sqlite:///corral.db"
+    #: Where usage events go while the ledger database is unreachable.
+    journal_path: str = "corral-usage.journal"
     redis_url: str | None = None
     policy_path: str | None = None
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)

@@ -5,7 +5,8 @@ into `{"error": {"message", "type", "code", "param", ...}}` with `status`.
 Codes (the SDK maps each to a typed exception):
 
 | status | type | code |
-| 400 | invalid_request_error | invalid_json, invalid_value, unsupported_parameter, context_length_exceeded, invalid_tool_schema |
+| 400 | invalid_request_error | invalid_json, invalid_value, missing_required_parameter, unsupported_parameter, |
+|     |                       | context_length_exceeded, invalid_tool_schema |
 | 401 | authentication_error | invalid_api_key |
 | 402 | budget_error | budget_exceeded |
 | 403 | permission_error | insufficient_scope, policy_rejected |

@@ -64,7 +64,7 @@ class PriceBook:
 
 def _decimal(value: Any, where: str) -> Decimal:
     if isinstance(value, float):
-        raise PriceBookError(f"{where}: write prices as strings (\"0.11\"), not floats")
+        raise PriceBookError(f'{where}: write prices as strings ("0.11"), not floats')
     try:
         result = Decimal(str(value))
     except InvalidOperation as exc:

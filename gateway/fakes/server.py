@@ -104,8 +104,10 @@ def running_in_thread(*fakes: FakeServer) -> Iterator[list[str]]:
     try:
         yield [f.url for f in fakes]
     finally:
-        stop = asyncio.run_coroutine_threadsafe(asyncio.gather(*(f.stop() for f in fakes)), loop)
-        stop.result(10)
+        async def stop_all() -> None:
+            await asyncio.gather(*(f.stop() for f in fakes))
+
+        asyncio.run_coroutine_threadsafe(stop_all(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()

@@ -24,9 +24,7 @@ class ErrorKind(StrEnum):
 
 
 #: Worth another try on the same deployment (transient faults).
-RETRY_SAME = frozenset(
-    {ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.UPSTREAM_5XX, ErrorKind.MALFORMED_RESPONSE}
-)
+RETRY_SAME = frozenset({ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.UPSTREAM_5XX, ErrorKind.MALFORMED_RESPONSE})
 #: Worth trying another deployment: everything except faults that are the caller's.
 FALL_OVER = frozenset(ErrorKind) - {ErrorKind.BAD_REQUEST}
 #: Counted against a deployment's health (breakers); a 4xx about the request is not.

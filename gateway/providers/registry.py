@@ -17,6 +17,6 @@ PROVIDER_CLASSES: dict[str, str] = {
 
 def provider_class(name: str) -> type[Provider]:
     module, _, attr = PROVIDER_CLASSES[name].partition(":")
-    cls = getattr(import_module(module), attr)
+    cls: type[Provider] = getattr(import_module(module), attr)
     assert issubclass(cls, Provider)
     return cls

@@ -83,9 +83,8 @@ class Catalogue:
             hit = False
             for dep in logical.deployments:
                 if dep.provider == provider:
-                    dep = _apply(dep, key, changes)
                     hit = True
-                new_deps.append(dep)
+                new_deps.append(_apply(dep, key, changes) if dep.provider == provider else dep)
             if not hit:
                 new_deps.append(_deployment(provider, model, changes, key))
             models[model] = replace(logical, deployments=tuple(new_deps))
@@ -116,9 +115,7 @@ def _deployment(provider: str, model: str, raw: dict[str, Any], where: str) -> D
     try:
         retired_raw = raw.get("retired")
         retired = (
-            Retirement(date=_as_date(retired_raw["date"]), source=str(retired_raw["source"]))
-            if retired_raw
-            else None
+            Retirement(date=_as_date(retired_raw["date"]), source=str(retired_raw["source"])) if retired_raw else None
         )
         return Deployment(
             provider=provider,

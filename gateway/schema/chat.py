@@ -79,9 +79,7 @@ class ToolMessage(_Loose):
     content: str | list[TextPart]
 
 
-Message = Annotated[
-    SystemMessage | UserMessage | AssistantMessage | ToolMessage, Field(discriminator="role")
-]
+Message = Annotated[SystemMessage | UserMessage | AssistantMessage | ToolMessage, Field(discriminator="role")]
 
 
 class FunctionDef(_Loose):
@@ -197,10 +195,10 @@ def features_of(req: ChatCompletionRequest) -> frozenset[str]:
     if req.logprobs:
         found.add("logprobs")
     for message in req.messages:
-        if isinstance(message, UserMessage) and isinstance(message.content, list):
-            if any(isinstance(part, ImagePart) for part in message.content):
-                found.add("images")
-                break
+        content = message.content if isinstance(message, UserMessage) else None
+        if isinstance(content, list) and any(isinstance(part, ImagePart) for part in content):
+            found.add("images")
+            break
     return frozenset(found)
 
 

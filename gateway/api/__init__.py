@@ -1,0 +1,1 @@
+"""Thin HTTP edges: parse, call dispatch, serialise. No provider names here."""

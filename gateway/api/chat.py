@@ -1,0 +1,168 @@
+"""POST /v1/chat/completions: parse, dispatch, serialise. No provider names here."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway.api.auth import authenticate
+from gateway.api.parse import parse_chat, read_body
+from gateway.api.sse import DONE, frame, usage_chunk
+from gateway.dispatch import OpenStream, Outcome
+from gateway.errors import GatewayError
+from gateway.metering.events import AttemptRecord, UsageEvent
+from gateway.providers.errors import UpstreamError
+from gateway.runtime import Runtime
+from gateway.schema.chat import CHARS_PER_TOKEN, ChatRequest
+from gateway.schema.usage import Usage
+
+COST_PLACES = Decimal("0.0000000001")
+
+
+def _headers(request_id: str, outcome: Outcome, cost: Decimal) -> dict[str, str]:
+    return {
+        "x-corral-request-id": request_id,
+        "x-corral-provider": outcome.deployment.provider,
+        "x-corral-model": outcome.deployment.model_id,
+        "x-corral-attempts": str(len(outcome.attempts)),
+        "x-corral-cost-usd": str(cost.quantize(COST_PLACES)),
+    }
+
+
+def _event(
+    req: ChatRequest,
+    outcome: Outcome | None,
+    usage: Usage,
+    cost: Decimal,
+    status: str,
+    started: float,
+    ttft_ms: float | None = None,
+    attempts: tuple[AttemptRecord, ...] = (),
+    key_id: str | None = None,
+) -> UsageEvent:
+    dep = outcome.deployment if outcome else None
+    return UsageEvent(
+        request_id=req.request_id,
+        at=datetime.now(UTC),
+        model=req.model,
+        provider=dep.provider if dep else "",
+        model_id=dep.model_id if dep else "",
+        status=status,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+        usage_estimated=usage.estimated,
+        cost_usd=cost,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        ttft_ms=ttft_ms,
+        stream=req.stream,
+        attempts=tuple(outcome.attempts) if outcome else attempts,
+        api_key_id=key_id,
+        tags=dict(req.prefs.tags or {}),
+    )
+
+
+def _failed_attempts(err: GatewayError) -> tuple[AttemptRecord, ...]:
+    raw = err.extra.get("attempts") or ()
+    return tuple(AttemptRecord(a["provider"], a["model_id"], a["kind"], a["status"], 0.0, a["message"]) for a in raw)
+
+
+def make_handler(rt: Runtime) -> Any:
+    async def chat_completions(request: Request) -> Response:
+        request_id = "req_" + secrets.token_hex(12)
+        started = time.perf_counter()
+        try:
+            key_id = authenticate(request, rt.settings)
+            raw = await read_body(request, rt.settings.max_body_bytes)
+            req = parse_chat(raw, rt.catalogue, request_id)
+            if req.stream:
+                return await _stream(rt, req, started, key_id)
+            try:
+                completion, outcome = await rt.dispatcher.complete(req)
+            except GatewayError as err:
+                attempts = _failed_attempts(err)
+                if attempts:
+                    rt.sink.record(
+                        _event(req, None, Usage(), Decimal(0), "error", started, attempts=attempts, key_id=key_id)
+                    )
+                raise
+        except GatewayError as err:
+            err.headers.setdefault("x-corral-request-id", request_id)
+            raise
+        cost = rt.dispatcher.cost(outcome.deployment, completion.usage, datetime.now(UTC).date())
+        body = completion.body
+        body["model"] = req.model
+        rt.sink.record(_event(req, outcome, completion.usage, cost, "ok", started, key_id=key_id))
+        return Response(orjson.dumps(body), media_type="application/json", headers=_headers(request_id, outcome, cost))
+
+    return chat_completions
+
+
+async def _stream(rt: Runtime, req: ChatRequest, started: float, key_id: str | None) -> Response:
+    try:
+        opened = await rt.dispatcher.open_stream(req)
+    except GatewayError as err:
+        attempts = _failed_attempts(err)
+        if attempts:
+            rt.sink.record(_event(req, None, Usage(), Decimal(0), "error", started, attempts=attempts, key_id=key_id))
+        raise
+    headers = _headers(req.request_id, opened.outcome, opened.outcome.expected_cost_usd)
+    headers["x-corral-cost-estimated"] = "true"
+    return StreamingResponse(_relay(rt, req, opened, started, key_id), media_type="text/event-stream", headers=headers)
+
+
+async def _relay(
+    rt: Runtime, req: ChatRequest, opened: OpenStream, started: float, key_id: str | None
+) -> AsyncIterator[bytes]:
+    """Forward chunks as they arrive; always meter, even when the client goes away."""
+    model = req.model
+    chars = 0
+    status = "cancelled"
+    ttft_ms: float | None = None
+    last: dict[str, Any] = opened.first or {}
+    try:
+        chunk = opened.first
+        while chunk is not None:
+            if ttft_ms is None:
+                ttft_ms = (time.perf_counter() - started) * 1000
+            chunk["model"] = model
+            for choice in chunk.get("choices") or ():
+                content = (choice.get("delta") or {}).get("content")
+                if content:
+                    chars += len(content)
+            last = chunk
+            yield frame(chunk)
+            chunk = await anext(opened.chunks, None)
+        status = "ok"
+    except UpstreamError as exc:
+        status = "error"
+        yield frame(
+            {
+                "error": {
+                    "message": f"{exc.provider} failed mid-stream: {exc.message}",
+                    "type": "upstream_error",
+                    "code": "upstream_failed",
+                    "param": None,
+                }
+            }
+        )
+    finally:
+        usage = opened.stream.usage or Usage(req.prompt_tokens_estimate, chars // CHARS_PER_TOKEN, 0, True)
+        dep = opened.outcome.deployment
+        cost = rt.dispatcher.cost(dep, usage, datetime.now(UTC).date())
+        rt.sink.record(_event(req, opened.outcome, usage, cost, status, started, ttft_ms, key_id=key_id))
+        await asyncio.shield(opened.stream.aclose())
+    if status == "ok":
+        if req.include_usage:
+            extra = {"x_corral": {"cost_usd": str(cost.quantize(COST_PLACES)), "provider": dep.provider}}
+            yield frame(usage_chunk({**last, "model": model}, usage.to_openai(), extra))
+        yield DONE

@@ -1,0 +1,63 @@
+"""GET /v1/models: logical models and aliases, with every deployment and whether it is in use."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.routing.catalogue import Deployment
+from gateway.runtime import Runtime
+
+CREATED = 1743811200  # 2025-04-05, Llama 4's release
+
+
+def _deployment(rt: Runtime, dep: Deployment, today: date) -> dict[str, Any]:
+    provider = rt.providers.get(dep.provider)
+    if provider is None:
+        status, reason = "unavailable", "provider not configured"
+    elif dep.retired_on(today):
+        assert dep.retired is not None
+        status, reason = "retired", f"retired on {dep.retired.date.isoformat()} ({dep.retired.source})"
+    elif dep.key in rt.state.out_of_rotation:
+        status, reason = "out_of_rotation", rt.state.out_of_rotation[dep.key]
+    else:
+        status, reason = "active", None
+    out: dict[str, Any] = {
+        "provider": dep.provider,
+        "model_id": dep.model_id,
+        "status": status,
+        "simulated": bool(provider and provider.simulated),
+        "quantization": dep.quantization,
+        "context_window": dep.context_window,
+        "max_output_tokens": dep.max_output_tokens,
+        "capabilities": sorted(dep.capabilities),
+    }
+    if reason:
+        out["reason"] = reason
+    return out
+
+
+def make_handler(rt: Runtime) -> Any:
+    async def list_models(request: Request) -> Response:
+        today = date.today()
+        data = []
+        for model in rt.catalogue.models.values():
+            deployments = [_deployment(rt, d, today) for d in model.deployments]
+            data.append(
+                {
+                    "id": model.name,
+                    "object": "model",
+                    "created": CREATED,
+                    "owned_by": "corral",
+                    "description": model.description,
+                    "aliases": list(model.aliases),
+                    "deployments": deployments,
+                }
+            )
+        return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
+
+    return list_models

@@ -1,0 +1,112 @@
+"""Body bytes -> validated `ChatRequest`, or a 4xx `GatewayError` naming the field at fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from starlette.requests import Request
+
+from gateway.errors import GatewayError, bad_request
+from gateway.routing.catalogue import Catalogue
+from gateway.schema.chat import (
+    ChatCompletionRequest,
+    ChatRequest,
+    CorralPrefs,
+    estimate_prompt_tokens,
+    features_of,
+)
+
+#: Deepest JSON nesting accepted in a request body (orjson itself stops at 1024).
+MAX_DEPTH = 64
+_UNION_TAGS = frozenset({"system", "developer", "user", "assistant", "tool", "text", "image_url", "str", "list[str]"})
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing more than `limit` bytes without reading them all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(413, f"request body is larger than {limit} bytes", code="request_too_large")
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def _param(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in _UNION_TAGS or part.startswith(("function-", "literal[", "constrained-")):
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _validation_error(exc: ValidationError) -> GatewayError:
+    first = exc.errors(include_url=False)[0]
+    param = _param(tuple(first["loc"]))
+    kind = first["type"]
+    if kind == "missing":
+        return bad_request(f"missing required parameter: '{param}'", param=param, code="missing_required_parameter")
+    if kind == "extra_forbidden":
+        return bad_request(f"unrecognized request argument: '{param}'", param=param, code="unsupported_parameter")
+    return bad_request(f"invalid value for '{param}': {first['msg']}", param=param)
+
+
+def parse_chat(raw: bytes, catalogue: Catalogue, request_id: str) -> ChatRequest:
+    if not raw:
+        raise bad_request("request body is empty; expected a JSON object", code="invalid_json")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"request body is not valid JSON: {exc}", code="invalid_json") from exc
+    if not isinstance(body, dict):
+        raise bad_request("request body must be a JSON object", code="invalid_json")
+    if _depth(body) > MAX_DEPTH:
+        raise bad_request(f"request body is nested deeper than {MAX_DEPTH} levels", code="invalid_json")
+    try:
+        req = ChatCompletionRequest.model_validate(body)
+    except ValidationError as exc:
+        raise _validation_error(exc) from exc
+    logical = catalogue.resolve(req.model)
+    if logical is None:
+        known = ", ".join(sorted(catalogue.models))
+        raise GatewayError(
+            404, f"the model '{req.model}' does not exist; available: {known}", code="model_not_found", param="model"
+        )
+    prefs = req.corral or CorralPrefs()
+    body.pop("corral", None)
+    stream_options = req.stream_options
+    return ChatRequest(
+        body=body,
+        model=logical.name,
+        stream=req.stream,
+        include_usage=bool(req.stream and stream_options and stream_options.include_usage),
+        features=features_of(req),
+        prompt_tokens_estimate=estimate_prompt_tokens(body),
+        max_output_tokens=req.max_completion_tokens or req.max_tokens,
+        prefs=prefs,
+        request_id=request_id,
+    )

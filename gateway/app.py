@@ -1,0 +1,49 @@
+"""create_app(): wire the runtime into a FastAPI app whose lifespan owns every long-lived client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway import __version__
+from gateway.api import chat, errors, models
+from gateway.runtime import Runtime
+
+log = logging.getLogger("corral")
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        if not runtime.settings.api_keys:
+            log.warning("authentication is OFF: no API keys configured (set CORRAL_API_KEYS)")
+        simulated = sorted(n for n, p in runtime.providers.items() if p.simulated)
+        if simulated:
+            log.warning("simulated providers (built-in fakes, not real backends): %s", ", ".join(simulated))
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(title="Corral", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    errors.install(app)
+    app.add_api_route("/v1/chat/completions", chat.make_handler(runtime), methods=["POST"], include_in_schema=True)
+    app.add_api_route("/v1/models", models.make_handler(runtime), methods=["GET"])
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> Response:
+        ready = bool(runtime.providers)
+        body = {"status": "ready" if ready else "not_ready", "providers": sorted(runtime.providers)}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    return app

@@ -1,0 +1,78 @@
+"""The `corral` command: `corral serve`, and the operator tools that grow around it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gateway.config import ConfigError, load_settings
+
+app = typer.Typer(
+    help="Corral: one OpenAI-compatible endpoint for Llama 4, routed across backends.", no_args_is_help=True
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Corral gateway tools."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8080).")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML config file (providers, pool, catalogue).")
+    ] = None,
+    policy: Annotated[Path | None, typer.Option("--policy", help="Routing policy file.")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Start the gateway."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.runtime import Runtime, ledger_sink
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        typer.echo(f"corral: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    updates: dict[str, object] = {}
+    if host:
+        updates["host"] = host
+    if port:
+        updates["port"] = port
+    if policy:
+        updates["policy_path"] = str(policy)
+    settings = settings.model_copy(update=updates)
+    runtime = Runtime.from_settings(settings)
+    runtime.sink = ledger_sink(settings)
+    logging.getLogger("corral").info("ledger: %s", _redact(settings.database_url))
+    uvicorn.run(
+        create_app(runtime),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        access_log=False,
+        loop="auto",
+        http="auto",
+    )
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        user = creds.split(":", 1)[0]
+        return f"{scheme}{sep}{user}:***@{host}"
+    return url
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,44 @@
+"""Run a real gateway (uvicorn on a loopback port) in a background thread for tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.config import Settings
+from gateway.metering.sink import MemorySink, QueueSink
+from gateway.runtime import Runtime
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_gateway(settings: Settings, sink: MemorySink | QueueSink | None = None) -> Iterator[tuple[str, Runtime]]:
+    runtime = Runtime.from_settings(settings)
+    runtime.sink = sink or MemorySink()
+    port = free_port()
+    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="corral-test-gateway", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("gateway did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}", runtime
+    finally:
+        server.should_exit = True
+        thread.join(20)
