@@ -96,14 +96,14 @@ def unsupported(reason: str, when: Predicate = _truthy) -> Rule:
 
 
 def output_limit_as(name: str) -> dict[str, Rule]:
-    """Rules sending the output-token limit as `name`; `max_completion_tokens` wins when both are set."""
-    other = "max_tokens" if name == "max_completion_tokens" else "max_completion_tokens"
-    newest = PASS if name == "max_completion_tokens" else rename(name)
-    oldest = PASS if name == "max_tokens" else rename(name)
-    rules = {"max_completion_tokens": newest, "max_tokens": Rule(oldest.action, oldest.to, unless=other)}
-    if name == "max_tokens":
-        rules["max_tokens"] = Rule(Action.PASS, unless="max_completion_tokens")
-    return rules
+    """Rules sending the output-token limit as `name` ("max_tokens" or "max_completion_tokens");
+    `max_completion_tokens` wins when a client sets both, as at OpenAI."""
+    if name == "max_completion_tokens":
+        return {"max_completion_tokens": PASS, "max_tokens": rename(name, unless="max_completion_tokens")}
+    return {
+        "max_completion_tokens": rename(name),
+        "max_tokens": Rule(Action.PASS, unless="max_completion_tokens"),
+    }
 
 
 def translate_body(body: Body, table: Mapping[str, Rule], model_id: str) -> dict[str, Any]:

@@ -88,7 +88,7 @@ class SplitTarget:
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class RouteSettings:
     """Everything a rule can set; a rule's settings are layered over the defaults."""
 
     allow: frozenset[str] | None = None
@@ -108,7 +108,7 @@ class Settings:
 class Rule:
     name: str
     match: Match
-    settings: Settings
+    settings: RouteSettings
     #: When set, matching requests are refused with this message (HTTP 403, code policy_rejected).
     reject: str | None = None
     #: Where the rule was written, for error messages ("policies/prod.yaml:42").
@@ -118,7 +118,7 @@ class Rule:
 @dataclass(frozen=True, slots=True)
 class Policy:
     name: str
-    defaults: Settings
+    defaults: RouteSettings
     rules: tuple[Rule, ...] = ()
     source: str = ""
 
@@ -161,4 +161,4 @@ def matches(
     return m.max_prompt_tokens is None or prompt_tokens <= m.max_prompt_tokens
 
 
-DEFAULT_POLICY = Policy(name="built-in default", defaults=Settings())
+DEFAULT_POLICY = Policy(name="built-in default", defaults=RouteSettings())
