@@ -1,9 +1,12 @@
-"""The one loop that turns a plan into an answer: try each deployment in order,
-retry transient faults on the same deployment (tenacity), fall over on errors another
-backend could survive, and stop at once on errors that are the caller's."""
+"""The one loop that turns a plan into an answer: try each deployment in order, retry
+transient faults on the same deployment (tenacity), fall over on errors another backend
+could survive, stop at once on errors that are the caller's, all within the policy's
+attempt budget and deadline. Outcomes feed the live state (breakers, cooldowns, stats)."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -13,25 +16,23 @@ from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from gateway.dispatch_errors import attempts_extra, caller_error, exhausted, no_candidates, rejected, timed_out
 from gateway.errors import GatewayError
 from gateway.metering.events import AttemptRecord
 from gateway.pricing import PriceBook
-from gateway.providers.base import Completion, Provider, UpstreamStream
-from gateway.providers.errors import ErrorKind, UpstreamError
+from gateway.providers.base import Completion, Provider, RateLimitState, UpstreamStream
+from gateway.providers.errors import HEALTH_FAILURES, ErrorKind, UpstreamError
 from gateway.routing.catalogue import Catalogue, Deployment
 from gateway.routing.planner import Plan, plan
+from gateway.routing.policy_model import DEFAULT_POLICY, Policy, Retry
 from gateway.schema.chat import ChatRequest
 from gateway.schema.usage import Usage
 from gateway.state import LiveState
 
 T = TypeVar("T")
 _Opened = tuple[UpstreamStream, AsyncIterator[dict[str, Any]], dict[str, Any] | None]
-#: Tries per deployment for transient faults (timeouts, 5xx, dropped connections).
-TRIES_PER_DEPLOYMENT = 2
-
-
-def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, UpstreamError) and exc.retry_same
+#: Kinds that say nothing about the request itself: always worth the next deployment.
+ALWAYS_FALL_OVER = frozenset({ErrorKind.MODEL_GONE, ErrorKind.AUTH, ErrorKind.CONTEXT_TOO_LONG})
 
 
 @dataclass(slots=True)
@@ -40,6 +41,7 @@ class Outcome:
 
     deployment: Deployment
     expected_cost_usd: Decimal
+    plan: Plan
     attempts: list[AttemptRecord] = field(default_factory=list)
 
 
@@ -50,6 +52,7 @@ class OpenStream:
     chunks: AsyncIterator[dict[str, Any]]
     #: Read before committing to this deployment, so a stream that fails at once can still fall over.
     first: dict[str, Any] | None
+    opened_at: float
 
 
 class Dispatcher:
@@ -59,15 +62,19 @@ class Dispatcher:
         catalogue: Catalogue,
         prices: PriceBook,
         state: LiveState,
+        policy: Callable[[], Policy] = lambda: DEFAULT_POLICY,
     ) -> None:
         self.providers = providers
         self.catalogue = catalogue
         self.prices = prices
         self.state = state
+        self.policy = policy
         state.available = frozenset(providers)
 
-    def plan(self, req: ChatRequest) -> Plan:
-        return plan(req, self.catalogue.deployments(req.model), self.prices, self.state.view(), self._refusal)
+    def plan(self, req: ChatRequest, key_id: str | None = None) -> Plan:
+        deployments = self.catalogue.deployments(req.model)
+        view = self.state.view()
+        return plan(req, deployments, self.prices, view, self._refusal, self.policy(), random.random(), key=key_id)
 
     def _refusal(self, req: ChatRequest, dep: Deployment) -> str | None:
         return self.providers[dep.provider].unsupported(req, dep)
@@ -76,13 +83,16 @@ class Dispatcher:
         price = self.prices.at(dep.provider, dep.model, when)
         return price.cost(usage) if price is not None else Decimal(0)
 
-    async def complete(self, req: ChatRequest) -> tuple[Completion, Outcome]:
+    async def complete(self, req: ChatRequest, key_id: str | None = None) -> tuple[Completion, Outcome]:
         async def attempt(provider: Provider, dep: Deployment) -> Completion:
-            return await provider.complete(req, dep)
+            started = time.perf_counter()
+            completion = await provider.complete(req, dep)
+            self._observe_complete(dep, completion, time.perf_counter() - started)
+            return completion
 
-        return await self._run(req, attempt)
+        return await self._run(req, key_id, attempt)
 
-    async def open_stream(self, req: ChatRequest) -> OpenStream:
+    async def open_stream(self, req: ChatRequest, key_id: str | None = None) -> OpenStream:
         async def attempt(provider: Provider, dep: Deployment) -> _Opened:
             stream = await provider.stream(req, dep)
             chunks = aiter(stream)
@@ -93,44 +103,110 @@ class Dispatcher:
                 raise
             return stream, chunks, first
 
-        (stream, chunks, first), outcome = await self._run(req, attempt)
-        return OpenStream(outcome, stream, chunks, first)
+        started = time.perf_counter()
+        (stream, chunks, first), outcome = await self._run(req, key_id, attempt)
+        return OpenStream(outcome, stream, chunks, first, started)
+
+    def observe_stream(self, dep: Deployment, ttft_ms: float | None, tokens: int, generation_s: float) -> None:
+        """Feed a finished stream's timings to the latency statistics."""
+        if ttft_ms is not None:
+            self.state.observe_latency(dep.key, dep.provider, ttft_ms, tokens, generation_s)
+
+    def _observe_complete(self, dep: Deployment, completion: Completion, elapsed_s: float) -> None:
+        stats = self.state.stats.get(dep.key)
+        tps = stats.tokens_per_s(time.monotonic()) if stats else 100.0
+        generation_s = min(completion.usage.completion_tokens / max(tps, 1.0), elapsed_s)
+        ttft_ms = (elapsed_s - generation_s) * 1000
+        self.state.observe_latency(dep.key, dep.provider, ttft_ms, completion.usage.completion_tokens, generation_s)
+        self._headroom(dep, completion.ratelimit)
+
+    def _headroom(self, dep: Deployment, limits: RateLimitState | None) -> None:
+        """Stop sending to a deployment whose rate-limit window is spent, until it resets."""
+        if limits is None:
+            return
+        if limits.remaining_requests == 0:
+            self.state.cool_down(dep.key, limits.reset_requests_s)
+        elif limits.remaining_tokens == 0:
+            self.state.cool_down(dep.key, limits.reset_tokens_s)
 
     async def _run(
-        self, req: ChatRequest, attempt: Callable[[Provider, Deployment], Awaitable[T]]
+        self, req: ChatRequest, key_id: str | None, attempt: Callable[[Provider, Deployment], Awaitable[T]]
     ) -> tuple[T, Outcome]:
-        the_plan = self.plan(req)
+        the_plan = self.plan(req, key_id)
+        if the_plan.rejected is not None:
+            raise rejected(the_plan)
         if not the_plan.candidates:
             raise no_candidates(the_plan)
         records: list[AttemptRecord] = []
+        retry = the_plan.settings.retry
+        try:
+            async with asyncio.timeout(retry.deadline_ms / 1000):
+                return await self._attempts(the_plan, retry, records, attempt)
+        except TimeoutError as exc:
+            raise timed_out(the_plan, retry.deadline_ms, records) from exc
+
+    async def _attempts(
+        self,
+        the_plan: Plan,
+        retry: Retry,
+        records: list[AttemptRecord],
+        attempt: Callable[[Provider, Deployment], Awaitable[T]],
+    ) -> tuple[T, Outcome]:
         failures: list[UpstreamError] = []
+        breaker_config = self.policy().defaults.breaker
         for candidate in the_plan.candidates:
+            if len(records) >= retry.attempts:
+                break
             dep = candidate.deployment
-            provider = self.providers[dep.provider]
+            if not self.state.breaker(dep.key, breaker_config).allow(time.monotonic()):
+                continue
             try:
-                async for retry in AsyncRetrying(
-                    stop=stop_after_attempt(TRIES_PER_DEPLOYMENT),
-                    wait=wait_exponential_jitter(initial=0.05, max=0.5),
-                    retry=retry_if_exception(_is_transient),
-                    reraise=True,
-                ):
-                    with retry:
-                        started = time.perf_counter()
-                        try:
-                            result = await attempt(provider, dep)
-                        except UpstreamError as exc:
-                            records.append(_record(dep, exc, started))
-                            raise
-                        records.append(_record(dep, None, started))
-                        return result, Outcome(dep, candidate.expected_cost_usd, records)
+                result = await self._on_deployment(dep, retry, records, attempt)
             except UpstreamError as exc:
                 failures.append(exc)
                 self._learn(dep, exc)
-                if not exc.fall_over:
+                if exc.kind is ErrorKind.BAD_REQUEST:
                     raise caller_error(exc, records) from exc
-        raise exhausted(failures, records)
+                if exc.kind.value not in retry.on and exc.kind not in ALWAYS_FALL_OVER:
+                    break
+                continue
+            self.state.record_health(dep.key, breaker_config, True)
+            return result, Outcome(dep, candidate.expected_cost_usd, the_plan, records)
+        raise exhausted(the_plan, failures, records)
+
+    async def _on_deployment(
+        self,
+        dep: Deployment,
+        retry: Retry,
+        records: list[AttemptRecord],
+        attempt: Callable[[Provider, Deployment], Awaitable[T]],
+    ) -> T:
+        provider = self.providers[dep.provider]
+        tries = max(1, min(retry.tries_per_deployment, retry.attempts - len(records)))
+
+        def transient(exc: BaseException) -> bool:
+            return isinstance(exc, UpstreamError) and exc.retry_same and exc.kind.value in retry.on
+
+        async for trial in AsyncRetrying(
+            stop=stop_after_attempt(tries),
+            wait=wait_exponential_jitter(initial=0.05, max=0.5),
+            retry=retry_if_exception(transient),
+            reraise=True,
+        ):
+            with trial:
+                started = time.perf_counter()
+                try:
+                    result = await attempt(provider, dep)
+                except UpstreamError as exc:
+                    records.append(_record(dep, exc, started))
+                    raise
+                records.append(_record(dep, None, started))
+                return result
+        raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def _learn(self, dep: Deployment, exc: UpstreamError) -> None:
+        if exc.kind in HEALTH_FAILURES:
+            self.state.record_health(dep.key, self.policy().defaults.breaker, False)
         if exc.kind is ErrorKind.RATE_LIMITED:
             self.state.cool_down(dep.key, exc.retry_after)
         elif exc.kind is ErrorKind.MODEL_GONE:
@@ -144,100 +220,4 @@ def _record(dep: Deployment, exc: UpstreamError | None, started: float) -> Attem
     return AttemptRecord(dep.provider, dep.model_id, exc.kind.value, exc.status, latency, exc.message)
 
 
-def _attempts_extra(records: list[AttemptRecord]) -> dict[str, Any]:
-    return {
-        "attempts": [
-            {
-                "provider": r.provider,
-                "model_id": r.model_id,
-                "kind": r.error_kind,
-                "status": r.status,
-                "message": r.message,
-            }
-            for r in records
-        ]
-    }
-
-
-def no_candidates(the_plan: Plan) -> GatewayError:
-    dropped = [{"provider": d.deployment.provider, "reason": d.reason} for d in the_plan.dropped]
-    extra = {"dropped": dropped}
-    cooling = [d.retry_after_s for d in the_plan.dropped if d.retry_after_s is not None]
-    relevant_count = sum(1 for d in the_plan.dropped if d.reason != "provider not configured")
-    if cooling and len(cooling) == relevant_count:
-        wait = max(1, round(min(cooling)))
-        return GatewayError(
-            429,
-            f"every deployment of {the_plan.model} is rate-limited; retry in {wait}s",
-            type="rate_limit_error",
-            code="rate_limit_exceeded",
-            headers={"retry-after": str(wait)},
-            extra=extra,
-        )
-    relevant = [d.reason for d in the_plan.dropped if d.reason != "provider not configured"]
-    if relevant and all(r.startswith("context window") for r in relevant):
-        return GatewayError(
-            400,
-            f"the prompt is too long for every deployment of {the_plan.model}",
-            code="context_length_exceeded",
-            param="messages",
-            extra=extra,
-        )
-    reasons = "; ".join(f"{d['provider']}: {d['reason']}" for d in dropped)
-    return GatewayError(
-        503,
-        f"no deployment of {the_plan.model} can serve this request ({reasons})",
-        type="upstream_error",
-        code="no_deployment_available",
-        extra=extra,
-    )
-
-
-def caller_error(exc: UpstreamError, records: list[AttemptRecord]) -> GatewayError:
-    return GatewayError(
-        400,
-        f"{exc.provider} rejected the request: {exc.message}",
-        param=exc.param,
-        code="invalid_value",
-        extra=_attempts_extra(records),
-    )
-
-
-def exhausted(failures: list[UpstreamError], records: list[AttemptRecord]) -> GatewayError:
-    kinds = {f.kind for f in failures}
-    tried = ", ".join(dict.fromkeys(f.provider for f in failures))
-    extra = _attempts_extra(records)
-    if kinds == {ErrorKind.RATE_LIMITED}:
-        waits = [f.retry_after for f in failures if f.retry_after is not None]
-        wait = max(1, round(min(waits))) if waits else 5
-        return GatewayError(
-            429,
-            f"every backend tried is rate-limiting ({tried}); retry in {wait}s",
-            type="rate_limit_error",
-            code="rate_limit_exceeded",
-            headers={"retry-after": str(wait)},
-            extra=extra,
-        )
-    if kinds == {ErrorKind.CONTEXT_TOO_LONG}:
-        return GatewayError(
-            400,
-            f"the prompt is too long for every backend tried ({tried})",
-            code="context_length_exceeded",
-            param="messages",
-            extra=extra,
-        )
-    if failures and failures[-1].kind is ErrorKind.TIMEOUT:
-        return GatewayError(
-            504, f"upstream timed out after trying {tried}", type="upstream_error", code="upstream_timeout", extra=extra
-        )
-    if kinds <= {ErrorKind.OVERLOADED, ErrorKind.CONNECTION, ErrorKind.RATE_LIMITED}:
-        return GatewayError(
-            503,
-            f"no backend could take the request ({tried})",
-            type="upstream_error",
-            code="upstream_unavailable",
-            extra=extra,
-        )
-    return GatewayError(
-        502, f"every backend failed ({tried})", type="upstream_error", code="upstream_failed", extra=extra
-    )
+__all__ = ["Dispatcher", "GatewayError", "OpenStream", "Outcome", "attempts_extra"]

@@ -87,7 +87,7 @@ def make_handler(rt: Runtime) -> Any:
             if req.stream:
                 return await _stream(rt, req, started, key_id)
             try:
-                completion, outcome = await rt.dispatcher.complete(req)
+                completion, outcome = await rt.dispatcher.complete(req, key_id)
             except GatewayError as err:
                 attempts = _failed_attempts(err)
                 if attempts:
@@ -109,7 +109,7 @@ def make_handler(rt: Runtime) -> Any:
 
 async def _stream(rt: Runtime, req: ChatRequest, started: float, key_id: str | None) -> Response:
     try:
-        opened = await rt.dispatcher.open_stream(req)
+        opened = await rt.dispatcher.open_stream(req, key_id)
     except GatewayError as err:
         attempts = _failed_attempts(err)
         if attempts:
@@ -159,6 +159,9 @@ async def _relay(
         usage = opened.stream.usage or Usage(req.prompt_tokens_estimate, chars // CHARS_PER_TOKEN, 0, True)
         dep = opened.outcome.deployment
         cost = rt.dispatcher.cost(dep, usage, datetime.now(UTC).date())
+        if status == "ok" and ttft_ms is not None:
+            generation_s = time.perf_counter() - started - ttft_ms / 1000
+            rt.dispatcher.observe_stream(dep, ttft_ms, usage.completion_tokens, generation_s)
         rt.sink.record(_event(req, opened.outcome, usage, cost, status, started, ttft_ms, key_id=key_id))
         await asyncio.shield(opened.stream.aclose())
     if status == "ok":

@@ -1,9 +1,6 @@
-"""Turn a request into an ordered plan of deployments, with a reason for every
-candidate kept or dropped. Pure: everything it needs is passed in.
-
-This is the simple router of the gateway core (cheapest eligible deployment first,
-explicit per-request order honoured). The policy-driven router replaces `plan()`
-behind the same inputs and outputs.
+"""Turn a request into an ordered plan of deployments, with the reason and the figures
+behind every candidate kept or dropped. Pure: everything it needs is passed in
+(including the clock reading and the random draw for weighted splits).
 """
 
 from __future__ import annotations
@@ -15,9 +12,13 @@ from decimal import Decimal
 
 from gateway.pricing import PriceBook
 from gateway.routing.catalogue import Deployment
+from gateway.routing.health import Breaker
+from gateway.routing.policy_model import DEFAULT_POLICY, Policy, RouteSettings, Rule
+from gateway.routing.scoring import Figures, figures_for, order_candidates
+from gateway.routing.stats import DEFAULT_PRIORS, LatencyStats, Prior
 from gateway.schema.chat import ChatRequest
 
-#: Output length assumed for cost estimates when the request sets no max_tokens.
+#: Output length assumed for estimates when the request sets no max_tokens.
 DEFAULT_EXPECTED_OUTPUT = 256
 
 
@@ -26,6 +27,7 @@ class Candidate:
     deployment: Deployment
     expected_cost_usd: Decimal
     reason: str
+    figures: Figures | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,21 @@ class Plan:
     model: str
     candidates: tuple[Candidate, ...]
     dropped: tuple[Dropped, ...]
+    rule: str | None = None
+    settings: RouteSettings = DEFAULT_POLICY.defaults
+    #: Set when the policy refuses the request outright (the rule's message).
+    rejected: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolLoad:
+    """The self-hosted pool's load for one model, summed over healthy replicas."""
+
+    healthy_replicas: int
+    queue_depth: int
+    running: int
+    #: KV-cache usage of the least-loaded healthy replica (0..1).
+    kv_cache_usage: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,41 +72,70 @@ class LiveView:
     cooldowns: Mapping[str, float]
     #: deployment key -> why it was taken out of rotation (e.g. the provider said the model is gone).
     out_of_rotation: Mapping[str, str]
+    breakers: Mapping[str, Breaker] | None = None
+    stats: Mapping[str, LatencyStats] | None = None
+    #: logical model -> pool load (absent: no pool information yet).
+    pool: Mapping[str, PoolLoad] | None = None
+    priors: Mapping[str, Prior] | None = None
 
 
 Refusal = Callable[[ChatRequest, Deployment], str | None]
 
 
-def _ineligible(req: ChatRequest, dep: Deployment, view: LiveView, refuse: Refusal) -> Dropped | None:
+def _static_reason(req: ChatRequest, dep: Deployment, view: LiveView, settings: RouteSettings) -> str | None:
+    """Reasons that do not depend on live health."""
     if dep.provider not in view.available:
-        return Dropped(dep, "provider not configured")
+        return "provider not configured"
     if dep.retired_on(view.today):
         assert dep.retired is not None
-        return Dropped(dep, f"retired on {dep.retired.date.isoformat()} ({dep.retired.source})")
+        return f"retired on {dep.retired.date.isoformat()} ({dep.retired.source})"
     gone = view.out_of_rotation.get(dep.key)
     if gone:
-        return Dropped(dep, f"out of rotation: {gone}")
+        return f"out of rotation: {gone}"
+    if settings.allow is not None and dep.provider not in settings.allow:
+        return "not allowed by policy"
+    if dep.provider in settings.deny:
+        return "denied by policy"
     prefs = req.prefs.providers
-    if prefs is not None:
-        if prefs.only is not None and dep.provider not in prefs.only:
-            return Dropped(dep, "not in request's providers.only")
-        if prefs.ignore is not None and dep.provider in prefs.ignore:
-            return Dropped(dep, "in request's providers.ignore")
+    if prefs is not None and prefs.only is not None and dep.provider not in prefs.only:
+        return "not in request's providers.only"
+    if prefs is not None and prefs.ignore is not None and dep.provider in prefs.ignore:
+        return "in request's providers.ignore"
     missing = req.features - dep.capabilities
     if missing:
-        return Dropped(dep, "does not support " + ", ".join(sorted(missing)))
+        return "does not support " + ", ".join(sorted(missing))
     if req.max_output_tokens is not None and req.max_output_tokens > dep.max_output_tokens:
-        return Dropped(dep, f"max output {dep.max_output_tokens} < requested {req.max_output_tokens}")
+        return f"max output {dep.max_output_tokens} < requested {req.max_output_tokens}"
     needed = req.prompt_tokens_estimate + (req.max_output_tokens or 0)
     if needed > dep.context_window:
-        return Dropped(dep, f"context window {dep.context_window} < about {needed} tokens needed")
-    refusal = refuse(req, dep)
-    if refusal:
-        return Dropped(dep, refusal)
+        return f"context window {dep.context_window} < about {needed} tokens needed"
+    return None
+
+
+def _live_reason(dep: Deployment, view: LiveView, settings: RouteSettings) -> Dropped | None:
+    breaker = view.breakers.get(dep.key) if view.breakers else None
+    if breaker is not None and not breaker.would_allow(view.now):
+        return Dropped(dep, f"circuit breaker open (retry in {breaker.retry_in(view.now):.1f}s)")
     until = view.cooldowns.get(dep.key)
     if until is not None and until > view.now:
         return Dropped(dep, "cooling down after rate limiting", retry_after_s=until - view.now)
+    if dep.provider == "vllm" and view.pool is not None:
+        load = view.pool.get(dep.model)
+        spill = settings.pool
+        if load is not None and load.healthy_replicas == 0:
+            return Dropped(dep, "no healthy pool replica serves this model")
+        if load is not None and load.queue_depth >= spill.max_queue_depth:
+            return Dropped(dep, f"pool full: queue depth {load.queue_depth} >= {spill.max_queue_depth}; spilling over")
+        if load is not None and load.kv_cache_usage >= spill.max_kv_cache_usage:
+            return Dropped(
+                dep, f"pool full: KV cache {load.kv_cache_usage:.0%} >= {spill.max_kv_cache_usage:.0%}; spilling over"
+            )
     return None
+
+
+def _max_price(req: ChatRequest, settings: RouteSettings) -> Decimal | None:
+    limits = [p for p in (settings.max_price_usd, req.prefs.max_price_usd) if p is not None]
+    return min(Decimal(str(p)) for p in limits) if limits else None
 
 
 def plan(
@@ -98,36 +144,47 @@ def plan(
     prices: PriceBook,
     view: LiveView,
     refuse: Refusal,
+    policy: Policy = DEFAULT_POLICY,
+    rng: float = 0.5,
+    team: str | None = None,
+    key: str | None = None,
 ) -> Plan:
+    tags = req.prefs.tags or {}
+    rule: Rule | None = policy.rule_for(
+        req.model, team or tags.get("team"), key, tags, req.features, req.prompt_tokens_estimate
+    )
+    settings = rule.settings if rule else policy.defaults
+    rule_name = rule.name if rule else None
+    if rule is not None and rule.reject:
+        return Plan(req.model, (), (), rule_name, settings, rejected=rule.reject)
+    output = req.max_output_tokens or DEFAULT_EXPECTED_OUTPUT
+    max_price = _max_price(req, settings)
+    priors = view.priors or DEFAULT_PRIORS
     kept: list[Candidate] = []
     dropped: list[Dropped] = []
-    output = req.max_output_tokens or DEFAULT_EXPECTED_OUTPUT
     for dep in deployments:
-        reason = _ineligible(req, dep, view, refuse)
-        if reason is not None:
-            dropped.append(reason)
+        reason = _static_reason(req, dep, view, settings) or refuse(req, dep)
+        if reason:
+            dropped.append(Dropped(dep, reason))
+            continue
+        live = _live_reason(dep, view, settings)
+        if live is not None:
+            dropped.append(live)
             continue
         price = prices.at(dep.provider, dep.model, view.today)
         if price is None:
             dropped.append(Dropped(dep, "no price in the price book"))
             continue
         cost = price.estimate(req.prompt_tokens_estimate, output)
-        if req.prefs.max_price_usd is not None and cost > Decimal(str(req.prefs.max_price_usd)):
-            dropped.append(Dropped(dep, f"expected cost {cost:.6f} USD above max_price_usd"))
+        if max_price is not None and cost > max_price:
+            dropped.append(Dropped(dep, f"expected cost {cost:.6f} USD above max price {max_price} USD"))
             continue
-        kept.append(Candidate(dep, cost, f"expected cost {cost:.6f} USD"))
-    kept.sort(key=_order_key(req))
-    if req.prefs.allow_fallbacks is False and len(kept) > 1:
-        dropped.extend(Dropped(c.deployment, "fallbacks disabled by request") for c in kept[1:])
-        kept = kept[:1]
-    return Plan(req.model, tuple(kept), tuple(dropped))
-
-
-def _order_key(req: ChatRequest) -> Callable[[Candidate], tuple[int, Decimal, str]]:
-    order = req.prefs.providers.order if req.prefs.providers and req.prefs.providers.order else []
-    rank = {name: i for i, name in enumerate(order)}
-
-    def key(c: Candidate) -> tuple[int, Decimal, str]:
-        return (rank.get(c.deployment.provider, len(rank)), c.expected_cost_usd, c.deployment.provider)
-
-    return key
+        stats = view.stats.get(dep.key) if view.stats else None
+        figures = figures_for(dep, cost, output, stats, priors, view, settings)
+        kept.append(Candidate(dep, cost, figures.describe(), figures))
+    ordered = order_candidates(kept, req, settings, rng)
+    if len(ordered) > 1 and (req.prefs.allow_fallbacks is False or not settings.fallback):
+        why = "fallbacks disabled by request" if req.prefs.allow_fallbacks is False else "fallback disabled by policy"
+        dropped.extend(Dropped(c.deployment, why) for c in ordered[1:])
+        ordered = ordered[:1]
+    return Plan(req.model, tuple(ordered), tuple(dropped), rule_name, settings)

@@ -1,0 +1,139 @@
+"""Expected cost and latency per deployment, and the objective that ranks them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from gateway.routing.catalogue import Deployment
+from gateway.routing.policy_model import Objective, RouteSettings, SplitTarget
+from gateway.routing.stats import DEFAULT_PRIORS, LatencyStats, Prior
+from gateway.schema.chat import ChatRequest
+
+if TYPE_CHECKING:
+    from gateway.routing.planner import Candidate, LiveView
+
+#: Extra expected wait per request queued ahead of us in the pool (ms), before live data refines it.
+POOL_QUEUE_PENALTY_MS = 400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The numbers behind a candidate's rank (shown by /v1/route/explain)."""
+
+    cost_usd: Decimal
+    #: Cost used for ranking (the pool's is zero under the "sunk" cost model).
+    rank_cost_usd: Decimal
+    ttft_ms: float
+    latency_ms: float
+    samples: int
+    meets_slo: bool | None = None
+
+    def describe(self) -> str:
+        slo = "" if self.meets_slo is None else (", meets SLO" if self.meets_slo else ", misses SLO")
+        return (
+            f"expected cost {self.cost_usd:.6f} USD, TTFT {self.ttft_ms:.0f} ms, "
+            f"total {self.latency_ms:.0f} ms ({self.samples} samples){slo}"
+        )
+
+
+def figures_for(
+    dep: Deployment,
+    cost: Decimal,
+    output_tokens: int,
+    stats: LatencyStats | None,
+    priors: Mapping[str, Prior],
+    view: LiveView,
+    settings: RouteSettings,
+) -> Figures:
+    prior = priors.get(dep.provider) or DEFAULT_PRIORS.get(dep.provider) or Prior(500, 100)
+    if stats is not None:
+        ttft = stats.ttft_ms(view.now)
+        latency = stats.expected_latency_ms(output_tokens, view.now)
+        samples = stats.samples
+    else:
+        ttft = prior.ttft_ms
+        latency = ttft + 1000.0 * output_tokens / prior.tokens_per_s
+        samples = 0
+    if dep.provider == "vllm" and view.pool is not None and (load := view.pool.get(dep.model)) is not None:
+        wait = POOL_QUEUE_PENALTY_MS * load.queue_depth / max(load.healthy_replicas, 1)
+        ttft += wait
+        latency += wait
+    rank_cost = Decimal(0) if dep.provider == "vllm" and settings.pool.cost_model == "sunk" else cost
+    objective = settings.objective
+    meets = None
+    if objective.max_ttft_ms is not None or objective.max_latency_ms is not None:
+        meets = (objective.max_ttft_ms is None or ttft <= objective.max_ttft_ms) and (
+            objective.max_latency_ms is None or latency <= objective.max_latency_ms
+        )
+    return Figures(cost, rank_cost, ttft, latency, samples, meets)
+
+
+def _objective(req: ChatRequest, settings: RouteSettings) -> Objective:
+    """The policy's objective, narrowed by the request's own preferences."""
+    base = settings.objective
+    prefer = req.prefs.prefer or base.prefer
+    slo = base.max_ttft_ms
+    if req.prefs.max_ttft_ms is not None:
+        slo = req.prefs.max_ttft_ms if slo is None else min(slo, req.prefs.max_ttft_ms)
+    return Objective(prefer, base.cost_weight, base.latency_weight, slo, base.max_latency_ms)
+
+
+def _rank_keys(cands: list[Candidate], objective: Objective) -> dict[int, tuple[float, ...]]:
+    figs = {id(c): c.figures for c in cands}
+    costs = [float(f.rank_cost_usd) for f in figs.values() if f]
+    lats = [f.latency_ms for f in figs.values() if f]
+    c_lo, c_span = (min(costs), (max(costs) - min(costs)) or 1.0) if costs else (0.0, 1.0)
+    l_lo, l_span = (min(lats), (max(lats) - min(lats)) or 1.0) if lats else (0.0, 1.0)
+    keys: dict[int, tuple[float, ...]] = {}
+    for c in cands:
+        f = c.figures
+        assert f is not None
+        cost, lat = float(f.rank_cost_usd), f.latency_ms
+        slo_miss = 1.0 if f.meets_slo is False else 0.0
+        if objective.prefer == "latency":
+            key: tuple[float, ...] = (slo_miss, lat, cost)
+        elif objective.prefer == "balanced":
+            score = objective.cost_weight * (cost - c_lo) / c_span + objective.latency_weight * (lat - l_lo) / l_span
+            key = (slo_miss, score, cost)
+        elif slo_miss:
+            key = (1.0, lat, cost)
+        else:
+            key = (0.0, cost, lat)
+        keys[id(c)] = key
+    return keys
+
+
+def _split_pick(cands: list[Candidate], split: tuple[SplitTarget, ...], rng: float) -> Candidate | None:
+    """Weighted choice among the split's eligible targets, with `rng` in [0, 1)."""
+    eligible = [(t, c) for t in split for c in cands if c.deployment.provider == t.provider and t.weight > 0]
+    total = sum(t.weight for t, _ in eligible)
+    if not eligible or total <= 0:
+        return None
+    point = rng * total
+    for target, cand in eligible:
+        point -= target.weight
+        if point < 0:
+            return cand
+    return eligible[-1][1]
+
+
+def order_candidates(cands: list[Candidate], req: ChatRequest, settings: RouteSettings, rng: float) -> list[Candidate]:
+    """Objective first; then the pool preference, the policy's order, the request's order
+    and a weighted split's pick, each moving its favourite to the front."""
+    keys = _rank_keys(cands, _objective(req, settings))
+    ordered = sorted(cands, key=lambda c: (keys[id(c)], c.deployment.provider))
+    if settings.pool.prefer_pool:
+        ordered.sort(key=lambda c: c.deployment.provider != "vllm")
+    for order in (settings.order, (req.prefs.providers.order if req.prefs.providers else None) or ()):
+        if order:
+            rank = {name: i for i, name in enumerate(order)}
+            ordered.sort(key=lambda c: rank.get(c.deployment.provider, len(rank)))
+    if settings.split:
+        pick = _split_pick(ordered, settings.split, rng)
+        if pick is not None:
+            ordered.remove(pick)
+            ordered.insert(0, pick)
+    return ordered
