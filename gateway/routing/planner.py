@@ -14,7 +14,7 @@ from gateway.pricing import PriceBook
 from gateway.routing.catalogue import Deployment
 from gateway.routing.health import Breaker
 from gateway.routing.policy_model import DEFAULT_POLICY, Policy, RouteSettings, Rule
-from gateway.routing.scoring import Figures, figures_for, order_candidates
+from gateway.routing.scoring import Figures, effective_objective, figures_for, order_candidates
 from gateway.routing.stats import DEFAULT_PRIORS, LatencyStats, Prior
 from gateway.schema.chat import ChatRequest
 
@@ -160,6 +160,7 @@ def plan(
     output = req.max_output_tokens or DEFAULT_EXPECTED_OUTPUT
     max_price = _max_price(req, settings)
     priors = view.priors or DEFAULT_PRIORS
+    objective = effective_objective(req, settings)
     kept: list[Candidate] = []
     dropped: list[Dropped] = []
     for dep in deployments:
@@ -180,9 +181,9 @@ def plan(
             dropped.append(Dropped(dep, f"expected cost {cost:.6f} USD above max price {max_price} USD"))
             continue
         stats = view.stats.get(dep.key) if view.stats else None
-        figures = figures_for(dep, cost, output, stats, priors, view, settings)
+        figures = figures_for(dep, cost, output, stats, priors, view, settings, objective)
         kept.append(Candidate(dep, cost, figures.describe(), figures))
-    ordered = order_candidates(kept, req, settings, rng)
+    ordered = order_candidates(kept, req, settings, objective, rng)
     if len(ordered) > 1 and (req.prefs.allow_fallbacks is False or not settings.fallback):
         why = "fallbacks disabled by request" if req.prefs.allow_fallbacks is False else "fallback disabled by policy"
         dropped.extend(Dropped(c.deployment, why) for c in ordered[1:])

@@ -47,6 +47,7 @@ def figures_for(
     priors: Mapping[str, Prior],
     view: LiveView,
     settings: RouteSettings,
+    objective: Objective,
 ) -> Figures:
     prior = priors.get(dep.provider) or DEFAULT_PRIORS.get(dep.provider) or Prior(500, 100)
     if stats is not None:
@@ -62,7 +63,6 @@ def figures_for(
         ttft += wait
         latency += wait
     rank_cost = Decimal(0) if dep.provider == "vllm" and settings.pool.cost_model == "sunk" else cost
-    objective = settings.objective
     meets = None
     if objective.max_ttft_ms is not None or objective.max_latency_ms is not None:
         meets = (objective.max_ttft_ms is None or ttft <= objective.max_ttft_ms) and (
@@ -71,7 +71,7 @@ def figures_for(
     return Figures(cost, rank_cost, ttft, latency, samples, meets)
 
 
-def _objective(req: ChatRequest, settings: RouteSettings) -> Objective:
+def effective_objective(req: ChatRequest, settings: RouteSettings) -> Objective:
     """The policy's objective, narrowed by the request's own preferences."""
     base = settings.objective
     prefer = req.prefs.prefer or base.prefer
@@ -120,10 +120,12 @@ def _split_pick(cands: list[Candidate], split: tuple[SplitTarget, ...], rng: flo
     return eligible[-1][1]
 
 
-def order_candidates(cands: list[Candidate], req: ChatRequest, settings: RouteSettings, rng: float) -> list[Candidate]:
+def order_candidates(
+    cands: list[Candidate], req: ChatRequest, settings: RouteSettings, objective: Objective, rng: float
+) -> list[Candidate]:
     """Objective first; then the pool preference, the policy's order, the request's order
     and a weighted split's pick, each moving its favourite to the front."""
-    keys = _rank_keys(cands, _objective(req, settings))
+    keys = _rank_keys(cands, objective)
     ordered = sorted(cands, key=lambda c: (keys[id(c)], c.deployment.provider))
     if settings.pool.prefer_pool:
         ordered.sort(key=lambda c: c.deployment.provider != "vllm")
