@@ -102,19 +102,30 @@ PARAMETERS: dict[str, Param] = {
     "corral": Param(D, "the gateway's own routing preferences, never forwarded"),
 }
 
-IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif",
-                 "image/webp": "webp"}
+IMAGE_FORMATS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
 _DATA_URL = re.compile(r"data:(?P<mime>[^;,]+)(?P<params>(?:;[^;,]*)*),(?P<data>.*)", re.DOTALL)
 _TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_.:-]{1,64}")
 _WHITESPACE = re.compile(r"\s+")
 
 
 def check_parameters(body: dict[str, Any], deployment: Deployment) -> None:
+    """One dict lookup per body key; unknown keys are refused rather than silently lost."""
     for name, value in body.items():
         param = PARAMETERS.get(name)
         if param is None:
             raise UnsupportedRequest(f"parameter {name!r} is not known to the Bedrock adapter")
-        reason = param.check(name, value, deployment) if param.check else None
+        if param.check is not None:
+            reason = param.check(name, value, deployment)
+        elif param.handling is Handling.UNSUPPORTED:
+            reason = f"{name} is not supported by Bedrock Converse"
+        else:
+            reason = None
         if reason:
             raise UnsupportedRequest(reason)
 
@@ -200,11 +211,15 @@ def _assistant_turn(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]
     blocks = _text_blocks(message.get("content"))
     for call in message.get("tool_calls") or []:
         function = call["function"]
-        blocks.append({"toolUse": {
-            "toolUseId": tool_use_id(call["id"]),
-            "name": function["name"],
-            "input": tool_input(function.get("arguments", "")),
-        }})
+        blocks.append(
+            {
+                "toolUse": {
+                    "toolUseId": tool_use_id(call["id"]),
+                    "name": function["name"],
+                    "input": tool_input(function.get("arguments", "")),
+                }
+            }
+        )
     return "assistant", blocks
 
 
@@ -321,8 +336,9 @@ def usage_from_converse(raw: Any) -> Usage:
     includes cached tokens, so they are added back."""
     if not isinstance(raw, dict):
         raise malformed("Bedrock answer has no usage")
-    counts = {k: raw.get(k, 0) for k in ("inputTokens", "outputTokens", "cacheReadInputTokens",
-                                          "cacheWriteInputTokens")}
+    counts = {
+        k: raw.get(k, 0) for k in ("inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
+    }
     if not all(isinstance(v, int) for v in counts.values()):
         raise malformed("Bedrock usage is not made of integers")
     prompt = counts["inputTokens"] + counts["cacheReadInputTokens"] + counts["cacheWriteInputTokens"]
@@ -399,8 +415,12 @@ class StreamTranslator:
         if not isinstance(tool_use, dict):
             return None
         index = self._tool_index.setdefault(payload.get("contentBlockIndex"), len(self._tool_index))
-        call = {"index": index, "id": tool_use.get("toolUseId"), "type": "function",
-                "function": {"name": tool_use.get("name"), "arguments": ""}}
+        call = {
+            "index": index,
+            "id": tool_use.get("toolUseId"),
+            "type": "function",
+            "function": {"name": tool_use.get("name"), "arguments": ""},
+        }
         return self.chunk({"tool_calls": [call]})
 
     def _block_delta(self, payload: dict[str, Any]) -> dict[str, Any] | None:
