@@ -1,0 +1,156 @@
+"""`client.chat.completions`: create (plain or streamed) and run_tools (the tool loop)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
+
+from corral._params import ChatParams, MessageLike, RequestParams, prepare_chat
+from corral._streaming import AsyncStream, Stream
+from corral._tool_loop import arun_tools, run_tools
+from corral.tools import DEFAULT_MAX_ROUNDS, ToolLike, ToolRunResult
+from corral.types.chat import ChatCompletion
+
+if TYPE_CHECKING:
+    from corral._client import AsyncCorral, Corral
+
+CHAT_PATH = "/v1/chat/completions"
+
+
+class Completions:
+    def __init__(self, client: Corral):
+        self._client = client
+
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[MessageLike],
+        stream: Literal[False] = False,
+        **params: Unpack[ChatParams],
+    ) -> ChatCompletion: ...
+    @overload
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[MessageLike],
+        stream: Literal[True],
+        **params: Unpack[ChatParams],
+    ) -> Stream: ...
+    @overload
+    def create(
+        self, *, model: str, messages: Iterable[MessageLike], stream: bool, **params: Unpack[ChatParams]
+    ) -> ChatCompletion | Stream: ...
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[MessageLike],
+        stream: bool = False,
+        **params: Unpack[ChatParams],
+    ) -> ChatCompletion | Stream:
+        """Create a chat completion; `stream=True` returns a `Stream` of chunks."""
+        prepared = prepare_chat(
+            model, messages, stream=stream, params=params, tools=params.get("tools") or ()
+        )
+        if stream:
+            response, info = self._client._post(CHAT_PATH, prepared.body, prepared.options, stream=True)
+            return Stream(response, corral=info, tools=prepared.tools)
+        data, info = self._client._post_json(CHAT_PATH, prepared.body, prepared.options)
+        return prepared.tools.parse_completion(ChatCompletion.from_dict(data, corral=info))
+
+    def run_tools(
+        self,
+        *,
+        model: str,
+        messages: Iterable[MessageLike],
+        tools: Sequence[ToolLike],
+        max_rounds: int = DEFAULT_MAX_ROUNDS,
+        **params: Unpack[RequestParams],
+    ) -> ToolRunResult:
+        """Call the model, run the tools it asks for, send back the results, and repeat until it
+        answers without tool calls; raises MaxToolRoundsExceeded after `max_rounds` rounds."""
+
+        def create(**kwargs: Any) -> ChatCompletion:
+            completion: ChatCompletion = self.create(stream=False, **kwargs)
+            return completion
+
+        return run_tools(
+            create, model=model, messages=messages, tools=tools, max_rounds=max_rounds, params=dict(params)
+        )
+
+
+class AsyncCompletions:
+    def __init__(self, client: AsyncCorral):
+        self._client = client
+
+    @overload
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[MessageLike],
+        stream: Literal[False] = False,
+        **params: Unpack[ChatParams],
+    ) -> ChatCompletion: ...
+    @overload
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[MessageLike],
+        stream: Literal[True],
+        **params: Unpack[ChatParams],
+    ) -> AsyncStream: ...
+    @overload
+    async def create(
+        self, *, model: str, messages: Iterable[MessageLike], stream: bool, **params: Unpack[ChatParams]
+    ) -> ChatCompletion | AsyncStream: ...
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[MessageLike],
+        stream: bool = False,
+        **params: Unpack[ChatParams],
+    ) -> ChatCompletion | AsyncStream:
+        """Create a chat completion; `stream=True` returns an `AsyncStream` of chunks."""
+        prepared = prepare_chat(
+            model, messages, stream=stream, params=params, tools=params.get("tools") or ()
+        )
+        if stream:
+            response, info = await self._client._post(CHAT_PATH, prepared.body, prepared.options, stream=True)
+            return AsyncStream(response, corral=info, tools=prepared.tools)
+        data, info = await self._client._post_json(CHAT_PATH, prepared.body, prepared.options)
+        return prepared.tools.parse_completion(ChatCompletion.from_dict(data, corral=info))
+
+    async def run_tools(
+        self,
+        *,
+        model: str,
+        messages: Iterable[MessageLike],
+        tools: Sequence[ToolLike],
+        max_rounds: int = DEFAULT_MAX_ROUNDS,
+        **params: Unpack[RequestParams],
+    ) -> ToolRunResult:
+        """The async tool loop; async handlers are awaited, and one round's calls run concurrently."""
+
+        async def create(**kwargs: Any) -> ChatCompletion:
+            completion: ChatCompletion = await self.create(stream=False, **kwargs)
+            return completion
+
+        return await arun_tools(
+            create, model=model, messages=messages, tools=tools, max_rounds=max_rounds, params=dict(params)
+        )
+
+
+class Chat:
+    def __init__(self, client: Corral):
+        self.completions = Completions(client)
+
+
+class AsyncChat:
+    def __init__(self, client: AsyncCorral):
+        self.completions = AsyncCompletions(client)
