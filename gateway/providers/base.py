@@ -35,6 +35,9 @@ class Completion:
     usage: Usage
     ratelimit: RateLimitState | None = None
     upstream_request_id: str | None = None
+    #: Timings the backend itself reported, (time to first token, generation) in seconds;
+    #: preferred over our own wall-clock measurement when present.
+    reported_timing_s: tuple[float, float] | None = None
 
 
 class UpstreamStream(ABC):

@@ -143,15 +143,13 @@ def read_error(raw: bytes) -> ErrorInfo:
     return info
 
 
-def classify(
-    status: int | None, info: ErrorInfo, overrides: Mapping[int, ErrorKind] | None = None
-) -> ErrorKind:
+def classify(status: int | None, info: ErrorInfo, overrides: Mapping[int, ErrorKind] | None = None) -> ErrorKind:
     """The taxonomy kind for one failure (`status` None: an error inside a 200 stream)."""
     for key in (info.code, info.type):
         if key and key in CODE_KINDS:
             return CODE_KINDS[key]
     status = status or info.status
-    if overrides and status in overrides:
+    if overrides and status is not None and status in overrides:
         return overrides[status]
     lowered = info.message.lower()
     if status in (None, 400, 413, 422) and any(p in lowered for p in _CONTEXT_PHRASES):

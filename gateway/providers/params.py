@@ -9,7 +9,8 @@ A table maps every OpenAI chat-completions field to a `Rule`:
 - `DROP`: a harmless hint the backend rejects or ignores (`metadata`, `store`);
 - `unsupported(reason, when)`: the request needs something the backend lacks; the
   router skips the deployment (via `Provider.unsupported`). When `when` is false for
-  the value (e.g. `logprobs: false`) the field is dropped instead.
+  the value (e.g. `logprobs: false`) the field is dropped instead, or sent as is with
+  `otherwise_pass=True` (a `response_format` that is fine unless combined with tools).
 
 Any rule may carry `unless=<field>`: drop this field when that one is also present
 (so `max_completion_tokens` wins over `max_tokens` whatever the key order).
@@ -69,14 +70,17 @@ class Rule:
     reason: str = ""
     when: Predicate = _truthy
     unless: str | None = None
+    #: UNSUPPORTED only: send the field as is when `when` is false (else drop it).
+    otherwise_pass: bool = False
 
     def describe(self) -> str:
         """One word or phrase for reports and docs ("rename -> max_tokens")."""
         if self.action is Action.RENAME:
             return f"rename -> {self.to}"
         if self.action is Action.UNSUPPORTED:
-            return f"unsupported ({self.reason})"
-        return self.action.value
+            otherwise = "pass" if self.otherwise_pass else "drop"
+            return f"unsupported: {self.reason} (otherwise {otherwise})"
+        return str(self.action.value)
 
 
 PASS = Rule(Action.PASS)
@@ -91,8 +95,8 @@ def translate(fn: Translator, *, unless: str | None = None) -> Rule:
     return Rule(Action.TRANSLATE, fn=fn, unless=unless)
 
 
-def unsupported(reason: str, when: Predicate = _truthy) -> Rule:
-    return Rule(Action.UNSUPPORTED, reason=reason, when=when)
+def unsupported(reason: str, when: Predicate = _truthy, *, otherwise_pass: bool = False) -> Rule:
+    return Rule(Action.UNSUPPORTED, reason=reason, when=when, otherwise_pass=otherwise_pass)
 
 
 def output_limit_as(name: str) -> dict[str, Rule]:
@@ -121,8 +125,11 @@ def translate_body(body: Body, table: Mapping[str, Rule], model_id: str) -> dict
         elif action is Action.TRANSLATE:
             assert rule.fn is not None
             out.update(rule.fn(value, body))
-        elif action is Action.UNSUPPORTED and rule.when(value, body):
-            raise Unsupported(f"{key}: {rule.reason}")
+        elif action is Action.UNSUPPORTED:
+            if rule.when(value, body):
+                raise Unsupported(rule.reason)
+            if rule.otherwise_pass:
+                out[key] = value
     return out
 
 
@@ -131,7 +138,7 @@ def find_unsupported(body: Body, table: Mapping[str, Rule]) -> str | None:
     for key, value in body.items():
         rule = table.get(key)
         if rule is not None and rule.action is Action.UNSUPPORTED and rule.when(value, body):
-            return f"{key}: {rule.reason}"
+            return rule.reason
     return None
 
 

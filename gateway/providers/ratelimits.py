@@ -69,9 +69,13 @@ def parse_duration(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
+    seconds: float | None
+    if value[-1:].isdigit():
+        try:
+            seconds = float(value)
+        except ValueError:
+            return None
+    else:
         seconds = _duration_parts(value)
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return None

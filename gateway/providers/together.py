@@ -1,0 +1,100 @@
+"""Together AI (providers.md §3): OpenAI dialect at `{base}/v1`.
+
+Quirks: no `max_completion_tokens` (sent as `max_tokens`); `logprobs` is an integer
+top-k, so OpenAI's `logprobs: true` + `top_logprobs: k` becomes `logprobs: max(k, 1)`
+and the answer's `{tokens, token_logprobs, top_logprobs}` (or a bare float per
+streamed token) is turned back into OpenAI's `{"content": [...]}`; finish_reason `eos`
+means `stop`; 403 means the prompt plus `max_tokens` exceeds the context; usage rides
+on the final stream chunk unasked. `stream_options`, `parallel_tool_calls` and `user`
+are absent from both SDK schemas [UNVERIFIED]: they are not sent, and a request that
+needs `parallel_tool_calls: false` honoured is unsupported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.providers.errors import ErrorKind
+from gateway.providers.normalise import Shape
+from gateway.providers.openai_compat import Dialect, OpenAICompatProvider
+from gateway.providers.params import DROP, PASS, Rule, clean_messages, output_limit_as, translate, unsupported
+from gateway.providers.ratelimits import TOGETHER_HEADERS
+
+__all__ = ["PARAMETERS", "TogetherProvider", "together_logprobs"]
+
+
+def _logprobs(value: Any, body: Mapping[str, Any]) -> Mapping[str, Any]:
+    if value is not True:
+        return {}
+    return {"logprobs": max(int(body.get("top_logprobs") or 0), 1)}
+
+
+PARAMETERS: Mapping[str, Rule] = {
+    "messages": clean_messages(drop_name=False),
+    "tools": PASS,
+    "tool_choice": PASS,
+    "parallel_tool_calls": unsupported("parallel_tool_calls=false", when=lambda v, _: v is False),
+    "response_format": PASS,
+    "temperature": PASS,
+    "top_p": PASS,
+    **output_limit_as("max_tokens"),
+    "stop": PASS,
+    "seed": PASS,
+    "user": DROP,
+    "n": PASS,
+    "frequency_penalty": PASS,
+    "presence_penalty": PASS,
+    "logprobs": translate(_logprobs),
+    "top_logprobs": DROP,
+    "metadata": DROP,
+    "store": DROP,
+    "service_tier": DROP,
+    "corral": DROP,
+}
+
+
+def _entry(token: Any, logprob: Any, top: Any) -> dict[str, Any]:
+    text = token if isinstance(token, str) else ""
+    alternatives = top.items() if isinstance(top, dict) else ()
+    return {
+        "token": text,
+        "logprob": logprob if isinstance(logprob, int | float) else 0.0,
+        "bytes": list(text.encode()),
+        "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(str(t).encode())} for t, lp in alternatives],
+    }
+
+
+def together_logprobs(value: Any, choice: Mapping[str, Any]) -> Any:
+    """Together's logprobs (a float per streamed token, or token lists) -> OpenAI's object."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        delta = choice.get("delta")
+        token = delta.get("content") if isinstance(delta, dict) else None
+        return {"content": [_entry(token, value, None)]}
+    if not isinstance(value, dict):
+        return None
+    if "content" in value:
+        return value
+    tokens = value.get("tokens") or []
+    logprobs = value.get("token_logprobs") or []
+    tops = value.get("top_logprobs") or []
+    return {
+        "content": [
+            _entry(token, logprobs[i] if i < len(logprobs) else None, tops[i] if i < len(tops) else None)
+            for i, token in enumerate(tokens)
+        ]
+    }
+
+
+class TogetherProvider(OpenAICompatProvider):
+    name = "together"
+    dialect = Dialect(
+        params=PARAMETERS,
+        shape=Shape(logprobs=together_logprobs),
+        ratelimit_headers=TOGETHER_HEADERS,
+        status_kinds={403: ErrorKind.CONTEXT_TOO_LONG},
+        stream_usage="final_chunk",
+        retry_hint_header="x-ratelimit-reset",
+    )

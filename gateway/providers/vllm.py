@@ -1,0 +1,124 @@
+"""The self-hosted vLLM pool (providers.md §7): OpenAI dialect on each replica's `/v1`.
+
+vLLM accepts nearly every OpenAI parameter (`n`, `logprobs` + `top_logprobs`,
+`parallel_tool_calls`, both output limits); `metadata`, `store` and `service_tier`
+mean nothing to it and are dropped. Streams ask for `stream_options.include_usage`
+(vLLM sends usage only then, on a final `choices: []` chunk). Errors come flat
+(`{"object": "error", ...}`) or nested, with `code` = the HTTP status; a prompt too
+long is a 400 whose message says "maximum context length". No rate-limit headers.
+
+Which replica serves a request is `VllmPool.acquire`'s choice; a replica we cannot
+connect to leaves the rotation until its next good health check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import orjson
+from pydantic import SecretStr
+
+from gateway.config import ProviderConfig, VllmPoolConfig
+from gateway.providers.base import Completion, UpstreamStream
+from gateway.providers.errors import ErrorKind, UpstreamError
+from gateway.providers.openai_compat import Dialect, OpenAICompatProvider
+from gateway.providers.params import DROP, PASS, Rule, clean_messages
+from gateway.providers.vllm_pool import Replica, ReplicaState, VllmPool
+from gateway.routing.catalogue import Deployment
+from gateway.schema.chat import ChatRequest
+
+__all__ = ["PARAMETERS", "VllmProvider"]
+
+PARAMETERS: Mapping[str, Rule] = {
+    "messages": clean_messages(drop_name=False),
+    "tools": PASS,
+    "tool_choice": PASS,
+    "parallel_tool_calls": PASS,
+    "response_format": PASS,
+    "temperature": PASS,
+    "top_p": PASS,
+    "max_tokens": PASS,
+    "max_completion_tokens": PASS,
+    "stop": PASS,
+    "seed": PASS,
+    "user": PASS,
+    "n": PASS,
+    "frequency_penalty": PASS,
+    "presence_penalty": PASS,
+    "logprobs": PASS,
+    "top_logprobs": PASS,
+    "metadata": DROP,
+    "store": DROP,
+    "service_tier": DROP,
+    "corral": DROP,
+}
+
+
+def _unreachable(error: UpstreamError) -> bool:
+    return error.kind is ErrorKind.CONNECTION or error.code == "connect_timeout"
+
+
+class VllmProvider(OpenAICompatProvider):
+    name = "vllm"
+    dialect = Dialect(params=PARAMETERS, stream_usage="stream_options")
+
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config)
+        pool = config.vllm or VllmPoolConfig()
+        urls = pool.urls or ([config.base_url] if config.base_url else [])
+        self.pool = VllmPool(urls, health_interval_s=pool.health_interval_s, metrics_interval_s=pool.metrics_interval_s)
+
+    def _api_key(self) -> SecretStr | None:
+        pool = self.config.vllm
+        return pool.api_key if pool is not None and pool.api_key is not None else self.config.api_key
+
+    async def start(self) -> None:
+        if self._session is not None:
+            return
+        await super().start()
+        await self.pool.start(self.session)
+
+    async def close(self) -> None:
+        await self.pool.close()
+        await super().close()
+
+    def pool_state(self) -> tuple[ReplicaState, ...]:
+        """A snapshot of every replica, for the router."""
+        return self.pool.state()
+
+    def unsupported(self, request: ChatRequest, deployment: Deployment) -> str | None:
+        reason = super().unsupported(request, deployment)
+        if reason:
+            return reason
+        limit = self.pool.max_model_len(deployment.model_id)
+        if limit is not None and request.prompt_tokens_estimate >= limit:
+            return f"vllm replicas serve at most {limit} tokens of context for {deployment.model_id}"
+        return None
+
+    async def complete(self, request: ChatRequest, deployment: Deployment) -> Completion:
+        payload = self._payload(request, deployment, stream=False)
+        replica = self.pool.acquire(deployment.model_id)
+        try:
+            return await self._complete_at(replica.chat_url, payload, request)
+        except UpstreamError as exc:
+            self._after_failure(replica, exc)
+            raise
+        finally:
+            self.pool.release(replica)
+
+    async def stream(self, request: ChatRequest, deployment: Deployment) -> UpstreamStream:
+        payload = self._payload(request, deployment, stream=True)
+        replica = self.pool.acquire(deployment.model_id)
+        try:
+            return await self._stream_at(replica.chat_url, payload, on_close=lambda: self.pool.release(replica))
+        except UpstreamError as exc:
+            self.pool.release(replica)
+            self._after_failure(replica, exc)
+            raise
+
+    def _payload(self, request: ChatRequest, deployment: Deployment, *, stream: bool) -> bytes:
+        return orjson.dumps(self.build_body(request, deployment, stream=stream))
+
+    def _after_failure(self, replica: Replica, error: UpstreamError) -> None:
+        if _unreachable(error):
+            self.pool.mark_unhealthy(replica, error.message)

@@ -1,0 +1,135 @@
+"""vLLM-specific behaviour against VllmFake (providers.md §7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.fakes.script import Behaviour
+from gateway.providers.errors import ErrorKind, UpstreamError
+from gateway.providers.vllm import VllmProvider
+
+from .conftest import chat_request, deployment, running_provider, start_fake
+
+DEP = deployment("vllm")
+K = ErrorKind
+
+
+async def _with(fake_options: dict[str, Any], **provider_options: Any) -> tuple[Any, Any]:
+    fake = await start_fake("vllm", **fake_options)
+    return fake, running_provider("vllm", fake.url, **provider_options)
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        ("context_too_long", K.CONTEXT_TOO_LONG),
+        ("bad_request", K.BAD_REQUEST),
+        ("server_error", K.UPSTREAM_5XX),
+        ("rate_limited", K.RATE_LIMITED),
+        ("overloaded", K.OVERLOADED),
+    ],
+)
+async def test_flat_error_bodies(error: Any, kind: ErrorKind) -> None:
+    fake, running = await _with({"flat_errors": True})
+    try:
+        async with running as provider:
+            fake.script.push(Behaviour(error=error))
+            with pytest.raises(UpstreamError) as caught:
+                await provider.complete(chat_request(), DEP)
+    finally:
+        await fake.stop()
+    assert caught.value.kind is kind and caught.value.provider == "vllm"
+
+
+@pytest.mark.parametrize("flat", [False, True])
+async def test_in_stream_error_in_both_shapes(flat: bool) -> None:
+    fake, running = await _with({"flat_errors": flat})
+    try:
+        async with running as provider:
+            fake.script.push(Behaviour(mid_stream_error_after=2, completion_tokens=10))
+            stream = await provider.stream(chat_request(stream=True), DEP)
+            with pytest.raises(UpstreamError) as caught:
+                async for _ in stream:
+                    pass
+    finally:
+        await fake.stop()
+    assert caught.value.kind is K.UPSTREAM_5XX and caught.value.status == 500
+
+
+async def test_cached_tokens_and_prefix_hit_rate() -> None:
+    fake, running = await _with({"enable_prompt_tokens_details": True})
+    messages = [{"role": "system", "content": "You are a terse assistant. " * 40}, {"role": "user", "content": "hi"}]
+    try:
+        async with running as provider:
+            assert isinstance(provider, VllmProvider)
+            await provider.complete(chat_request(messages=messages), DEP)
+            second = await provider.complete(chat_request(messages=messages), DEP)
+            await provider.pool.scrape_all()
+            state = provider.pool_state()[0]
+    finally:
+        await fake.stop()
+    assert second.usage.cached_tokens > 0
+    assert second.body["usage"]["prompt_tokens_details"]["cached_tokens"] == second.usage.cached_tokens
+    assert state.prefix_hit_rate is not None and 0 < state.prefix_hit_rate < 1
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+async def test_metric_names_old_and_new(legacy: bool) -> None:
+    fake, running = await _with({"legacy_metric_names": legacy})
+    try:
+        async with running as provider:
+            await provider.complete(chat_request(), DEP)
+            fake.script.push(Behaviour(tokens_per_s=20, completion_tokens=100))
+            stream = await provider.stream(chat_request(stream=True), DEP)
+            async for _ in stream:
+                break
+            await provider.pool.scrape_all()
+            state = provider.pool_state()[0]
+            await stream.aclose()
+    finally:
+        await fake.stop()
+    assert state.running == 1 and state.kv_cache_usage > 0 and state.prefix_hit_rate is not None
+
+
+async def test_api_key_from_the_pool_config() -> None:
+    fake = await start_fake("vllm", api_key="pool-secret")
+    try:
+        async with running_provider("vllm", fake.url, api_key="pool-secret") as provider:
+            result = await provider.complete(chat_request(), DEP)
+            assert result.body["choices"] and fake.requests[-1].headers["Authorization"] == "Bearer pool-secret"
+        async with running_provider("vllm", fake.url, api_key="nope") as provider:
+            with pytest.raises(UpstreamError) as caught:
+                await provider.complete(chat_request(), DEP)
+    finally:
+        await fake.stop()
+    assert caught.value.kind is K.AUTH and "nope" not in caught.value.message
+
+
+async def test_context_beyond_max_model_len_is_unsupported() -> None:
+    fake = await start_fake("vllm", max_model_len=256)
+    try:
+        async with running_provider("vllm", fake.url) as provider:
+            long = chat_request(messages=[{"role": "user", "content": "word " * 2000}])
+            reason = provider.unsupported(long, DEP)
+            assert reason is not None and "256" in reason
+            assert provider.unsupported(chat_request(), DEP) is None
+            with pytest.raises(UpstreamError) as caught:
+                await provider.complete(long, DEP)
+    finally:
+        await fake.stop()
+    assert caught.value.kind is K.CONTEXT_TOO_LONG
+
+
+async def test_vllm_extras_are_dropped() -> None:
+    fake, running = await _with({})
+    try:
+        async with running as provider:
+            result = await provider.complete(chat_request(), DEP)
+    finally:
+        await fake.stop()
+    body = result.body
+    assert set(body) <= {"id", "object", "created", "model", "choices", "usage"}
+    assert set(body["choices"][0]) == {"index", "message", "finish_reason", "logprobs"}
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": body["choices"][0]["message"]["content"]}

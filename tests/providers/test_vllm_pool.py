@@ -1,0 +1,174 @@
+"""The vLLM pool: discovery, health, metrics, least-loaded choice, against two VllmFake replicas."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from gateway.fakes.script import Behaviour
+from gateway.providers.errors import ErrorKind, UpstreamError
+from gateway.providers.vllm import VllmProvider
+from gateway.providers.vllm_metrics import LoadSample
+from gateway.providers.vllm_pool import Replica, ReplicaState, VllmPool
+
+from .conftest import chat_request, closed_port, deployment, eventually, running_provider, start_fake
+
+MODEL = deployment("vllm").model_id
+
+
+@pytest.fixture
+async def replicas() -> AsyncIterator[list[Any]]:
+    fakes = [await start_fake("vllm"), await start_fake("vllm")]
+    try:
+        yield fakes
+    finally:
+        for fake in fakes:
+            await fake.stop()
+
+
+def by_url(provider: VllmProvider) -> dict[str, ReplicaState]:
+    return {state.url: state for state in provider.pool_state()}
+
+
+async def test_discovery_health_and_metrics(replicas: list[Any]) -> None:
+    urls = [f.url for f in replicas]
+    async with running_provider("vllm", urls[0], urls=urls) as provider:
+        assert isinstance(provider, VllmProvider)
+        states = by_url(provider)
+        assert list(states) == urls
+        for state in states.values():
+            assert state.healthy and MODEL in state.models and state.last_ok_at is not None
+            assert state.max_model_len is not None and state.max_model_len > 0
+            assert state.running == 0 and state.waiting == 0 and state.kv_cache_usage == 0.0
+
+
+async def test_least_loaded_replica_is_chosen_and_metrics_follow(replicas: list[Any]) -> None:
+    urls = [f.url for f in replicas]
+    async with running_provider("vllm", urls[0], urls=urls) as provider:
+        assert isinstance(provider, VllmProvider)
+        slow = Behaviour(tokens_per_s=20, completion_tokens=40)
+        for fake in replicas:
+            fake.script.default = slow
+        streams = [await provider.stream(chat_request(stream=True), deployment("vllm")) for _ in range(4)]
+        counts = [_chats(f) for f in replicas]
+        assert counts == [2, 2], "in-flight counting spreads requests between scrapes"
+        await eventually(lambda: all(s.running == 2 for s in provider.pool_state()))
+        for fake in replicas:
+            fake.script.default = Behaviour()
+        for stream in streams:
+            await stream.aclose()
+        await eventually(lambda: all(s.inflight == 0 for s in provider.pool_state()))
+
+
+def _chats(fake: Any) -> int:
+    return sum(1 for r in fake.requests if r.path.endswith("/chat/completions"))
+
+
+async def test_busy_replica_is_avoided(replicas: list[Any]) -> None:
+    urls = [f.url for f in replicas]
+    async with running_provider("vllm", urls[0], urls=urls) as provider:
+        assert isinstance(provider, VllmProvider)
+        replicas[0].script.default = Behaviour(tokens_per_s=10, completion_tokens=100)
+        busy = [await provider.stream(chat_request(stream=True), deployment("vllm")) for _ in range(1)]
+        await eventually(lambda: by_url(provider)[urls[0]].running == 1)
+        for _ in range(3):
+            await provider.complete(chat_request(), deployment("vllm"))
+        assert _chats(replicas[1]) == 3 and _chats(replicas[0]) == 1
+        for stream in busy:
+            await stream.aclose()
+
+
+async def test_unhealthy_replica_drops_out_and_returns(replicas: list[Any]) -> None:
+    urls = [f.url for f in replicas]
+    async with running_provider("vllm", urls[0], urls=urls) as provider:
+        assert isinstance(provider, VllmProvider)
+        replicas[0].healthy = False
+        await eventually(lambda: not by_url(provider)[urls[0]].healthy)
+        before = _chats(replicas[0])
+        for _ in range(4):
+            await provider.complete(chat_request(), deployment("vllm"))
+        assert _chats(replicas[0]) == before
+        replicas[0].healthy = True
+        await eventually(lambda: by_url(provider)[urls[0]].healthy)
+
+
+async def test_no_healthy_replica_is_connection(replicas: list[Any]) -> None:
+    urls = [f.url for f in replicas]
+    async with running_provider("vllm", urls[0], urls=urls) as provider:
+        for fake in replicas:
+            fake.healthy = False
+        assert isinstance(provider, VllmProvider)
+        await eventually(lambda: not any(s.healthy for s in provider.pool_state()))
+        with pytest.raises(UpstreamError) as caught:
+            await provider.complete(chat_request(), deployment("vllm"))
+        assert caught.value.kind is ErrorKind.CONNECTION
+
+
+async def test_unknown_model_is_model_gone(replicas: list[Any]) -> None:
+    async with running_provider("vllm", replicas[0].url) as provider:
+        with pytest.raises(UpstreamError) as caught:
+            await provider.complete(chat_request(), deployment("vllm", "llama-4-maverick"))
+        assert caught.value.kind is ErrorKind.MODEL_GONE
+
+
+async def test_refused_connection_marks_replica_unhealthy(replicas: list[Any]) -> None:
+    dead = f"http://127.0.0.1:{closed_port()}"
+    async with running_provider("vllm", dead, urls=[dead, replicas[0].url], interval_s=60) as provider:
+        assert isinstance(provider, VllmProvider)
+        assert not by_url(provider)[dead].healthy
+        # Pretend the last health check still believed in it, and the live replica is busier.
+        dead_replica, live_replica = provider.pool.replicas
+        dead_replica.healthy, dead_replica.models = True, {MODEL: 1000}
+        live_replica.sample = LoadSample(running=5)
+        with pytest.raises(UpstreamError) as caught:
+            await provider.complete(chat_request(), deployment("vllm"))
+        assert caught.value.kind is ErrorKind.CONNECTION
+        assert not by_url(provider)[dead].healthy
+        result = await provider.complete(chat_request(), deployment("vllm"))
+        assert result.body["choices"]
+
+
+async def test_stream_asks_for_usage_and_releases_its_slot(replicas: list[Any]) -> None:
+    async with running_provider("vllm", replicas[0].url) as provider:
+        assert isinstance(provider, VllmProvider)
+        stream = await provider.stream(chat_request(stream=True), deployment("vllm"))
+        assert provider.pool_state()[0].inflight == 1
+        chunks = [c async for c in stream]
+        assert chunks and stream.usage is not None
+        assert provider.pool_state()[0].inflight == 0
+        sent = [r for r in replicas[0].requests if r.path.endswith("/chat/completions")][-1].json
+        assert sent["stream_options"] == {"include_usage": True}
+
+
+def test_load_accounts_for_requests_since_the_scrape() -> None:
+    replica = Replica("http://r")
+    replica.inflight = 3
+    assert replica.load() == 3
+    replica.sample, replica.inflight_at_scrape = LoadSample(running=5, waiting=2), 3
+    assert replica.load() == 7
+    replica.inflight = 1  # two of ours finished since the scrape
+    assert replica.load() == 5
+    replica.inflight = 4
+    assert replica.load() == 8
+
+
+def test_ties_rotate() -> None:
+    pool = VllmPool(["http://a", "http://b"], health_interval_s=1, metrics_interval_s=1)
+    for replica in pool.replicas:
+        replica.healthy, replica.models = True, {"m": None}
+    first = pool.acquire("m")
+    pool.release(first)
+    second = pool.acquire("m")
+    assert {first.url, second.url} == {"http://a", "http://b"}
+
+
+async def test_close_cancels_background_tasks(replicas: list[Any]) -> None:
+    async with running_provider("vllm", replicas[0].url) as provider:
+        assert isinstance(provider, VllmProvider)
+        tasks = list(provider.pool._tasks)
+        assert tasks and not any(t.done() for t in tasks)
+    await asyncio.sleep(0)
+    assert all(t.done() for t in tasks)
