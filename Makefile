@@ -10,7 +10,7 @@ $(PY):
 	python3 -m venv $(VENV)
 
 $(STAMP): $(PY) pyproject.toml
-	$(PIP) install -q -e '.[dev]' $(if $(wildcard sdk/pyproject.toml),-e './sdk[pydantic]')
+	$(PIP) install -q -e '.[dev]' $(if $(wildcard sdk/pyproject.toml),-e './sdk[pydantic,dev]')
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -19,8 +19,9 @@ run: install
 	$(VENV)/bin/corral serve
 
 lint: install
-	$(VENV)/bin/ruff check gateway tests loadtests
+	$(VENV)/bin/ruff check gateway tests loadtests sdk
 	$(VENV)/bin/mypy
+	cd sdk && ../$(VENV)/bin/mypy
 
 unit: install
 	$(VENV)/bin/python -m pytest tests $(if $(wildcard sdk/tests),sdk/tests)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway import __version__
-from gateway.api import chat, errors, models
+from gateway.api import admin, chat, errors, explain, models
 from gateway.runtime import Runtime
 
 log = logging.getLogger("corral")
@@ -35,6 +35,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     errors.install(app)
     app.add_api_route("/v1/chat/completions", chat.make_handler(runtime), methods=["POST"], include_in_schema=True)
     app.add_api_route("/v1/models", models.make_handler(runtime), methods=["GET"])
+    app.add_api_route("/v1/route/explain", explain.make_handler(runtime), methods=["POST"])
+    app.add_api_route("/admin/policy/reload", admin.make_reload_handler(runtime), methods=["POST"])
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gateway.cli_simulate import simulate_command
 from gateway.config import ConfigError, load_settings
 
 app = typer.Typer(
@@ -34,6 +35,9 @@ def serve(
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.pricing import PriceBookError
+    from gateway.routing.catalogue import CatalogueError
+    from gateway.routing.policy import PolicyError
     from gateway.runtime import Runtime, ledger_sink
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -50,7 +54,11 @@ def serve(
     if policy:
         updates["policy_path"] = str(policy)
     settings = settings.model_copy(update=updates)
-    runtime = Runtime.from_settings(settings)
+    try:
+        runtime = Runtime.from_settings(settings)
+    except (PolicyError, PriceBookError, CatalogueError) as exc:
+        typer.echo(f"corral: cannot start: {exc}", err=True)
+        raise typer.Exit(2) from exc
     runtime.sink = ledger_sink(settings)
     logging.getLogger("corral").info("ledger: %s", _redact(settings.database_url))
     uvicorn.run(
@@ -62,6 +70,9 @@ def serve(
         loop="auto",
         http="auto",
     )
+
+
+app.command("simulate")(simulate_command)
 
 
 def _redact(url: str) -> str:
@@ -76,3 +87,7 @@ def _redact(url: str) -> str:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -63,18 +63,22 @@ class Dispatcher:
         prices: PriceBook,
         state: LiveState,
         policy: Callable[[], Policy] = lambda: DEFAULT_POLICY,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self.providers = providers
         self.catalogue = catalogue
         self.prices = prices
         self.state = state
         self.policy = policy
+        self.sleep = sleep
+        self.rng = rng
         state.available = frozenset(providers)
 
     def plan(self, req: ChatRequest, key_id: str | None = None) -> Plan:
         deployments = self.catalogue.deployments(req.model)
         view = self.state.view()
-        return plan(req, deployments, self.prices, view, self._refusal, self.policy(), random.random(), key=key_id)
+        return plan(req, deployments, self.prices, view, self._refusal, self.policy(), self.rng(), key=key_id)
 
     def _refusal(self, req: ChatRequest, dep: Deployment) -> str | None:
         return self.providers[dep.provider].unsupported(req, dep)
@@ -113,10 +117,14 @@ class Dispatcher:
             self.state.observe_latency(dep.key, dep.provider, ttft_ms, tokens, generation_s)
 
     def _observe_complete(self, dep: Deployment, completion: Completion, elapsed_s: float) -> None:
-        stats = self.state.stats.get(dep.key)
-        tps = stats.tokens_per_s(time.monotonic()) if stats else 100.0
-        generation_s = min(completion.usage.completion_tokens / max(tps, 1.0), elapsed_s)
-        ttft_ms = (elapsed_s - generation_s) * 1000
+        if completion.reported_timing_s is not None:
+            ttft_s, generation_s = completion.reported_timing_s
+            ttft_ms = ttft_s * 1000
+        else:
+            stats = self.state.stats.get(dep.key)
+            tps = stats.tokens_per_s(self.state.clock()) if stats else 100.0
+            generation_s = min(completion.usage.completion_tokens / max(tps, 1.0), elapsed_s)
+            ttft_ms = (elapsed_s - generation_s) * 1000
         self.state.observe_latency(dep.key, dep.provider, ttft_ms, completion.usage.completion_tokens, generation_s)
         self._headroom(dep, completion.ratelimit)
 
@@ -158,7 +166,7 @@ class Dispatcher:
             if len(records) >= retry.attempts:
                 break
             dep = candidate.deployment
-            if not self.state.breaker(dep.key, breaker_config).allow(time.monotonic()):
+            if not self.state.breaker(dep.key, breaker_config).allow(self.state.clock()):
                 continue
             try:
                 result = await self._on_deployment(dep, retry, records, attempt)
@@ -189,8 +197,9 @@ class Dispatcher:
 
         async for trial in AsyncRetrying(
             stop=stop_after_attempt(tries),
-            wait=wait_exponential_jitter(initial=0.05, max=0.5),
+            wait=wait_exponential_jitter(multiplier=0.05, max=0.5, jitter=0.05),
             retry=retry_if_exception(transient),
+            sleep=self.sleep,
             reraise=True,
         ):
             with trial:

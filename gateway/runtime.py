@@ -16,9 +16,12 @@ from gateway.fakes.server import FakeServer
 from gateway.metering.sink import MemorySink, QueueSink
 from gateway.metering.sql import SqlStore
 from gateway.pricing import PriceBook, load_price_book
+from gateway.policy_holder import PolicyHolder, default_policy_path
 from gateway.providers.base import Provider
 from gateway.providers.registry import provider_class
 from gateway.routing.catalogue import Catalogue, load_catalogue
+from gateway.routing.planner import PoolLoad
+from gateway.shared_state import SharedState
 from gateway.state import LiveState
 
 log = logging.getLogger("corral")
@@ -37,13 +40,18 @@ class Runtime:
     fakes: list[FakeServer] = field(default_factory=list)
     state: LiveState = field(default_factory=LiveState)
     sink: QueueSink | MemorySink = field(default_factory=MemorySink)
+    policy: PolicyHolder = field(default_factory=lambda: PolicyHolder(None))
+    shared: SharedState | None = None
     dispatcher: Dispatcher = field(init=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
+        """Build from settings; an invalid catalogue, price book or policy fails here, before serving."""
         catalogue = load_catalogue().with_overrides(settings.catalogue)
         prices = load_price_book(Path(settings.price_book_path)) if settings.price_book_path else load_price_book()
-        return cls(settings=settings, catalogue=catalogue, prices=prices)
+        policy = PolicyHolder(Path(settings.policy_path) if settings.policy_path else default_policy_path())
+        policy.load_initial()
+        return cls(settings=settings, catalogue=catalogue, prices=prices, policy=policy)
 
     async def start(self) -> None:
         for name, configured in self.settings.providers.items():
@@ -60,9 +68,31 @@ class Runtime:
             self.providers[name] = provider
             mode = "SIMULATED (built-in fake)" if config.simulated else "live"
             log.info("provider %s: %s at %s", name, mode, config.base_url or "(pool)")
-        self.dispatcher = Dispatcher(self.providers, self.catalogue, self.prices, self.state)
+        self.dispatcher = Dispatcher(self.providers, self.catalogue, self.prices, self.state, self.policy)
+        if "vllm" in self.providers:
+            self.state.pool_source = self._pool_loads
         if isinstance(self.sink, QueueSink):
             await self.sink.start()
+        self.policy.start_watching()
+        if self.settings.redis_url:
+            self.shared = SharedState(self.state, self.settings.redis_url)
+            await self.shared.start()
+
+    def _pool_loads(self) -> dict[str, PoolLoad]:
+        """The pool's load per logical model, from the vLLM adapter's latest scrape."""
+        pool = self.providers["vllm"]
+        replicas = pool.pool_state() if hasattr(pool, "pool_state") else ()
+        loads: dict[str, PoolLoad] = {}
+        for dep in (d for m in self.catalogue.models for d in self.catalogue.deployments(m) if d.provider == "vllm"):
+            serving = [r for r in replicas if dep.model_id in r.models]
+            healthy = [r for r in serving if r.healthy]
+            loads[dep.model] = PoolLoad(
+                healthy_replicas=len(healthy),
+                queue_depth=sum(r.waiting for r in healthy),
+                running=sum(r.running for r in healthy),
+                kv_cache_usage=min((r.kv_cache_usage for r in healthy), default=0.0),
+            )
+        return loads
 
     async def _simulate(self, name: str, config: ProviderConfig) -> ProviderConfig:
         """Start this provider's fake in-process and point the adapter at it."""
@@ -76,12 +106,12 @@ class Runtime:
                 urls.append(fake.base_url)
             pool = (config.vllm or VllmPoolConfig()).model_copy(update={"urls": urls})
             return config.model_copy(update={"vllm": pool, "simulated": True})
-        fake = make_fake(name)
+        region = (config.bedrock or BedrockConfig()).region
+        fake = make_fake(name, region=region) if name == "bedrock" else make_fake(name)
         await fake.start()
         self.fakes.append(fake)
         update: dict[str, object] = {"base_url": fake.base_url, "simulated": True}
         if name == "bedrock":
-            region = (config.bedrock or BedrockConfig()).region
             key, secret = SIMULATED_AWS
             update["bedrock"] = BedrockConfig(
                 region=region, access_key_id=SecretStr(key), secret_access_key=SecretStr(secret)
@@ -91,6 +121,9 @@ class Runtime:
         return config.model_copy(update=update)
 
     async def close(self) -> None:
+        await self.policy.stop()
+        if self.shared is not None:
+            await self.shared.close()
         if isinstance(self.sink, QueueSink):
             await self.sink.close()
         for provider in self.providers.values():

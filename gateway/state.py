@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import get_args
 
-from gateway.routing.health import Breaker
+from gateway.routing.health import Breaker, BreakerName
 from gateway.routing.planner import LiveView, PoolLoad
 from gateway.routing.policy_model import Breaker as BreakerConfig
 from gateway.routing.stats import DEFAULT_PRIORS, LatencyStats, Prior
@@ -20,6 +21,7 @@ DEFAULT_COOLDOWN_S = 5.0
 MAX_COOLDOWN_S = 300.0
 
 Listener = Callable[[str, str, dict[str, float]], None]
+SampleListener = Callable[[str, str, float, int, float], None]
 
 
 @dataclass(slots=True)
@@ -34,11 +36,16 @@ class LiveState:
     pool_source: Callable[[], Mapping[str, PoolLoad]] | None = None
     #: Called on breaker and cooldown changes, so they can be shared with other replicas.
     listeners: list[Listener] = field(default_factory=list)
+    #: The monotonic clock (the simulator substitutes virtual time).
+    clock: Callable[[], float] = time.monotonic
+    today: Callable[[], date] = date.today
+    #: Called with every latency sample we observe ourselves.
+    sample_listeners: list[SampleListener] = field(default_factory=list)
 
     def view(self) -> LiveView:
         return LiveView(
-            now=time.monotonic(),
-            today=date.today(),
+            now=self.clock(),
+            today=self.today(),
             available=self.available,
             cooldowns=self.cooldowns,
             out_of_rotation=self.out_of_rotation,
@@ -57,23 +64,41 @@ class LiveState:
     def record_health(self, key: str, config: BreakerConfig, ok: bool) -> None:
         breaker = self.breaker(key, config)
         before = breaker.state
-        now = time.monotonic()
+        now = self.clock()
         breaker.record(ok, now)
         if breaker.state != before:
             self._emit("breaker", key, {"state": _STATES[breaker.state], "age_s": now - breaker.opened_at})
 
-    def observe_latency(self, key: str, provider: str, ttft_ms: float, tokens: int, generation_s: float) -> None:
+    def observe_latency(
+        self, key: str, provider: str, ttft_ms: float, tokens: int, generation_s: float, *, share: bool = True
+    ) -> None:
+        if share:
+            for listener in self.sample_listeners:
+                listener(key, provider, ttft_ms, tokens, generation_s)
         stats = self.stats.get(key)
         if stats is None:
             prior = self.priors.get(provider) or DEFAULT_PRIORS.get(provider) or Prior(500, 100)
             stats = self.stats[key] = LatencyStats(prior)
-        stats.observe(ttft_ms, tokens, generation_s, time.monotonic())
+        stats.observe(ttft_ms, tokens, generation_s, self.clock())
 
     def cool_down(self, key: str, retry_after: float | None, *, share: bool = True) -> None:
         wait = DEFAULT_COOLDOWN_S if retry_after is None else min(max(retry_after, 0.0), MAX_COOLDOWN_S)
-        self.cooldowns[key] = time.monotonic() + wait
+        self.cooldowns[key] = self.clock() + wait
         if share:
             self._emit("cooldown", key, {"wait_s": wait})
+
+    def adopt_breaker(self, key: str, state: str, opened_at: float) -> None:
+        """Take on a breaker state another replica reported (no event is re-emitted)."""
+        breaker = self.breakers.get(key)
+        if breaker is None:
+            breaker = self.breakers[key] = Breaker(self._breaker_config())
+        for name in get_args(BreakerName):
+            if name == state:
+                breaker.force(name, opened_at)
+
+    def _breaker_config(self) -> BreakerConfig:
+        existing = next(iter(self.breakers.values()), None)
+        return existing.config if existing else BreakerConfig()
 
     def take_out(self, key: str, reason: str) -> None:
         self.out_of_rotation[key] = reason

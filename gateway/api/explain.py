@@ -1,0 +1,68 @@
+"""POST /v1/route/explain: the plan the gateway would follow for a request, without sending it."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api.auth import authenticate
+from gateway.api.parse import parse_chat, read_body
+from gateway.routing.planner import Plan
+from gateway.runtime import Runtime
+
+
+def plan_to_json(the_plan: Plan, breakers: dict[str, str]) -> dict[str, Any]:
+    """The plan with the figures behind every candidate and the reason for every drop."""
+    plan_rows = []
+    for rank, cand in enumerate(the_plan.candidates, 1):
+        dep = cand.deployment
+        row: dict[str, Any] = {
+            "rank": rank,
+            "provider": dep.provider,
+            "model_id": dep.model_id,
+            "expected_cost_usd": str(cand.expected_cost_usd),
+            "reason": cand.reason,
+            "breaker": breakers.get(dep.key, "closed"),
+        }
+        if cand.figures is not None:
+            row["expected_ttft_ms"] = round(cand.figures.ttft_ms, 1)
+            row["expected_latency_ms"] = round(cand.figures.latency_ms, 1)
+            row["latency_samples"] = cand.figures.samples
+            row["meets_slo"] = cand.figures.meets_slo
+        plan_rows.append(row)
+    dropped = [
+        {"provider": d.deployment.provider, "model_id": d.deployment.model_id, "reason": d.reason}
+        for d in the_plan.dropped
+    ]
+    settings = the_plan.settings
+    return {
+        "model": the_plan.model,
+        "rule": the_plan.rule,
+        "rejected": the_plan.rejected,
+        "objective": {
+            "prefer": settings.objective.prefer,
+            "max_ttft_ms": settings.objective.max_ttft_ms,
+            "max_latency_ms": settings.objective.max_latency_ms,
+        },
+        "fallback": settings.fallback,
+        "retry": {"attempts": settings.retry.attempts, "deadline_ms": settings.retry.deadline_ms},
+        "plan": plan_rows,
+        "dropped": dropped,
+    }
+
+
+def make_handler(rt: Runtime) -> Any:
+    async def explain(request: Request) -> Response:
+        key_id = authenticate(request, rt.settings)
+        raw = await read_body(request, rt.settings.max_body_bytes)
+        req = parse_chat(raw, rt.catalogue, "explain_" + secrets.token_hex(6))
+        the_plan = rt.dispatcher.plan(req, key_id)
+        now = rt.state.view().now
+        breakers = {key: b.status(now) for key, b in rt.state.breakers.items()}
+        return Response(orjson.dumps(plan_to_json(the_plan, breakers)), media_type="application/json")
+
+    return explain

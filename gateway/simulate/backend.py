@@ -1,0 +1,82 @@
+"""A simulated backend: answers in virtual time from a latency/error profile."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from gateway.config import ProviderConfig
+from gateway.providers.base import Completion, Provider, UpstreamStream
+from gateway.providers.errors import ErrorKind, UpstreamError
+from gateway.routing.catalogue import Deployment
+from gateway.schema.chat import ChatRequest
+from gateway.schema.usage import Usage
+from gateway.simulate.scenario import Profile
+
+
+@dataclass
+class Clock:
+    """Virtual time: the simulator sets `now` to each request's arrival."""
+
+    now: float = 0.0
+    #: Time the current request has spent on failed attempts and back-offs.
+    spent_s: float = 0.0
+
+
+@dataclass
+class SimBackend(Provider):
+    name: str
+    profile: Profile
+    clock: Clock
+    rng: random.Random
+    #: The output length the trace says the current request will produce.
+    output_tokens: int = 0
+    #: (start, end) of pool requests, for queue depth (pool only).
+    busy: list[tuple[float, float]] = field(default_factory=list)
+    last_ttft_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__init__(ProviderConfig(name=self.name, simulated=True))
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def queue_depth(self, t: float) -> tuple[int, int]:
+        """(running, waiting) at virtual time t."""
+        self.busy = [(s, e) for s, e in self.busy if e > t]
+        active = len(self.busy)
+        capacity = self.profile.max_num_seqs * self.profile.replicas
+        return min(active, capacity), max(0, active - capacity)
+
+    async def complete(self, request: ChatRequest, deployment: Deployment) -> Completion:
+        t = self.clock.now + self.clock.spent_s
+        incident = self.profile.incident_at(t)
+        if incident is not None:
+            self.clock.spent_s += incident.cost_s
+            raise UpstreamError(
+                incident.kind,
+                f"simulated {incident.kind.value}",
+                provider=self.name,
+                retry_after=incident.retry_after_s,
+            )
+        if self.rng.random() < self.profile.error_rate:
+            self.clock.spent_s += 0.2
+            raise UpstreamError(ErrorKind.UPSTREAM_5XX, "simulated 500", provider=self.name, status=500)
+        ttft_s = self.profile.ttft_ms / 1000 * math.exp(self.rng.gauss(0, self.profile.ttft_sigma))
+        if self.name == "vllm":
+            _, waiting = self.queue_depth(t)
+            ttft_s += waiting * 0.05
+        generation_s = self.output_tokens / self.profile.tokens_per_s
+        if self.name == "vllm":
+            self.busy.append((t, t + ttft_s + generation_s))
+        self.last_ttft_s = ttft_s
+        usage = Usage(request.prompt_tokens_estimate, self.output_tokens)
+        body = {"id": "sim", "object": "chat.completion", "choices": [], "usage": usage.to_openai()}
+        return Completion(body=body, usage=usage, reported_timing_s=(ttft_s, generation_s))
+
+    async def stream(self, request: ChatRequest, deployment: Deployment) -> UpstreamStream:
+        raise UpstreamError(ErrorKind.BAD_REQUEST, "the simulator replays requests unstreamed", provider=self.name)

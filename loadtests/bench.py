@@ -1,0 +1,197 @@
+"""`make bench`: the gateway's own overhead, measured.
+
+Starts a fast fake upstream (DeepInfra's dialect, no added latency) and one gateway
+worker pointed at it, then runs wrk against the fake directly and through the gateway,
+back to back, for non-streamed and streamed chat at concurrency 1 and 32, and prints one
+table: requests/s and p50/p99 latency, direct vs through Corral, and the added latency.
+Also reports the router's decision time and the gateway's RSS after the load.
+Everything runs on loopback and every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.support import free_port
+
+HERE = Path(__file__).resolve().parent
+MODEL_ID = "meta-llama/Llama-4-Scout-17B-16E-Instruct"
+FAKE_KEY = "test-deepinfra-key"
+LUA = """
+wrk.method = "POST"
+wrk.body = [[{body}]]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {key}"
+"""
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(url: str, body: str, key: str, connections: int, seconds: int) -> WrkResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA.format(body=body, key=key))
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = int(non2xx.group(1)) if non2xx else 0
+    if socket_errors:
+        errors += sum(int(g) for g in socket_errors.groups())
+    return WrkResult(rps, p50, p99, errors)
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def routing_decision_us() -> float:
+    """Median time of one routing decision (the pure planner) on a typical request."""
+    from gateway.dispatch import Dispatcher
+    from gateway.pricing import load_price_book
+    from gateway.routing.catalogue import load_catalogue
+    from gateway.schema.chat import ChatRequest, CorralPrefs
+    from gateway.state import LiveState
+
+    catalogue = load_catalogue()
+    providers = dict.fromkeys(("groq", "together", "deepinfra", "bedrock", "vllm"))
+    dispatcher = Dispatcher(providers, catalogue, load_price_book(), LiveState())  # type: ignore[arg-type]
+    dispatcher._refusal = lambda req, dep: None  # type: ignore[method-assign]
+    req = ChatRequest(
+        body={},
+        model="llama-4-scout",
+        stream=False,
+        include_usage=False,
+        features=frozenset({"tools"}),
+        prompt_tokens_estimate=900,
+        max_output_tokens=256,
+        prefs=CorralPrefs(),
+    )
+    samples = []
+    for _ in range(50):
+        start = time.perf_counter()
+        for _ in range(200):
+            dispatcher.plan(req)
+        samples.append((time.perf_counter() - start) / 200 * 1e6)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=8, help="duration of each wrk run")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("make bench needs wrk (Debian package 'wrk'): apt-get install -y wrk")
+    python = sys.executable
+    fake_port, gw_port = free_port(), free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="corral-bench-"))
+    env = {
+        **os.environ,
+        "CORRAL_SIMULATE": "0",
+        "CORRAL_DEEPINFRA_BASE_URL": f"http://127.0.0.1:{fake_port}/v1/openai",
+        "DEEPINFRA_API_KEY": FAKE_KEY,
+        "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
+    }
+    env.pop("REDIS_URL", None)
+    fake = subprocess.Popen(
+        [python, "-m", "gateway.fakes", "deepinfra", "--port", str(fake_port), "--no-record"], stdout=subprocess.DEVNULL
+    )
+    gateway = subprocess.Popen(
+        [python, "-m", "gateway.cli", "serve", "--port", str(gw_port), "--log-level", "warning"],
+        env=env,
+        cwd=tmp,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{fake_port}/", fake)
+        wait_ready(f"http://127.0.0.1:{gw_port}/healthz", gateway)
+        print(run_table(fake_port, gw_port, args.seconds, gateway.pid))
+        print(f"\nrouting decision (planner, 5 deployments): {routing_decision_us():.1f} µs median")
+        print(f"gateway RSS after the load: {rss_mb(gateway.pid):.0f} MB")
+    finally:
+        for proc in (gateway, fake):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (gateway, fake):
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_table(fake_port: int, gw_port: int, seconds: int, gw_pid: int) -> str:
+    direct_url = f"http://127.0.0.1:{fake_port}/v1/openai/chat/completions"
+    gw_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
+    messages = '[{"role": "user", "content": "Give me one short sentence about llamas."}]'
+    lines = [
+        "| mode | c | direct req/s | direct p50/p99 ms | Corral req/s | Corral p50/p99 ms | added p50 ms | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for stream in (False, True):
+        flag = "true" if stream else "false"
+        direct_body = f'{{"model": "{MODEL_ID}", "messages": {messages}, "max_tokens": 32, "stream": {flag}}}'
+        gw_body = f'{{"model": "llama-4-scout", "messages": {messages}, "max_tokens": 32, "stream": {flag}}}'
+        wrk(gw_url, gw_body, FAKE_KEY, 8, 2)  # warm-up
+        for connections in (1, 32):
+            direct = wrk(direct_url, direct_body, FAKE_KEY, connections, seconds)
+            through = wrk(gw_url, gw_body, FAKE_KEY, connections, seconds)
+            lines.append(
+                f"| {'stream' if stream else 'chat'} | {connections} | {direct.rps:,.0f} | "
+                f"{direct.p50_ms:.2f} / {direct.p99_ms:.2f} | {through.rps:,.0f} | "
+                f"{through.p50_ms:.2f} / {through.p99_ms:.2f} | {through.p50_ms - direct.p50_ms:.2f} | "
+                f"{direct.errors + through.errors} |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
