@@ -30,13 +30,21 @@ class FakeServer(ABC):
     """Subclasses add their routes in `routes()` and answer with the provider's wire format."""
 
     provider: str = "fake"
+    #: Cancel a request's handler when its client disconnects (what a real server does with
+    #: an abandoned generation; lets `hang` end when the client gives up).
+    handler_cancellation: bool = False
+    #: How long `stop()` waits for requests still in flight before cancelling them.
+    shutdown_timeout_s: float = 60.0
 
-    def __init__(self, *, script: Script | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, *, script: Script | None = None, host: str = "127.0.0.1", port: int = 0, record: bool = True
+    ) -> None:
         self.script = script or Script()
         self.host = host
         self.port = port
         self.requests: list[RecordedRequest] = []
-        self.record = True
+        #: Keep every request in `requests`; turn off for long load tests.
+        self.record = record
         self._runner: web.AppRunner | None = None
 
     @abstractmethod
@@ -56,7 +64,13 @@ class FakeServer(ABC):
     async def start(self) -> str:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.add_routes(self.routes())
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            handler_cancellation=self.handler_cancellation,
+            shutdown_timeout=self.shutdown_timeout_s,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
@@ -104,6 +118,7 @@ def running_in_thread(*fakes: FakeServer) -> Iterator[list[str]]:
     try:
         yield [f.url for f in fakes]
     finally:
+
         async def stop_all() -> None:
             await asyncio.gather(*(f.stop() for f in fakes))
 

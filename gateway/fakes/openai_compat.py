@@ -1,0 +1,16 @@
+"""Fakes of the hosted OpenAI-compatible backends: Groq, Together AI and DeepInfra.
+
+Each serves its provider's real path under `base_url`, checks a Bearer key, knows only
+its provider's model IDs from the catalogue, and answers in that provider's shapes:
+bodies, usage, stream framing, error envelopes, rate-limit headers (wire facts from
+shared/reference/providers.md §2-§4). The engine they share is `oai_base`; each dialect
+lives in its own module and is re-exported here.
+"""
+
+from __future__ import annotations
+
+from gateway.fakes.oai_deepinfra import DeepInfraFake
+from gateway.fakes.oai_groq import GroqFake
+from gateway.fakes.oai_together import TogetherFake
+
+__all__ = ["DeepInfraFake", "GroqFake", "TogetherFake"]
