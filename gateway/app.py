@@ -12,12 +12,20 @@ from starlette.responses import JSONResponse, Response
 
 from gateway import __version__
 from gateway.api import admin, chat, errors, explain, models
+from gateway.api.fastpath import FastPath
 from gateway.runtime import Runtime
 
 log = logging.getLogger("corral")
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def create_app(runtime: Runtime) -> FastPath:
+    """The ASGI app: the chat endpoint on the fast path, everything else through FastAPI."""
+    app = create_fastapi_app(runtime)
+    chat_handler = chat.make_handler(runtime)
+    return FastPath(app, {("POST", "/v1/chat/completions"): chat_handler})
+
+
+def create_fastapi_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()

@@ -31,6 +31,8 @@ from gateway.state import LiveState
 
 T = TypeVar("T")
 _Opened = tuple[UpstreamStream, AsyncIterator[dict[str, Any]], dict[str, Any] | None]
+#: Back-off before the first retry on the same deployment (later ones grow, with jitter).
+FIRST_RETRY_WAIT_S = 0.05
 #: Kinds that say nothing about the request itself: always worth the next deployment.
 ALWAYS_FALL_OVER = frozenset({ErrorKind.MODEL_GONE, ErrorKind.AUTH, ErrorKind.CONTEXT_TOO_LONG})
 
@@ -189,29 +191,47 @@ class Dispatcher:
         records: list[AttemptRecord],
         attempt: Callable[[Provider, Deployment], Awaitable[T]],
     ) -> T:
+        """Serve on one deployment, retrying transient faults there. The first try runs
+        without the retry machinery (nearly every request succeeds on it); tenacity takes
+        over only once a retry is actually needed."""
         provider = self.providers[dep.provider]
         tries = max(1, min(retry.tries_per_deployment, retry.attempts - len(records)))
 
         def transient(exc: BaseException) -> bool:
             return isinstance(exc, UpstreamError) and exc.retry_same and exc.kind.value in retry.on
 
+        try:
+            return await self._try_once(provider, dep, records, attempt)
+        except UpstreamError as exc:
+            if tries == 1 or not transient(exc):
+                raise
+        await self.sleep(FIRST_RETRY_WAIT_S)
         async for trial in AsyncRetrying(
-            stop=stop_after_attempt(tries),
-            wait=wait_exponential_jitter(multiplier=0.05, max=0.5, jitter=0.05),
+            stop=stop_after_attempt(tries - 1),
+            wait=wait_exponential_jitter(multiplier=FIRST_RETRY_WAIT_S * 2, max=0.5, jitter=FIRST_RETRY_WAIT_S),
             retry=retry_if_exception(transient),
             sleep=self.sleep,
             reraise=True,
         ):
             with trial:
-                started = time.perf_counter()
-                try:
-                    result = await attempt(provider, dep)
-                except UpstreamError as exc:
-                    records.append(_record(dep, exc, started))
-                    raise
-                records.append(_record(dep, None, started))
-                return result
+                return await self._try_once(provider, dep, records, attempt)
         raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _try_once(
+        self,
+        provider: Provider,
+        dep: Deployment,
+        records: list[AttemptRecord],
+        attempt: Callable[[Provider, Deployment], Awaitable[T]],
+    ) -> T:
+        started = time.perf_counter()
+        try:
+            result = await attempt(provider, dep)
+        except UpstreamError as exc:
+            records.append(_record(dep, exc, started))
+            raise
+        records.append(_record(dep, None, started))
+        return result
 
     def _learn(self, dep: Deployment, exc: UpstreamError) -> None:
         if exc.kind in HEALTH_FAILURES:

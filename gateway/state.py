@@ -39,13 +39,19 @@ class LiveState:
     #: The monotonic clock (the simulator substitutes virtual time).
     clock: Callable[[], float] = time.monotonic
     today: Callable[[], date] = date.today
+    _today: date = field(default_factory=date.today)
+    _today_until: float = float("-inf")
     #: Called with every latency sample we observe ourselves.
     sample_listeners: list[SampleListener] = field(default_factory=list)
 
     def view(self) -> LiveView:
+        now = self.clock()
+        if now >= self._today_until:
+            self._today = self.today()
+            self._today_until = now + 1.0
         return LiveView(
-            now=self.clock(),
-            today=self.today(),
+            now=now,
+            today=self._today,
             available=self.available,
             cooldowns=self.cooldowns,
             out_of_rotation=self.out_of_rotation,

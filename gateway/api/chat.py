@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +27,13 @@ from gateway.schema.chat import CHARS_PER_TOKEN, ChatRequest
 from gateway.schema.usage import Usage
 
 COST_PLACES = Decimal("0.0000000001")
+#: A random per-process prefix and a counter: unique across replicas without a syscall per request.
+_ID_PREFIX = "req_" + secrets.token_hex(6)
+_ids = itertools.count(1)
+
+
+def next_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ids):010x}"
 
 
 def _headers(request_id: str, outcome: Outcome, cost: Decimal) -> dict[str, str]:
@@ -78,7 +86,7 @@ def _failed_attempts(err: GatewayError) -> tuple[AttemptRecord, ...]:
 
 def make_handler(rt: Runtime) -> Any:
     async def chat_completions(request: Request) -> Response:
-        request_id = "req_" + secrets.token_hex(12)
+        request_id = next_request_id()
         started = time.perf_counter()
         try:
             key_id = authenticate(request, rt.settings)

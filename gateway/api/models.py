@@ -20,8 +20,7 @@ def _deployment(rt: Runtime, dep: Deployment, today: date) -> dict[str, Any]:
     if provider is None:
         status, reason = "unavailable", "provider not configured"
     elif dep.retired_on(today):
-        assert dep.retired is not None
-        status, reason = "retired", f"retired on {dep.retired.date.isoformat()} ({dep.retired.source})"
+        status, reason = "retired", dep.retired_reason
     elif dep.key in rt.state.out_of_rotation:
         status, reason = "out_of_rotation", rt.state.out_of_rotation[dep.key]
     else:

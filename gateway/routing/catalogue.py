@@ -40,10 +40,16 @@ class Deployment:
     retired: Retirement | None = None
     #: Operator re-enabled a retired deployment (for example under an enterprise contract).
     reenabled: bool = False
+    #: "provider/model": the deployment's name in live state, metrics and config overrides.
+    key: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.provider}/{self.model}")
 
     @property
-    def key(self) -> str:
-        return f"{self.provider}/{self.model}"
+    def retired_reason(self) -> str:
+        retired = self.retired
+        return f"retired on {retired.date.isoformat()} ({retired.source})" if retired else ""
 
     def retired_on(self, today: date) -> bool:
         return self.retired is not None and not self.reenabled and self.retired.date <= today

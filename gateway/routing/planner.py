@@ -26,8 +26,14 @@ DEFAULT_EXPECTED_OUTPUT = 256
 class Candidate:
     deployment: Deployment
     expected_cost_usd: Decimal
-    reason: str
     figures: Figures | None = None
+
+    @property
+    def reason(self) -> str:
+        """Why it ranks where it does (formatted only when someone asks, e.g. explain)."""
+        if self.figures is None:
+            return f"expected cost {self.expected_cost_usd:.6f} USD"
+        return self.figures.describe()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +93,7 @@ def _static_reason(req: ChatRequest, dep: Deployment, view: LiveView, settings: 
     if dep.provider not in view.available:
         return "provider not configured"
     if dep.retired_on(view.today):
-        assert dep.retired is not None
-        return f"retired on {dep.retired.date.isoformat()} ({dep.retired.source})"
+        return dep.retired_reason
     gone = view.out_of_rotation.get(dep.key)
     if gone:
         return f"out of rotation: {gone}"
@@ -182,7 +187,7 @@ def plan(
             continue
         stats = view.stats.get(dep.key) if view.stats else None
         figures = figures_for(dep, cost, output, stats, priors, view, settings, objective)
-        kept.append(Candidate(dep, cost, figures.describe(), figures))
+        kept.append(Candidate(dep, cost, figures))
     ordered = order_candidates(kept, req, settings, objective, rng)
     if len(ordered) > 1 and (req.prefs.allow_fallbacks is False or not settings.fallback):
         why = "fallbacks disabled by request" if req.prefs.allow_fallbacks is False else "fallback disabled by policy"

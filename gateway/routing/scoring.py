@@ -81,29 +81,34 @@ def effective_objective(req: ChatRequest, settings: RouteSettings) -> Objective:
     return Objective(prefer, base.cost_weight, base.latency_weight, slo, base.max_latency_ms)
 
 
-def _rank_keys(cands: list[Candidate], objective: Objective) -> dict[int, tuple[float, ...]]:
-    figs = {id(c): c.figures for c in cands}
-    costs = [float(f.rank_cost_usd) for f in figs.values() if f]
-    lats = [f.latency_ms for f in figs.values() if f]
-    c_lo, c_span = (min(costs), (max(costs) - min(costs)) or 1.0) if costs else (0.0, 1.0)
-    l_lo, l_span = (min(lats), (max(lats) - min(lats)) or 1.0) if lats else (0.0, 1.0)
-    keys: dict[int, tuple[float, ...]] = {}
-    for c in cands:
-        f = c.figures
-        assert f is not None
-        cost, lat = float(f.rank_cost_usd), f.latency_ms
-        slo_miss = 1.0 if f.meets_slo is False else 0.0
-        if objective.prefer == "latency":
-            key: tuple[float, ...] = (slo_miss, lat, cost)
-        elif objective.prefer == "balanced":
-            score = objective.cost_weight * (cost - c_lo) / c_span + objective.latency_weight * (lat - l_lo) / l_span
-            key = (slo_miss, score, cost)
-        elif slo_miss:
-            key = (1.0, lat, cost)
-        else:
-            key = (0.0, cost, lat)
-        keys[id(c)] = key
-    return keys
+def _rank_key(
+    f: Figures, objective: Objective, c_lo: float, c_span: float, l_lo: float, l_span: float
+) -> tuple[float, ...]:
+    cost, lat = float(f.rank_cost_usd), f.latency_ms
+    slo_miss = 1.0 if f.meets_slo is False else 0.0
+    if objective.prefer == "latency":
+        return (slo_miss, lat, cost)
+    if objective.prefer == "balanced":
+        score = objective.cost_weight * (cost - c_lo) / c_span + objective.latency_weight * (lat - l_lo) / l_span
+        return (slo_miss, score, cost)
+    return (1.0, lat, cost) if slo_miss else (0.0, cost, lat)
+
+
+def _ranked(cands: list[Candidate], objective: Objective) -> list[Candidate]:
+    figs = [c.figures for c in cands]
+    assert all(f is not None for f in figs)
+    costs = [float(f.rank_cost_usd) for f in figs if f]
+    lats = [f.latency_ms for f in figs if f]
+    c_lo, l_lo = min(costs, default=0.0), min(lats, default=0.0)
+    c_span = (max(costs, default=0.0) - c_lo) or 1.0
+    l_span = (max(lats, default=0.0) - l_lo) or 1.0
+    keyed = [
+        (_rank_key(f, objective, c_lo, c_span, l_lo, l_span), c.deployment.provider, i)
+        for i, (c, f) in enumerate(zip(cands, figs, strict=True))
+        if f is not None
+    ]
+    keyed.sort()
+    return [cands[i] for _, _, i in keyed]
 
 
 def _split_pick(cands: list[Candidate], split: tuple[SplitTarget, ...], rng: float) -> Candidate | None:
@@ -125,8 +130,7 @@ def order_candidates(
 ) -> list[Candidate]:
     """Objective first; then the pool preference, the policy's order, the request's order
     and a weighted split's pick, each moving its favourite to the front."""
-    keys = _rank_keys(cands, objective)
-    ordered = sorted(cands, key=lambda c: (keys[id(c)], c.deployment.provider))
+    ordered = _ranked(cands, objective)
     if settings.pool.prefer_pool:
         ordered.sort(key=lambda c: c.deployment.provider != "vllm")
     for order in (settings.order, (req.prefs.providers.order if req.prefs.providers else None) or ()):

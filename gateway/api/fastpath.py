@@ -1,0 +1,50 @@
+"""Serve the hot endpoint straight from ASGI.
+
+The framework's middleware stack and per-route dependency machinery cost more than the
+rest of a request's handling; the chat endpoint needs none of it (it parses its own
+body and maps its own errors). Every other path, and the lifespan, go to the FastAPI
+app unchanged, which also keeps the endpoint in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.api.errors import error_response
+from gateway.errors import GatewayError
+
+log = logging.getLogger("corral.api")
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class FastPath:
+    def __init__(self, app: ASGIApp, routes: dict[tuple[str, str], Handler]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            handler = self.routes.get((scope["method"], scope["path"]))
+            if handler is not None:
+                await self._serve(handler, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _serve(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        try:
+            response = await handler(request)
+        except GatewayError as err:
+            response = error_response(err)
+        except Exception as exc:
+            log.error("unhandled error on %s %s: %s", scope["method"], scope["path"], type(exc).__name__, exc_info=exc)
+            err = GatewayError(
+                500, "internal error in the gateway; it has been logged", type="server_error", code="internal_error"
+            )
+            response = error_response(err)
+        await response(scope, receive, send)
