@@ -63,16 +63,35 @@ def _pool_source(backends: dict[str, SimBackend], clock: Clock, catalogue: Catal
     if pool is None:
         return {}
     running, waiting = pool.queue_depth(clock.now + clock.spent_s)
-    load = PoolLoad(pool.profile.replicas, waiting, running, min(1.0, running / (pool.profile.max_num_seqs * 1.25)))
+    capacity = pool.profile.max_num_seqs * pool.profile.replicas
+    #: A full batch is modelled as 90% of the KV cache.
+    load = PoolLoad(pool.profile.replicas, waiting, running, 0.9 * running / capacity)
     return dict.fromkeys(catalogue.models, load)
 
 
+def _pool_has_room(load: PoolLoad | None, policy: Policy) -> bool:
+    """Whether the pool could take a request now under the policy's own spill thresholds:
+    the oracle is judged on the same pool occupancy as the policy, not a bigger pool."""
+    spill = policy.defaults.pool
+    return (
+        load is not None and load.queue_depth < spill.max_queue_depth and load.kv_cache_usage < spill.max_kv_cache_usage
+    )
+
+
 def oracle_cost(
-    tr: TraceRequest, req: ChatRequest, deployments: tuple[Deployment, ...], scenario: Scenario, prices: PriceBook
+    tr: TraceRequest,
+    req: ChatRequest,
+    deployments: tuple[Deployment, ...],
+    scenario: Scenario,
+    prices: PriceBook,
+    pool_has_room: bool,
 ) -> Decimal | None:
-    """The cheapest spend that meets the SLO for this request, knowing every outage in advance."""
+    """The cheapest spend that meets the SLO for this request, knowing every outage in
+    advance (the pool counts only while it has room at that moment)."""
     options: list[tuple[bool, Decimal, float]] = []
     for dep in deployments:
+        if dep.provider == "vllm" and not pool_has_room:
+            continue
         profile = scenario.profiles.get(dep.provider)
         price = prices.at(dep.provider, dep.model, scenario.today)
         if profile is None or price is None or dep.retired_on(scenario.today):
@@ -109,7 +128,8 @@ async def simulate(
             backend.output_tokens = tr.output_tokens
         req = _request(tr, catalogue, index)
         result.requests += 1
-        oracle = oracle_cost(tr, req, catalogue.deployments(req.model), scenario, prices)
+        room = _pool_has_room(_pool_source(backends, clock, catalogue).get(req.model), policy)
+        oracle = oracle_cost(tr, req, catalogue.deployments(req.model), scenario, prices, room)
         result.oracle_spend += oracle or Decimal(0)
         try:
             completion, outcome = await dispatcher.complete(req)
