@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gateway.cli_policy import policy_app
 from gateway.cli_simulate import simulate_command
 from gateway.config import ConfigError, load_settings
 
@@ -73,6 +74,7 @@ def serve(
 
 
 app.command("simulate")(simulate_command)
+app.add_typer(policy_app, name="policy")
 
 
 def _redact(url: str) -> str:

@@ -116,11 +116,24 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class Budget:
+    """A spend limit for one team or one API key per period (validated now, enforced later)."""
+
+    limit_usd: Decimal
+    period: Literal["day", "month"]
+    team: str | None = None
+    key: str | None = None
+    #: Fraction of the limit at which to warn (0..1].
+    warn_at: float = 0.8
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     name: str
     defaults: RouteSettings
     rules: tuple[Rule, ...] = ()
     source: str = ""
+    budgets: tuple[Budget, ...] = ()
 
     def rule_for(
         self,
