@@ -92,7 +92,7 @@ class Settings(_Model):
     #: Catalogue overrides keyed "provider/model", e.g. {"groq/llama-4-scout": {"reenabled": true}}.
     catalogue: dict[str, dict[str, Any]] = Field(default_factory=dict)
     price_book_path: str | None = None
-    #: Start Corral's built-in fakes for every provider without credentials.
+    #: With no provider credentials at all, start Corral's built-in fakes of every backend (demo mode).
     simulate_missing: bool = True
 
 
@@ -152,7 +152,8 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
     file_providers = raw.get("providers") or {}
     unknown = set(file_providers) - set(DEFAULT_BASE_URLS)
     if unknown:
-        raise ConfigError(f"providers: unknown provider(s) {sorted(unknown)}; known: {sorted(DEFAULT_BASE_URLS)}")
+        known = sorted(DEFAULT_BASE_URLS)
+        raise ConfigError(f"{path or 'configuration'}: providers: unknown provider(s) {sorted(unknown)}; known: {known}")
     raw["providers"] = {
         name: _provider_from_env(name, env, file_providers.get(name) or {}) for name in DEFAULT_BASE_URLS
     }

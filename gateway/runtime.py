@@ -54,12 +54,14 @@ class Runtime:
         return cls(settings=settings, catalogue=catalogue, prices=prices, policy=policy)
 
     async def start(self) -> None:
-        for name, configured in self.settings.providers.items():
+        enabled = {n: c for n, c in self.settings.providers.items() if c.enabled}
+        # Simulated providers are a demo mode: used only when no real credentials are set at
+        # all, never mixed in beside real backends.
+        simulate = self.settings.simulate_missing and not any(c.has_credentials() for c in enabled.values())
+        for name, configured in enabled.items():
             config = configured
-            if not config.enabled:
-                continue
             if not config.has_credentials():
-                if not self.settings.simulate_missing:
+                if not simulate:
                     log.info("provider %s: no credentials, not used", name)
                     continue
                 config = await self._simulate(name, config)
