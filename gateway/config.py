@@ -153,7 +153,9 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
     unknown = set(file_providers) - set(DEFAULT_BASE_URLS)
     if unknown:
         known = sorted(DEFAULT_BASE_URLS)
-        raise ConfigError(f"{path or 'configuration'}: providers: unknown provider(s) {sorted(unknown)}; known: {known}")
+        raise ConfigError(
+            f"{path or 'configuration'}: providers: unknown provider(s) {sorted(unknown)}; known: {known}"
+        )
     raw["providers"] = {
         name: _provider_from_env(name, env, file_providers.get(name) or {}) for name in DEFAULT_BASE_URLS
     }

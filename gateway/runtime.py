@@ -15,8 +15,8 @@ from gateway.fakes.registry import make_fake
 from gateway.fakes.server import FakeServer
 from gateway.metering.sink import MemorySink, QueueSink
 from gateway.metering.sql import SqlStore
-from gateway.pricing import PriceBook, load_price_book
 from gateway.policy_holder import PolicyHolder, default_policy_path
+from gateway.pricing import PriceBook, load_price_book
 from gateway.providers.base import Provider
 from gateway.providers.registry import provider_class
 from gateway.routing.catalogue import Catalogue, load_catalogue

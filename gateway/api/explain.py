@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ from gateway.routing.planner import Plan
 from gateway.runtime import Runtime
 
 
-def plan_to_json(the_plan: Plan, breakers: dict[str, str]) -> dict[str, Any]:
+def plan_to_json(the_plan: Plan, breakers: Mapping[str, str]) -> dict[str, Any]:
     """The plan with the figures behind every candidate and the reason for every drop."""
     plan_rows = []
     for rank, cand in enumerate(the_plan.candidates, 1):

@@ -39,12 +39,12 @@ class FastPath:
         request = Request(scope, receive, send)
         try:
             response = await handler(request)
-        except GatewayError as err:
-            response = error_response(err)
+        except GatewayError as failure:
+            response = error_response(failure)
         except Exception as exc:
             log.error("unhandled error on %s %s: %s", scope["method"], scope["path"], type(exc).__name__, exc_info=exc)
-            err = GatewayError(
+            internal = GatewayError(
                 500, "internal error in the gateway; it has been logged", type="server_error", code="internal_error"
             )
-            response = error_response(err)
+            response = error_response(internal)
         await response(scope, receive, send)
