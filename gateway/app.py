@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway import __version__
 from gateway.api import admin, chat, errors, explain, models
 from gateway.api.fastpath import FastPath
+from gateway.api.spend import make_page_handler, make_requests_handler, make_spend_handler
 from gateway.runtime import Runtime
 
 log = logging.getLogger("corral")
@@ -45,6 +47,13 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
     app.add_api_route("/v1/models", models.make_handler(runtime), methods=["GET"])
     app.add_api_route("/v1/route/explain", explain.make_handler(runtime), methods=["POST"])
     app.add_api_route("/admin/policy/reload", admin.make_reload_handler(runtime), methods=["POST"])
+    app.add_api_route("/v1/spend", make_spend_handler(runtime), methods=["GET"])
+    app.add_api_route("/v1/spend/requests", make_requests_handler(runtime), methods=["GET"])
+    app.add_api_route("/reports/spend", make_page_handler(runtime), methods=["GET"], include_in_schema=False)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(runtime.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     async def healthz() -> Response:

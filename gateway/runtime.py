@@ -13,6 +13,7 @@ from gateway.config import BedrockConfig, ProviderConfig, Settings, VllmPoolConf
 from gateway.dispatch import Dispatcher
 from gateway.fakes.registry import make_fake
 from gateway.fakes.server import FakeServer
+from gateway.metering.events import UsageEvent
 from gateway.metering.sink import MemorySink, QueueSink
 from gateway.metering.sql import SqlStore
 from gateway.policy_holder import PolicyHolder, default_policy_path
@@ -23,6 +24,7 @@ from gateway.routing.catalogue import Catalogue, load_catalogue
 from gateway.routing.planner import PoolLoad
 from gateway.shared_state import SharedState
 from gateway.state import LiveState
+from gateway.telemetry.metrics import LiveGauges, Metrics
 
 log = logging.getLogger("corral")
 
@@ -42,7 +44,40 @@ class Runtime:
     sink: QueueSink | MemorySink = field(default_factory=MemorySink)
     policy: PolicyHolder = field(default_factory=lambda: PolicyHolder(None))
     shared: SharedState | None = None
+    metrics: Metrics = field(init=False)
     dispatcher: Dispatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = Metrics(self._live_gauges())
+
+    def record(self, event: UsageEvent) -> None:
+        """Hand a finished request's usage to the ledger and the metrics (appends only)."""
+        self.sink.record(event)
+        self.metrics.record(event)
+
+    def _live_gauges(self) -> LiveGauges:
+        def breakers() -> list[tuple[str, str]]:
+            now = self.state.clock()
+            return [(key, b.status(now)) for key, b in self.state.breakers.items()]
+
+        def cooldowns() -> list[tuple[str, float]]:
+            now = self.state.clock()
+            return [(key, until - now) for key, until in self.state.cooldowns.items() if until > now]
+
+        def pool() -> list[tuple[str, bool, int, int, float]]:
+            provider = self.providers.get("vllm")
+            replicas = provider.pool_state() if provider is not None and hasattr(provider, "pool_state") else ()
+            return [(r.url, r.healthy, r.running, r.waiting, r.kv_cache_usage) for r in replicas]
+
+        def queue() -> int:
+            return self.sink.depth if isinstance(self.sink, QueueSink) else 0
+
+        def journal() -> int:
+            return self.sink.journal.size() if isinstance(self.sink, QueueSink) else 0
+
+        return LiveGauges(
+            breakers, cooldowns, pool, queue, journal, lambda: (self.policy.reloads, self.policy.rejected_reloads)
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -76,6 +111,7 @@ class Runtime:
         if isinstance(self.sink, QueueSink):
             await self.sink.start()
         self.policy.start_watching()
+        self.metrics.start()
         if self.settings.redis_url:
             self.shared = SharedState(self.state, self.settings.redis_url)
             await self.shared.start()
@@ -124,6 +160,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.policy.stop()
+        await self.metrics.stop()
         if self.shared is not None:
             await self.shared.close()
         if isinstance(self.sink, QueueSink):

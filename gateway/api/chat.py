@@ -99,7 +99,7 @@ def make_handler(rt: Runtime) -> Any:
             except GatewayError as err:
                 attempts = _failed_attempts(err)
                 if attempts:
-                    rt.sink.record(
+                    rt.record(
                         _event(req, None, Usage(), Decimal(0), "error", started, attempts=attempts, key_id=key_id)
                     )
                 raise
@@ -109,7 +109,7 @@ def make_handler(rt: Runtime) -> Any:
         cost = rt.dispatcher.cost(outcome.deployment, completion.usage, datetime.now(UTC).date())
         body = completion.body
         body["model"] = req.model
-        rt.sink.record(_event(req, outcome, completion.usage, cost, "ok", started, key_id=key_id))
+        rt.record(_event(req, outcome, completion.usage, cost, "ok", started, key_id=key_id))
         return Response(orjson.dumps(body), media_type="application/json", headers=_headers(request_id, outcome, cost))
 
     return chat_completions
@@ -121,7 +121,7 @@ async def _stream(rt: Runtime, req: ChatRequest, started: float, key_id: str | N
     except GatewayError as err:
         attempts = _failed_attempts(err)
         if attempts:
-            rt.sink.record(_event(req, None, Usage(), Decimal(0), "error", started, attempts=attempts, key_id=key_id))
+            rt.record(_event(req, None, Usage(), Decimal(0), "error", started, attempts=attempts, key_id=key_id))
         raise
     headers = _headers(req.request_id, opened.outcome, opened.outcome.expected_cost_usd)
     headers["x-corral-cost-estimated"] = "true"
@@ -170,7 +170,7 @@ async def _relay(
         if status == "ok" and ttft_ms is not None:
             generation_s = time.perf_counter() - started - ttft_ms / 1000
             rt.dispatcher.observe_stream(dep, ttft_ms, usage.completion_tokens, generation_s)
-        rt.sink.record(_event(req, opened.outcome, usage, cost, status, started, ttft_ms, key_id=key_id))
+        rt.record(_event(req, opened.outcome, usage, cost, status, started, ttft_ms, key_id=key_id))
         await asyncio.shield(opened.stream.aclose())
     if status == "ok":
         if req.include_usage:

@@ -206,3 +206,27 @@ def test_models_list_marks_simulated_and_retired(gateway: SimulatedGateway) -> N
     assert all(d["simulated"] for d in deployments.values())
     assert deployments["groq"]["status"] == "retired"
     assert "2026-07-17" in deployments["groq"]["reason"]
+
+
+def test_metrics_show_requests_breakers_and_the_pool(gateway: SimulatedGateway) -> None:
+    import httpx
+
+    client(gateway).chat.completions.create(
+        model="llama-4-scout",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_body={"corral": {"providers": {"only": ["vllm"]}}},
+    )
+    gateway.fake("deepinfra").script.default = Behaviour(error="server_error")
+    with pytest.raises(openai.APIStatusError):
+        client(gateway).chat.completions.create(
+            model="llama-4-scout",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"corral": {"providers": {"only": ["deepinfra"]}}},
+        )
+    text = httpx.get(gateway.url + "/metrics").text
+    assert 'corral_requests_total{model="llama-4-scout",provider="vllm",status="ok"}' in text
+    assert 'corral_upstream_attempts_total{outcome="upstream_5xx",provider="deepinfra"}' in text
+    assert 'corral_tokens_total{kind="completion",model="llama-4-scout",provider="vllm"}' in text
+    assert "corral_breaker_state{deployment=" in text
+    assert "corral_pool_replica_running{replica=" in text
+    assert "corral_ledger_queue_depth" in text

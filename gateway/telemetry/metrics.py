@@ -1,0 +1,171 @@
+"""GET /metrics in Prometheus format.
+
+Request, token, cost and attempt counters are fed from usage events, drained in the
+background (and at every scrape) rather than updated on the request path. Live routing
+state — breakers, cooldowns, pool replicas, ledger queue — is read at scrape time by a
+custom collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gateway.metering.events import UsageEvent
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+BREAKER_VALUES = {"closed": 0.0, "open": 1.0, "half_open": 2.0}
+
+
+@dataclass(frozen=True, slots=True)
+class LiveGauges:
+    """Read-only views of live state, called at scrape time."""
+
+    breakers: Callable[[], Iterable[tuple[str, str]]]
+    cooldowns: Callable[[], Iterable[tuple[str, float]]]
+    pool: Callable[[], Iterable[tuple[str, bool, int, int, float]]]
+    ledger_queue: Callable[[], int]
+    journal_bytes: Callable[[], int]
+    policy_reloads: Callable[[], tuple[int, int]]
+
+
+class _LiveCollector(Collector):
+    def __init__(self, live: LiveGauges) -> None:
+        self.live = live
+
+    def collect(self) -> Iterator[Metric]:
+        breaker = GaugeMetricFamily(
+            "corral_breaker_state",
+            "Circuit breaker per deployment (0 closed, 1 open, 2 half-open)",
+            labels=["deployment"],
+        )
+        for key, state in self.live.breakers():
+            breaker.add_metric([key], BREAKER_VALUES.get(state, 0.0))
+        yield breaker
+        cooldown = GaugeMetricFamily(
+            "corral_ratelimit_cooldown_seconds",
+            "Seconds left before a rate-limited deployment is tried again",
+            labels=["deployment"],
+        )
+        for key, remaining in self.live.cooldowns():
+            cooldown.add_metric([key], remaining)
+        yield cooldown
+        yield from self._pool()
+        yield GaugeMetricFamily(
+            "corral_ledger_queue_depth", "Usage events waiting for the ledger writer", value=self.live.ledger_queue()
+        )
+        yield GaugeMetricFamily(
+            "corral_ledger_journal_bytes",
+            "Bytes in the open usage-journal segment (events not yet confirmed in the ledger)",
+            value=self.live.journal_bytes(),
+        )
+        ok, refused = self.live.policy_reloads()
+        reloads = GaugeMetricFamily("corral_policy_reloads", "Policy reloads since start", labels=["result"])
+        reloads.add_metric(["applied"], ok)
+        reloads.add_metric(["refused"], refused)
+        yield reloads
+
+    def _pool(self) -> Iterator[Metric]:
+        healthy = GaugeMetricFamily(
+            "corral_pool_replica_healthy", "vLLM replica health (1 healthy)", labels=["replica"]
+        )
+        running = GaugeMetricFamily(
+            "corral_pool_replica_running", "Requests running on a vLLM replica", labels=["replica"]
+        )
+        waiting = GaugeMetricFamily(
+            "corral_pool_replica_waiting", "Requests queued on a vLLM replica", labels=["replica"]
+        )
+        kv = GaugeMetricFamily(
+            "corral_pool_replica_kv_cache_usage", "KV-cache usage of a vLLM replica (0-1)", labels=["replica"]
+        )
+        for url, is_healthy, run, wait, kv_usage in self.live.pool():
+            healthy.add_metric([url], 1.0 if is_healthy else 0.0)
+            running.add_metric([url], run)
+            waiting.add_metric([url], wait)
+            kv.add_metric([url], kv_usage)
+        yield from (healthy, running, waiting, kv)
+
+
+class Metrics:
+    """The gateway's registry; `record` is the usage-sink hook (an append, nothing more)."""
+
+    def __init__(self, live: LiveGauges | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("corral_requests", "Client requests", ["model", "provider", "status"], registry=r)
+        self.latency = Histogram(
+            "corral_request_duration_seconds",
+            "Whole request time in the gateway",
+            ["model", "provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "corral_time_to_first_token_seconds",
+            "Time to first token (streams)",
+            ["model", "provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "corral_tokens", "Tokens by provider and model", ["provider", "model", "kind"], registry=r
+        )
+        self.cost = Counter("corral_cost_usd", "Spend in USD by provider and model", ["provider", "model"], registry=r)
+        self.attempts = Counter(
+            "corral_upstream_attempts", "Upstream attempts by outcome", ["provider", "outcome"], registry=r
+        )
+        self.tool_validation = Counter(
+            "corral_tool_validation", "Tool-call validation outcomes", ["provider", "outcome"], registry=r
+        )
+        if live is not None:
+            r.register(_LiveCollector(live))
+        self._pending: deque[UsageEvent] = deque()
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, event: UsageEvent) -> None:
+        self._pending.append(event)
+
+    def drain(self) -> None:
+        while self._pending:
+            self._count(self._pending.popleft())
+
+    def _count(self, e: UsageEvent) -> None:
+        provider = e.provider or "none"
+        self.requests.labels(e.model, provider, e.status).inc()
+        self.latency.labels(e.model, provider).observe(e.latency_ms / 1000)
+        if e.ttft_ms is not None and e.stream:
+            self.ttft.labels(e.model, provider).observe(e.ttft_ms / 1000)
+        if e.provider:
+            self.tokens.labels(provider, e.model, "prompt").inc(e.prompt_tokens)
+            self.tokens.labels(provider, e.model, "completion").inc(e.completion_tokens)
+            self.cost.labels(provider, e.model).inc(float(e.cost_usd))
+        for attempt in e.attempts:
+            self.attempts.labels(attempt.provider, attempt.error_kind or "ok").inc()
+        if e.tool_validation:
+            self.tool_validation.labels(provider, e.tool_validation).inc()
+
+    def exposition(self) -> bytes:
+        self.drain()
+        return generate_latest(self.registry)
+
+    async def run(self, interval_s: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            self.drain()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="corral-metrics")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.drain()
