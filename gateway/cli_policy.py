@@ -12,12 +12,14 @@ from typing import Annotated
 
 import typer
 
+from gateway.cli_explain import explain_command
 from gateway.routing.catalogue import load_catalogue
 from gateway.routing.policy import PolicyError, PolicyIssue, check_policy_file, load_policy
 from gateway.routing.policy_diff import diff_policies, render_changes
 from gateway.routing.policy_model import Policy
 
-policy_app = typer.Typer(help="Lint and compare routing policy files.", no_args_is_help=True)
+policy_app = typer.Typer(help="Lint, compare and explain routing policy files.", no_args_is_help=True)
+policy_app.command("explain")(explain_command)
 
 
 def _issue_line(issue: PolicyIssue, kind: str) -> str:
