@@ -54,6 +54,22 @@ PARAMETERS: Mapping[str, Rule] = {
 }
 
 
+#: How much of the conversation's opening identifies it for replica affinity.
+AFFINITY_PREFIX_CHARS = 2048
+
+
+def conversation_key(request: ChatRequest) -> str | None:
+    """The opening of the conversation (system prompt and first user turn): requests that
+    share it share a prefix in vLLM's cache, so they should land on the same replica."""
+    messages = request.body.get("messages") or ()
+    opening = []
+    for message in messages[:2]:
+        content = message.get("content")
+        opening.append(content if isinstance(content, str) else orjson.dumps(content).decode())
+    text = "\x1e".join(opening)
+    return text[:AFFINITY_PREFIX_CHARS] if text else None
+
+
 def _unreachable(error: UpstreamError) -> bool:
     return error.kind is ErrorKind.CONNECTION or error.code == "connect_timeout"
 
@@ -97,7 +113,7 @@ class VllmProvider(OpenAICompatProvider):
 
     async def complete(self, request: ChatRequest, deployment: Deployment) -> Completion:
         payload = self._payload(request, deployment, stream=False)
-        replica = self.pool.acquire(deployment.model_id)
+        replica = self.pool.acquire(deployment.model_id, conversation_key(request))
         try:
             return await self._complete_at(replica.chat_url, payload, request)
         except UpstreamError as exc:
@@ -108,7 +124,7 @@ class VllmProvider(OpenAICompatProvider):
 
     async def stream(self, request: ChatRequest, deployment: Deployment) -> UpstreamStream:
         payload = self._payload(request, deployment, stream=True)
-        replica = self.pool.acquire(deployment.model_id)
+        replica = self.pool.acquire(deployment.model_id, conversation_key(request))
         try:
             return await self._stream_at(replica.chat_url, payload, on_close=lambda: self.pool.release(replica))
         except UpstreamError as exc:

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,10 @@ __all__ = ["Replica", "ReplicaState", "VllmPool"]
 
 log = logging.getLogger(__name__)
 PROVIDER = "vllm"
+
+
+#: How many more requests than the least-loaded replica a conversation's home replica may carry.
+AFFINITY_SLACK = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,23 +236,25 @@ class VllmPool:
 
     # -- choice --------------------------------------------------------------------------------
 
-    def acquire(self, model_id: str) -> Replica:
-        """The least-loaded healthy replica serving `model_id`, counted as one more in flight."""
-        replicas = self.replicas
-        count = len(replicas)
-        best: Replica | None = None
-        best_key: tuple[int, float] = (0, 0.0)
-        start = self._turn
-        self._turn = (start + 1) % count if count else 0
-        for offset in range(count):
-            replica = replicas[(start + offset) % count]
-            if not replica.healthy or model_id not in replica.models:
-                continue
-            key = (replica.load(), replica.sample.kv_cache_usage or 0.0)
-            if best is None or key < best_key:
-                best, best_key = replica, key
-        if best is None:
+    def acquire(self, model_id: str, affinity: str | None = None) -> Replica:
+        """A healthy replica serving `model_id`, counted as one more in flight.
+
+        With an `affinity` key (the conversation's prefix), the replica that key hashes to
+        (rendezvous hashing, stable as replicas come and go) is chosen so vLLM's prefix
+        cache is reused — unless it carries `AFFINITY_SLACK` more requests than the
+        least-loaded one, when load wins. Without a key: the least-loaded replica.
+        """
+        eligible = [r for r in self.replicas if r.healthy and model_id in r.models]
+        if not eligible:
             raise self._none_available(model_id)
+        start = self._turn
+        self._turn = (start + 1) % len(self.replicas)
+        rotated = eligible[start % len(eligible) :] + eligible[: start % len(eligible)]
+        best = min(rotated, key=lambda r: (r.load(), r.sample.kv_cache_usage or 0.0))
+        if affinity is not None:
+            home = max(eligible, key=lambda r: zlib.crc32(f"{affinity}|{r.url}".encode()))
+            if home.load() <= best.load() + AFFINITY_SLACK:
+                best = home
         best.inflight += 1
         return best
 

@@ -12,7 +12,7 @@ from gateway.fakes.script import Behaviour
 from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.providers.vllm import VllmProvider
 from gateway.providers.vllm_metrics import LoadSample
-from gateway.providers.vllm_pool import Replica, ReplicaState, VllmPool
+from gateway.providers.vllm_pool import AFFINITY_SLACK, Replica, ReplicaState, VllmPool
 
 from .conftest import chat_request, closed_port, deployment, eventually, running_provider, start_fake
 
@@ -52,7 +52,10 @@ async def test_least_loaded_replica_is_chosen_and_metrics_follow(replicas: list[
         slow = Behaviour(tokens_per_s=20, completion_tokens=40)
         for fake in replicas:
             fake.script.default = slow
-        streams = [await provider.stream(chat_request(stream=True), deployment("vllm")) for _ in range(4)]
+        streams = [
+            await provider.stream(chat_request(stream=True, messages=_conversation(i)), deployment("vllm"))
+            for i in range(4)
+        ]
         counts = [_chats(f) for f in replicas]
         assert counts == [2, 2], "in-flight counting spreads requests between scrapes"
         await eventually(lambda: all(s.running == 2 for s in provider.pool_state()))
@@ -63,6 +66,11 @@ async def test_least_loaded_replica_is_chosen_and_metrics_follow(replicas: list[
         await eventually(lambda: all(s.inflight == 0 for s in provider.pool_state()))
 
 
+def _conversation(i: int) -> list[dict[str, str]]:
+    """Distinct conversations (no shared prefix, so no affinity between them)."""
+    return [{"role": "user", "content": f"conversation {i}: say hi"}]
+
+
 def _chats(fake: Any) -> int:
     return sum(1 for r in fake.requests if r.path.endswith("/chat/completions"))
 
@@ -71,14 +79,13 @@ async def test_busy_replica_is_avoided(replicas: list[Any]) -> None:
     urls = [f.url for f in replicas]
     async with running_provider("vllm", urls[0], urls=urls) as provider:
         assert isinstance(provider, VllmProvider)
-        replicas[0].script.default = Behaviour(tokens_per_s=10, completion_tokens=100)
-        busy = [await provider.stream(chat_request(stream=True), deployment("vllm")) for _ in range(1)]
-        await eventually(lambda: by_url(provider)[urls[0]].running == 1)
-        for _ in range(3):
-            await provider.complete(chat_request(), deployment("vllm"))
-        assert _chats(replicas[1]) == 3 and _chats(replicas[0]) == 1
-        for stream in busy:
-            await stream.aclose()
+        busy = next(r for r in provider.pool.replicas if r.url == urls[0])
+        busy.inflight += AFFINITY_SLACK + 1  # requests of ours still running there
+        for i in range(3):
+            await provider.complete(chat_request(messages=_conversation(i)), deployment("vllm"))
+        assert _chats(replicas[0]) == 0, "whatever their affinity, new requests avoid the busy replica"
+        assert _chats(replicas[1]) == 3
+        busy.inflight -= AFFINITY_SLACK + 1
 
 
 async def test_unhealthy_replica_drops_out_and_returns(replicas: list[Any]) -> None:
@@ -163,6 +170,51 @@ def test_ties_rotate() -> None:
     pool.release(first)
     second = pool.acquire("m")
     assert {first.url, second.url} == {"http://a", "http://b"}
+
+
+def _pool(*urls: str) -> VllmPool:
+    pool = VllmPool(list(urls), health_interval_s=1, metrics_interval_s=1)
+    for replica in pool.replicas:
+        replica.healthy, replica.models = True, {"m": None}
+    return pool
+
+
+def test_a_conversation_sticks_to_its_replica() -> None:
+    pool = _pool("http://a", "http://b", "http://c")
+    homes = set()
+    for _ in range(6):
+        replica = pool.acquire("m", affinity="You are a support bot.\x1eMy order is late")
+        homes.add(replica.url)
+        pool.release(replica)
+    assert len(homes) == 1, "the same prefix always lands on the same replica"
+    spread = {pool.acquire("m", affinity=f"conversation {i}").url for i in range(30)}
+    assert spread == {"http://a", "http://b", "http://c"}, "different prefixes spread over the pool"
+
+
+def test_affinity_gives_way_to_load() -> None:
+    pool = _pool("http://a", "http://b")
+    home = pool.acquire("m", affinity="shared system prompt")
+    for _ in range(AFFINITY_SLACK + 1):
+        home.inflight += 1
+    other = pool.acquire("m", affinity="shared system prompt")
+    assert other.url != home.url, "an overloaded home replica is skipped"
+
+
+def test_a_home_replica_that_leaves_moves_only_its_conversations() -> None:
+    pool = _pool("http://a", "http://b", "http://c")
+    keys = [f"conversation {i}" for i in range(40)]
+    before = {}
+    for key in keys:
+        replica = pool.acquire("m", affinity=key)
+        before[key] = replica.url
+        pool.release(replica)
+    pool.replicas[0].healthy = False
+    moved = 0
+    for key in keys:
+        replica = pool.acquire("m", affinity=key)
+        moved += replica.url != before[key]
+        pool.release(replica)
+    assert moved == sum(1 for url in before.values() if url == "http://a")
 
 
 async def test_close_cancels_background_tasks(replicas: list[Any]) -> None:
