@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from gateway.cli_policy import policy_app
+from gateway.cli_report import prices_command, reconcile_command, report_app
 from gateway.cli_simulate import simulate_command
 from gateway.config import ConfigError, load_settings
 
@@ -75,6 +76,9 @@ def serve(
 
 app.command("simulate")(simulate_command)
 app.add_typer(policy_app, name="policy")
+app.add_typer(report_app, name="report")
+app.command("prices")(prices_command)
+app.command("reconcile")(reconcile_command)
 
 
 def _redact(url: str) -> str:

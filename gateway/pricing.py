@@ -74,35 +74,66 @@ def _decimal(value: Any, where: str) -> Decimal:
     return result
 
 
+ENTRY_KEYS = frozenset({"provider", "model", "effective", "input", "output", "cached_input", "currency", "basis"})
+BASES = frozenset({"tokens", "gpu_hours"})
+#: The ledger's unit: a book in another currency would mix units in one column.
+LEDGER_CURRENCY = "USD"
+
+
+def _effective(value: Any, where: str) -> date:
+    try:
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise PriceBookError(f"{where}: effective {value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _entry(entry: Any, where: str, currency: str) -> Price:
+    if not isinstance(entry, dict):
+        raise PriceBookError(f"{where}: expected a mapping")
+    missing = {"provider", "model", "effective", "input", "output"} - set(entry)
+    if missing:
+        raise PriceBookError(f"{where}: missing {sorted(missing)}")
+    unknown = set(entry) - ENTRY_KEYS
+    if unknown:
+        raise PriceBookError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(ENTRY_KEYS)}")
+    if str(entry.get("currency", currency)) != LEDGER_CURRENCY:
+        raise PriceBookError(f"{where}: currency {entry.get('currency', currency)!r}: the ledger is kept in USD")
+    basis = str(entry.get("basis", "tokens"))
+    if basis not in BASES:
+        raise PriceBookError(f"{where}: basis {basis!r} must be one of {sorted(BASES)}")
+    input_price = _decimal(entry["input"], f"{where}.input")
+    return Price(
+        provider=str(entry["provider"]),
+        model=str(entry["model"]),
+        effective=_effective(entry["effective"], where),
+        input=input_price,
+        output=_decimal(entry["output"], f"{where}.output"),
+        cached_input=_decimal(entry.get("cached_input", str(input_price)), f"{where}.cached_input"),
+        basis=basis,
+    )
+
+
 def parse_price_book(raw: Any, source: str = "price book") -> PriceBook:
     if not isinstance(raw, dict) or not isinstance(raw.get("prices"), list):
         raise PriceBookError(f"{source}: expected a mapping with a 'prices' list")
-    prices = []
+    unit = raw.get("unit", "per_1m_tokens")
+    if unit != "per_1m_tokens":
+        raise PriceBookError(f"{source}: unit {unit!r}: prices are per 1M tokens ('per_1m_tokens')")
+    currency = str(raw.get("currency", LEDGER_CURRENCY))
+    prices: list[Price] = []
+    seen: dict[tuple[str, str, date], int] = {}
     for index, entry in enumerate(raw["prices"]):
         where = f"{source}: prices[{index}]"
-        if not isinstance(entry, dict):
-            raise PriceBookError(f"{where}: expected a mapping")
-        missing = {"provider", "model", "effective", "input", "output"} - set(entry)
-        if missing:
-            raise PriceBookError(f"{where}: missing {sorted(missing)}")
-        effective = entry["effective"]
-        try:
-            when = effective if isinstance(effective, date) else date.fromisoformat(str(effective))
-        except ValueError as exc:
-            raise PriceBookError(f"{where}: effective {effective!r} is not a date (YYYY-MM-DD)") from exc
-        input_price = _decimal(entry["input"], f"{where}.input")
-        prices.append(
-            Price(
-                provider=str(entry["provider"]),
-                model=str(entry["model"]),
-                effective=when,
-                input=input_price,
-                output=_decimal(entry["output"], f"{where}.output"),
-                cached_input=_decimal(entry.get("cached_input", str(input_price)), f"{where}.cached_input"),
-                basis=str(entry.get("basis", "tokens")),
+        price = _entry(entry, where, currency)
+        key = (price.provider, price.model, price.effective)
+        if key in seen:
+            raise PriceBookError(
+                f"{where}: {price.provider}/{price.model} from {price.effective} "
+                f"is already priced by prices[{seen[key]}]"
             )
-        )
-    return PriceBook(prices, currency=str(raw.get("currency", "USD")))
+        seen[key] = index
+        prices.append(price)
+    return PriceBook(prices, currency=currency)
 
 
 def load_price_book(path: Path = DEFAULT_PATH) -> PriceBook:

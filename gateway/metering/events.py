@@ -1,10 +1,20 @@
-"""One usage event per client request that reached a backend."""
+"""What the hot path hands to metering: one `UsageEvent` per client request that reached
+a backend, with one `AttemptRecord` per upstream attempt.
+
+The event's tokens and cost are those of the attempt that answered (the last one). An
+`AttemptRecord` carries tokens and cost only for *other* attempts the provider billed
+(say a stream that failed half-way, or an answer whose tool calls were re-asked); the
+ledger's request row stores the sum of all of them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+
+#: Request statuses the ledger knows; "correction" rows adjust an earlier request.
+STATUSES = frozenset({"ok", "error", "cancelled", "correction"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +26,14 @@ class AttemptRecord:
     status: int | None
     latency_ms: float
     message: str = ""
+    #: Usage the provider billed for this attempt when it is not the one that answered.
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    usage_estimated: bool = False
+    cost_usd: Decimal = Decimal(0)
+    #: This attempt re-asked the model after its tool calls failed validation.
+    reask: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +55,16 @@ class UsageEvent:
     attempts: tuple[AttemptRecord, ...] = ()
     api_key_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    #: valid, repaired, reasked, failed or not_applicable; None when tools were not involved.
+    tool_validation: str | None = None
+    #: For a correction: the request id of the row this one adjusts (its figures are deltas).
+    corrects: str | None = None
+    note: str = ""
+
+    @property
+    def team(self) -> str | None:
+        return self.tags.get("team")
+
+    @property
+    def project(self) -> str | None:
+        return self.tags.get("project")

@@ -1,12 +1,16 @@
-"""Sinks for usage events. `QueueSink` never blocks a request: events go to a bounded
-in-process queue that a background writer drains in batches; if the queue is full or
-the store fails, events are appended to a local journal file and replayed later."""
+"""Sinks for usage events. `QueueSink` never blocks a request on the database: `record`
+appends the event to the local journal (one small write) and queues it; a background
+writer inserts queued events in batches and deletes journal segments once they are in
+the ledger. When the database fails, the writer stops trying per batch, leaves the
+events in the journal, and every `retry_interval_s` replays the journal (idempotently,
+by request id) until the database is back. Start and close replay whatever is left."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -15,12 +19,17 @@ from gateway.metering.journal import Journal
 
 log = logging.getLogger("corral.metering")
 
+_Item = tuple[int | None, UsageEvent]
+
 
 class UsageSink(Protocol):
     def record(self, event: UsageEvent) -> None: ...
 
 
 class EventStore(Protocol):
+    def ensure_schema(self) -> None:
+        """Migrate the store to the current schema (on start; raises while it is unreachable)."""
+
     def write(self, events: list[UsageEvent]) -> None:
         """Persist a batch (idempotent by request id). Blocking: called from a worker thread."""
 
@@ -37,65 +46,152 @@ class MemorySink:
 
 class QueueSink:
     def __init__(
-        self, store: EventStore, journal_path: Path, *, max_queue: int = 10_000, batch_size: int = 500
+        self,
+        store: EventStore,
+        journal_path: Path,
+        *,
+        max_queue: int = 10_000,
+        batch_size: int = 500,
+        retry_interval_s: float = 2.0,
+        segment_bytes: int = 1 << 20,
     ) -> None:
         self.store = store
         self.journal = Journal(journal_path)
         self.batch_size = batch_size
-        self._queue: asyncio.Queue[UsageEvent] = asyncio.Queue(max_queue)
+        self.retry_interval_s = retry_interval_s
+        self.segment_bytes = segment_bytes
+        self.healthy = True
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(max_queue)
+        #: Segments holding events that are not (or no longer) in the queue: replay them from disk.
+        self._dirty: set[int] = set()
         self._task: asyncio.Task[None] | None = None
+        self._next_retry = 0.0
 
     @property
     def depth(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def backlog_bytes(self) -> int:
+        """Journal bytes whose events may not be in the ledger yet: 0 while the writer keeps
+        up (the open segment then only repeats what is already written)."""
+        if self.healthy and not self._dirty:
+            return 0
+        return self.journal.total_bytes()
+
     def record(self, event: UsageEvent) -> None:
+        segment: int | None
         try:
-            self._queue.put_nowait(event)
+            segment = self.journal.append([event])
+        except OSError:
+            log.exception("usage journal write failed; event %s is only in memory", event.request_id)
+            segment = None
+        try:
+            self._queue.put_nowait((segment, event))
         except asyncio.QueueFull:
-            log.warning("usage queue full; journaling event %s", event.request_id)
-            self.journal.append([event])
+            if segment is None:
+                log.error("usage queue full and journal failing: event %s lost", event.request_id)
+                return
+            self._dirty.add(segment)
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._replay_journal)
         self._task = asyncio.create_task(self._run(), name="corral-usage-writer")
 
     async def close(self) -> None:
-        """Drain everything queued, then stop."""
+        """Stop the writer, then put everything still queued or journaled into the ledger."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._flush(self._take_all())
+        unjournaled = [event for segment, event in self._take_all() if segment is None]
+        try:
+            if unjournaled:
+                await asyncio.to_thread(self.store.write, unjournaled)
+        except Exception:
+            log.exception("ledger unreachable at shutdown: %d events not journaled are lost", len(unjournaled))
+        self.journal.rotate()
+        await asyncio.to_thread(self._replay)
+        self.journal.close()
 
-    def _take_all(self) -> list[UsageEvent]:
-        batch: list[UsageEvent] = []
+    def _take_all(self) -> list[_Item]:
+        items: list[_Item] = []
         while not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        return items
+
+    async def _run(self) -> None:
+        self.journal.rotate()
+        self.healthy = await asyncio.to_thread(self._prepare)
+        while True:
+            batch = await self._next_batch()
+            if batch and self.healthy:
+                await self._flush(batch)
+            elif batch:
+                self._dirty.update(segment for segment, _ in batch if segment is not None)
+            if not self.healthy and time.monotonic() >= self._next_retry:
+                self.journal.rotate()
+                self.healthy = await asyncio.to_thread(self._replay)
+                self._next_retry = time.monotonic() + self.retry_interval_s
+
+    async def _next_batch(self) -> list[_Item]:
+        timeout = None if self.healthy else self.retry_interval_s
+        try:
+            first = await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return []
+        batch = [first]
+        while len(batch) < self.batch_size and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch
 
-    async def _run(self) -> None:
-        while True:
-            first = await self._queue.get()
-            batch = [first]
-            while len(batch) < self.batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self._flush(batch)
-
-    async def _flush(self, batch: list[UsageEvent]) -> None:
-        if not batch:
-            return
+    async def _flush(self, batch: list[_Item]) -> None:
         try:
-            await asyncio.to_thread(self.store.write, batch)
-        except Exception:
-            log.exception("ledger write failed; journaling %d events", len(batch))
-            await asyncio.to_thread(self.journal.append, batch)
-
-    def _replay_journal(self) -> None:
-        events = self.journal.read()
-        if not events:
+            await asyncio.to_thread(self.store.write, [event for _, event in batch])
+        except Exception as exc:
+            log.error("ledger write failed (%s); journaling until the database is back", type(exc).__name__)
+            self._dirty.update(segment for segment, _ in batch if segment is not None)
+            self.healthy = False
+            self._next_retry = time.monotonic() + self.retry_interval_s
             return
-        self.store.write(events)
-        self.journal.clear()
-        log.info("replayed %d journaled usage events", len(events))
+        if self.journal.size() >= self.segment_bytes:
+            self.journal.rotate()
+        done_below = self.journal.current if self._queue.empty() else (batch[-1][0] or 0)
+        await asyncio.to_thread(self._retire, done_below)
+
+    def _retire(self, below: int) -> None:
+        """Delete closed segments below `below` whose events are all in the ledger."""
+        for number in self.journal.closed():
+            if number >= below:
+                break
+            if number in self._dirty and not self._replay_one(number):
+                self.healthy = False
+                return
+            self.journal.remove(number)
+
+    def _replay_one(self, number: int) -> bool:
+        events = self.journal.read(number)
+        try:
+            for start in range(0, len(events), self.batch_size):
+                self.store.write(events[start : start + self.batch_size])
+        except Exception as exc:
+            log.warning("journal replay failed (%s); will retry", type(exc).__name__)
+            return False
+        if events:
+            log.info("replayed %d journaled usage events from segment %d", len(events), number)
+        self._dirty.discard(number)
+        self.journal.remove(number)
+        return True
+
+    def _prepare(self) -> bool:
+        """Migrate the ledger and replay what an earlier run left; False if the database is down."""
+        try:
+            self.store.ensure_schema()
+        except Exception as exc:
+            log.warning("ledger unavailable at start (%s); journaling until it is back", type(exc).__name__)
+            return False
+        return self._replay()
+
+    def _replay(self) -> bool:
+        """Replay every closed segment, oldest first; False at the first failure."""
+        return all(self._replay_one(number) for number in self.journal.closed())

@@ -1,84 +1,133 @@
-"""The ledger in SQL (SQLite by default, PostgreSQL via DATABASE_URL)."""
+"""The ledger in SQL (SQLite by default, PostgreSQL via DATABASE_URL): batched,
+idempotent inserts of request and attempt rows."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from datetime import datetime
+import threading
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import orjson
-from sqlalchemy import Column, Numeric, create_engine
-from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import Insert, Table, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 
 from gateway.metering.events import UsageEvent
+from gateway.metering.migrate import upgrade
+from gateway.metering.money import quantize
+from gateway.metering.rows import ledger_rows
+from gateway.metering.tables import attempt_table, request_table
 
 
-class RequestRow(SQLModel, table=True):
-    __tablename__ = "ledger_requests"
-
-    request_id: str = Field(primary_key=True, max_length=64)
-    at: datetime = Field(index=True)
-    api_key_id: str | None = Field(default=None, index=True)
-    model: str = Field(index=True)
-    provider: str = Field(index=True)
-    model_id: str
-    status: str
-    stream: bool
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int
-    usage_estimated: bool
-    cost_usd: Decimal = Field(sa_column=Column(Numeric(20, 10), nullable=False))
-    latency_ms: float
-    ttft_ms: float | None = None
-    attempts: int
-    attempts_json: str
-    tags_json: str
+def normalise_url(url: str) -> str:
+    """Use psycopg (v3) for a bare postgresql:// URL."""
+    scheme, sep, rest = url.partition("://")
+    if scheme in {"postgres", "postgresql"}:
+        return f"postgresql+psycopg{sep}{rest}"
+    return url
 
 
-def _row(event: UsageEvent) -> RequestRow:
-    return RequestRow(
-        request_id=event.request_id,
-        at=event.at,
-        api_key_id=event.api_key_id,
-        model=event.model,
-        provider=event.provider,
-        model_id=event.model_id,
-        status=event.status,
-        stream=event.stream,
-        prompt_tokens=event.prompt_tokens,
-        completion_tokens=event.completion_tokens,
-        cached_tokens=event.cached_tokens,
-        usage_estimated=event.usage_estimated,
-        cost_usd=event.cost_usd,
-        latency_ms=event.latency_ms,
-        ttft_ms=event.ttft_ms,
-        attempts=len(event.attempts),
-        attempts_json=orjson.dumps([asdict(a) for a in event.attempts]).decode(),
-        tags_json=orjson.dumps(event.tags).decode(),
-    )
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "busy_timeout=10000", "foreign_keys=ON", "synchronous=NORMAL"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def make_engine(url: str, connect_timeout_s: int = 5) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 10})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": connect_timeout_s})
+
+
+def insert_ignoring_duplicates(table: Table, dialect: str) -> Insert:
+    """INSERT that skips rows whose primary key is already there (idempotent replay)."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    raise ValueError(f"unsupported ledger database {dialect!r}: use SQLite or PostgreSQL")
+
+
+def _copy_value(name: str, value: Any) -> Any:
+    if name == "tags":
+        return orjson.dumps(value).decode()
+    if isinstance(value, Decimal):
+        return quantize(value)
+    return value
+
+
+def copy_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL with psycopg: COPY into a per-session temporary table, then
+    INSERT ... SELECT ... ON CONFLICT DO NOTHING (about twice as fast as executemany)."""
+    columns = [c.name for c in table.columns]
+    staging = f"_staging_{table.name}"
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table.name}) ON COMMIT DELETE ROWS")
+        with cursor.copy(f"COPY {staging} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_copy_value(name, row[name]) for name in columns])
+        cursor.execute(f"INSERT INTO {table.name} SELECT * FROM {staging} ON CONFLICT DO NOTHING")
+    finally:
+        cursor.close()
+
+
+def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        copy_ignoring_duplicates(connection, table, rows)
+        return
+    connection.execute(insert_ignoring_duplicates(table, connection.dialect.name), rows)
+
+
+def _unique(events: list[UsageEvent]) -> list[UsageEvent]:
+    seen: dict[str, UsageEvent] = {}
+    for item in events:
+        seen.setdefault(item.request_id, item)
+    return list(seen.values())
 
 
 class SqlStore:
-    def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
-        SQLModel.metadata.create_all(self.engine)
+    """Usage:
+    store = SqlStore("postgresql://corral@db/corral")   # migrated on first use
+    store.write(events)                                  # blocking: call it from a worker thread
+    """
+
+    def __init__(self, url: str, *, connect_timeout_s: int = 5) -> None:
+        self.engine: Engine = make_engine(url, connect_timeout_s)
+        self._migrated = False
+        self._lock = threading.Lock()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def ensure_schema(self) -> None:
+        """Apply pending migrations once; raises (and retries next time) while the database is down."""
+        with self._lock:
+            if not self._migrated:
+                upgrade(self.engine)
+                self._migrated = True
 
     def write(self, events: list[UsageEvent]) -> None:
-        """Insert a batch; request ids already present are skipped (idempotent replay)."""
-        with Session(self.engine) as session:
-            ids = [e.request_id for e in events]
-            query = select(RequestRow.request_id).where(RequestRow.request_id.in_(ids))  # type: ignore[attr-defined]
-            existing = set(session.exec(query))
-            seen: set[str] = set()
-            for event in events:
-                if event.request_id in existing or event.request_id in seen:
-                    continue
-                seen.add(event.request_id)
-                session.add(_row(event))
-            session.commit()
+        """Insert a batch in one transaction; request ids already present are skipped."""
+        if not events:
+            return
+        self.ensure_schema()
+        now = datetime.now(UTC)
+        rows = [ledger_rows(item, now) for item in _unique(events)]
+        with self.engine.begin() as connection:
+            insert_rows(connection, request_table(), [r.request for r in rows])
+            insert_rows(connection, attempt_table(), [a for r in rows for a in r.attempts])
 
     def count(self) -> int:
-        with Session(self.engine) as session:
-            return len(session.exec(select(RequestRow.request_id)).all())
+        self.ensure_schema()
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(request_table())).scalar_one())
+
+    def close(self) -> None:
+        self.engine.dispose()

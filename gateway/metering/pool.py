@@ -1,0 +1,110 @@
+"""Does the self-hosted pool pay for itself? Its real cost is fixed: $/GPU-hour x GPUs x
+hours in the period. Spread over the tokens it actually served, that is an effective
+$/1M tokens, set beside what the same tokens would have cost at each hosted provider's
+list prices. The pool is whichever provider the price book prices on `basis: gpu_hours`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from sqlalchemy.engine import Engine
+
+from gateway.metering.money import quantize
+from gateway.metering.reports import Figures, SpendQuery, fetch
+from gateway.pricing import PER, PriceBook
+from gateway.schema.usage import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class PoolConfig:
+    gpus: int
+    gpu_hour_usd: Decimal
+
+
+@dataclass(slots=True)
+class Hosted:
+    provider: str
+    #: What the pool's tokens would have cost at this provider's list prices.
+    same_tokens_cost_usd: Decimal
+    effective_per_1m_usd: Decimal | None
+    #: model -> (input, output) USD per 1M tokens in force at the end of the period.
+    list_prices: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PoolEconomics:
+    provider: str
+    gpus: int
+    gpu_hour_usd: Decimal
+    hours: Decimal
+    fixed_cost_usd: Decimal
+    served: Figures
+    effective_per_1m_usd: Decimal | None
+    hosted: list[Hosted]
+
+    @property
+    def cheapest_hosted(self) -> Hosted | None:
+        return min(self.hosted, key=lambda h: h.same_tokens_cost_usd, default=None)
+
+
+def period_hours(start: date, end: date, now: datetime) -> Decimal:
+    """Hours from `start` 00:00 UTC to the end of `end`, or to `now` if that is sooner."""
+    begin = datetime.combine(start, time(), UTC)
+    finish = min(datetime.combine(end + timedelta(days=1), time(), UTC), now)
+    seconds = max(int((finish - begin).total_seconds()), 0)
+    return Decimal(seconds) / 3600
+
+
+def pool_provider(book: PriceBook, when: date) -> str | None:
+    return next((p.provider for p in book.in_force(when) if p.basis == "gpu_hours"), None)
+
+
+def per_1m(cost: Decimal, tokens: int) -> Decimal | None:
+    return quantize(cost * PER / tokens) if tokens > 0 else None
+
+
+def _hosted(book: PriceBook, pool: str, served: list[tuple[str, date, Figures]], end: date) -> list[Hosted]:
+    tokens = sum(f.total_tokens for _, _, f in served)
+    providers = sorted({p.provider for p in book.in_force(end) if p.basis == "tokens" and p.provider != pool})
+    out = []
+    for name in providers:
+        cost = Decimal(0)
+        for model, day, figures in served:
+            price = book.at(name, model, day)
+            if price is not None:
+                cost += price.cost(Usage(figures.prompt_tokens, figures.completion_tokens, figures.cached_tokens))
+        listed = {p.model: (p.input, p.output) for p in book.in_force(end) if p.provider == name}
+        out.append(Hosted(name, quantize(cost), per_1m(cost, tokens), listed))
+    return out
+
+
+def economics(
+    engine: Engine, book: PriceBook, config: PoolConfig, start: date, end: date, now: datetime
+) -> PoolEconomics | None:
+    """The pool's figures for the period (all teams and models: the GPUs are shared)."""
+    pool = pool_provider(book, end)
+    if pool is None:
+        return None
+    query = SpendQuery(start, end, by=("model", "day"), filters=(("provider", pool),))
+    served = [(str(g["model"]), _day(g["day"]), f) for g, f in fetch(engine, query, ("model", "day"))]
+    total = Figures()
+    for _, _, figures in served:
+        total.add(figures)
+    hours = period_hours(start, end, now)
+    fixed = quantize(config.gpu_hour_usd * config.gpus * hours)
+    return PoolEconomics(
+        provider=pool,
+        gpus=config.gpus,
+        gpu_hour_usd=config.gpu_hour_usd,
+        hours=quantize(hours),
+        fixed_cost_usd=fixed,
+        served=total,
+        effective_per_1m_usd=per_1m(fixed, total.total_tokens),
+        hosted=_hosted(book, pool, served, end),
+    )
+
+
+def _day(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -1,0 +1,106 @@
+"""Rich tables for the terminal: the same figures as the JSON and CSV renderings."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+
+from gateway.metering.pool import PoolEconomics
+from gateway.metering.reconcile import Reconciliation
+from gateway.metering.render import FIGURES, figures, money, records
+from gateway.metering.reports import SpendReport
+from gateway.pricing import PriceBook
+
+SHOWN = ("requests", "attempts", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "reask_cost_usd")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def spend_table(report: SpendReport, all_columns: bool = False) -> Table:
+    q = report.query
+    shown = FIGURES if all_columns else SHOWN
+    table = Table(title=f"Spend {q.start} to {q.end} (USD, {report.pricing})", show_footer=True)
+    keys = list(q.by)
+    totals = figures(report.total)
+    for index, key in enumerate(keys):
+        table.add_column(key, footer="total" if index == 0 else "", overflow="fold")
+    for name in shown:
+        table.add_column(name.replace("_", " "), justify="right", footer=_cell(totals[name]), overflow="fold")
+    for record in records(report):
+        table.add_row(*[_cell(record[k]) for k in keys], *[_cell(record[n]) for n in shown])
+    return table
+
+
+def pool_table(pool: PoolEconomics) -> Table:
+    title = (
+        f"Self-hosted pool ({pool.provider}): {pool.gpus} GPUs x {money(pool.gpu_hour_usd)} USD/GPU-hour x "
+        f"{money(pool.hours)} h = {money(pool.fixed_cost_usd)} USD fixed"
+    )
+    table = Table(title=title)
+    for name in ("", "cost of the pool's tokens (USD)", "effective USD per 1M tokens"):
+        table.add_column(name, justify="right" if name else "left")
+    table.add_row(
+        f"{pool.provider} (GPU-hours)", _cell(money(pool.fixed_cost_usd)), _cell(money(pool.effective_per_1m_usd))
+    )
+    for hosted in pool.hosted:
+        table.add_row(
+            f"{hosted.provider} list prices",
+            _cell(money(hosted.same_tokens_cost_usd)),
+            _cell(money(hosted.effective_per_1m_usd)),
+        )
+    table.caption = f"{pool.served.total_tokens:,} tokens served in {pool.served.requests:,} requests"
+    return table
+
+
+def report_view(report: SpendReport, pool: PoolEconomics | None) -> Group:
+    return Group(spend_table(report), *([pool_table(pool)] if pool else []))
+
+
+def prices_table(book: PriceBook, when: date) -> Table:
+    table = Table(title=f"Prices in force on {when} ({book.currency} per 1M tokens)")
+    for name in ("provider", "model", "since", "input", "cached input", "output", "basis"):
+        table.add_column(name, justify="right" if name in {"input", "cached input", "output"} else "left")
+    for p in book.in_force(when):
+        table.add_row(
+            p.provider, p.model, p.effective.isoformat(), str(p.input), str(p.cached_input), str(p.output), p.basis
+        )
+    return table
+
+
+def reconciliation_table(result: Reconciliation) -> Table:
+    verdict = "agrees" if result.agrees else f"{len(result.disagreements)} line(s) disagree"
+    table = Table(
+        title=f"{result.provider}: ledger vs export, {result.start} to {result.end}: {verdict}",
+        caption=(
+            f"ledger {money(result.ledger_total_usd)} USD, export {money(result.export_total_usd)} USD, "
+            f"{result.lines_compared} day x model lines compared, {result.skipped_export_lines} export lines skipped"
+        ),
+    )
+    for name in ("day", "model", "ledger USD", "export USD", "difference", "ledger tokens in/out", "export", "why"):
+        table.add_column(name)
+    for line in result.disagreements:
+        theirs = line.export_tokens
+        table.add_row(
+            line.day.isoformat(),
+            line.model,
+            _cell(money(line.ledger_cost_usd)),
+            _cell(money(line.export_cost_usd)),
+            _cell(money(line.difference_usd)),
+            f"{line.ledger_tokens[0]:,}/{line.ledger_tokens[1]:,}",
+            f"{theirs[0]:,}/{theirs[1]:,}" if theirs else "-",
+            line.reason,
+        )
+    return table
+
+
+def console() -> Console:
+    """The terminal's width when there is one; wide enough for every figure when piped."""
+    return Console() if sys.stdout.isatty() else Console(width=200)

@@ -1,0 +1,157 @@
+"""`corral report spend|requests`, `corral prices` and `corral reconcile` on a seeded ledger."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.metering.sql import SqlStore
+from tests.metering.seed import seed
+
+runner = CliRunner()
+SPAN = ["--from", "2026-11-01", "--to", "2026-11-02"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    SqlStore(url).write(seed())
+    return {"DATABASE_URL": url, "CORRAL_CONFIG": ""}
+
+
+def corral(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_table_csv_and_json_show_the_same_figures(env: dict[str, str]) -> None:
+    code, out = corral(env, "report", "spend", *SPAN, "--by", "provider,day", "--format", "json")
+    assert code == 0, out
+    data = json.loads(out)
+    code, out_csv = corral(env, "report", "spend", *SPAN, "--by", "provider,day", "--format", "csv")
+    lines = list(csv.DictReader(io.StringIO(out_csv)))
+    assert [line["cost_usd"] for line in lines] == [r["cost_usd"] for r in data["rows"]] + [data["total_cost_usd"]]
+    code, table = corral(env, "report", "spend", *SPAN, "--by", "provider,day")
+    assert code == 0 and "0.25162" in table and "0.000267" in table and "Self-hosted pool (vllm)" in table
+
+
+def test_what_ifs_from_the_cli(env: dict[str, str], tmp_path: Path) -> None:
+    code, out = corral(env, "report", "spend", "--from", "2026-11-01", "--as-provider", "groq", "--format", "json")
+    assert code == 0 and json.loads(out)["total_cost_usd"] == "0.450445"
+    book = tmp_path / "flat.yaml"
+    entries = [
+        {"provider": p, "model": m, "effective": "2026-01-01", "input": "1", "output": "1"}
+        for p in ("groq", "together", "vllm")
+        for m in ("llama-4-scout", "llama-4-maverick")
+    ]
+    book.write_text(yaml.safe_dump({"prices": entries}))
+    code, out = corral(env, "report", "spend", *SPAN, "--reprice", str(book), "--format", "json")
+    assert code == 0 and json.loads(out)["pricing"] == f"reprice: {book}"
+    code, out = corral(env, "report", "spend", *SPAN, "--reprice", str(book), "--as-provider", "groq")
+    assert code == 2 and "not both" in out
+
+
+def test_bad_report_options_are_refused(env: dict[str, str]) -> None:
+    code, out = corral(env, "report", "spend", "--from", "2026-11-02", "--to", "2026-11-01")
+    assert code == 2 and "before" in out
+    code, out = corral(env, "report", "spend", "--from", "2026-11-01", "--by", "colour")
+    assert code == 2 and "choose distinct keys" in out
+
+
+def test_requests_drill_down(env: dict[str, str]) -> None:
+    code, out = corral(env, "report", "requests", *SPAN, "--team", "ads")
+    assert code == 0
+    assert [json.loads(line)["request_id"] for line in out.splitlines()] == ["r6", "r2"]
+
+
+def test_prices_in_force_on_a_day(env: dict[str, str], tmp_path: Path) -> None:
+    code, out = corral(env, "prices", "--at", "2026-11-01", "--format", "json")
+    assert code == 0
+    groq = {(p["provider"], p["model"]): p for p in json.loads(out)["prices"]}[("groq", "llama-4-scout")]
+    assert (groq["input"], groq["output"]) == ("0.11", "0.34")
+    code, out = corral(env, "prices", "--at", "2026-11-01")
+    assert code == 0 and "deepinfra" in out and "gpu_hours" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "prices:\n  - {provider: groq, model: llama-4-scout, effective: 2026-01-01, input: 0.1, output: '1'}\n"
+    )
+    code, out = corral(env, "prices", "--file", str(bad))
+    assert code == 2 and "write prices as strings" in out and "bad.yaml" in out
+
+
+def _export(tmp_path: Path, rows: list[str], header: str) -> Path:
+    path = tmp_path / "export.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def test_reconcile_agrees_within_tolerance(env: dict[str, str], tmp_path: Path) -> None:
+    export = _export(
+        tmp_path,
+        [
+            "2026-11-01,meta-llama/llama-4-scout-17b-16e-instruct,1500,300,0.000267",
+            "2026-11-02,meta-llama/llama-4-maverick-17b-128e-instruct,4100,180,0.000928",
+            "2026-11-02,meta-llama/llama-4-scout-17b-16e-instruct,1000,50,0.000127",
+        ],
+        "date,model_id,input_tokens,output_tokens,cost_usd",
+    )
+    code, out = corral(env, "reconcile", "--provider", "groq", "--file", str(export))
+    assert code == 0, out
+    assert "agrees" in out
+
+
+def test_reconcile_lists_what_disagrees(env: dict[str, str], tmp_path: Path) -> None:
+    export = _export(
+        tmp_path,
+        [
+            "2026-11-01,llama-4-scout,1500,300,0.75",
+            "2026-11-02,llama-4-maverick,4100,180,0.000928",
+            "2026-11-03,llama-4-scout,10,10,0.50",
+        ],
+        "date,model,input_tokens,output_tokens,cost_usd",
+    )
+    code, out = corral(
+        env, "reconcile", "--provider", "groq", "--file", str(export), "--to", "2026-11-03", "--format", "json"
+    )
+    assert code == 1
+    lines = {(d["day"], d["model"]): d for d in json.loads(out)["disagreements"]}
+    assert lines[("2026-11-01", "llama-4-scout")]["difference_usd"] == "0.749733"
+    assert lines[("2026-11-02", "llama-4-scout")]["reason"] == "only in the ledger"
+    assert lines[("2026-11-03", "llama-4-scout")]["reason"] == "only in the export"
+    assert ("2026-11-02", "llama-4-maverick") not in lines
+
+
+def test_reconcile_reads_an_aws_cost_and_usage_report(env: dict[str, str], tmp_path: Path) -> None:
+    SqlStore(env["DATABASE_URL"]).write([])
+    export = _export(
+        tmp_path,
+        [
+            "2026-11-01T00:00:00Z,AmazonBedrock,USE1-Llama4Scout17B-input-tokens,1000,0.00017",
+            "2026-11-01T00:00:00Z,AmazonBedrock,USE1-Llama4Scout17B-output-tokens,200,0.000132",
+            "2026-11-01T00:00:00Z,AmazonBedrock,USE1-Claude-input-tokens,5,1.00",
+            "2026-11-01T00:00:00Z,AmazonEC2,BoxUsage:m5.large,24,2.30",
+        ],
+        "line_item_usage_start_date,line_item_product_code,line_item_usage_type,line_item_usage_amount,"
+        "line_item_unblended_cost",
+    )
+    code, out = corral(env, "reconcile", "--provider", "bedrock", "--file", str(export), "--format", "json")
+    assert code == 1
+    (line,) = json.loads(out)["disagreements"]
+    assert (line["model"], line["export_cost_usd"], line["reason"]) == (
+        "llama-4-scout",
+        "0.000302",
+        "only in the export",
+    )
+
+
+def test_reconcile_refuses_an_unreadable_export(env: dict[str, str], tmp_path: Path) -> None:
+    export = _export(tmp_path, ["2026-11-01,llama-4-scout,1"], "when,model,cost_usd")
+    code, out = corral(env, "reconcile", "--provider", "groq", "--file", str(export))
+    assert code == 2 and "no column named date or day or usage_date" in out
