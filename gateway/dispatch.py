@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from gateway.dispatch_errors import attempts_extra, caller_error, exhausted, no_candidates, rejected, timed_out
+from gateway.dispatch_tools import GuardedStream, checked_complete, guard_for
 from gateway.errors import GatewayError
 from gateway.metering.events import AttemptRecord
 from gateway.pricing import PriceBook
@@ -34,7 +35,9 @@ _Opened = tuple[UpstreamStream, AsyncIterator[dict[str, Any]], dict[str, Any] | 
 #: Back-off before the first retry on the same deployment (later ones grow, with jitter).
 FIRST_RETRY_WAIT_S = 0.05
 #: Kinds that say nothing about the request itself: always worth the next deployment.
-ALWAYS_FALL_OVER = frozenset({ErrorKind.MODEL_GONE, ErrorKind.AUTH, ErrorKind.CONTEXT_TOO_LONG})
+ALWAYS_FALL_OVER = frozenset(
+    {ErrorKind.MODEL_GONE, ErrorKind.AUTH, ErrorKind.CONTEXT_TOO_LONG, ErrorKind.TOOL_CALLS_INVALID}
+)
 
 
 @dataclass(slots=True)
@@ -45,6 +48,8 @@ class Outcome:
     expected_cost_usd: Decimal
     plan: Plan
     attempts: list[AttemptRecord] = field(default_factory=list)
+    #: Tool-call validation verdict (valid, repaired, retried:N, invalid); None when not applicable.
+    tool_validation: str | None = None
 
 
 @dataclass(slots=True)
@@ -55,6 +60,8 @@ class OpenStream:
     #: Read before committing to this deployment, so a stream that fails at once can still fall over.
     first: dict[str, Any] | None
     opened_at: float
+    #: With tools: the checked view of the stream (re-asks included); iterate this instead.
+    guarded: GuardedStream | None = None
 
 
 class Dispatcher:
@@ -90,13 +97,31 @@ class Dispatcher:
         return price.cost(usage) if price is not None else Decimal(0)
 
     async def complete(self, req: ChatRequest, key_id: str | None = None) -> tuple[Completion, Outcome]:
+        the_plan = self.plan(req, key_id)
+        guard = guard_for(req, the_plan.settings)
+        billed: list[AttemptRecord] = []
+
         async def attempt(provider: Provider, dep: Deployment) -> Completion:
             started = time.perf_counter()
-            completion = await provider.complete(req, dep)
+            if guard.active:
+                completion = await checked_complete(provider, dep, req, guard, billed, self._cost_today)
+            else:
+                completion = await provider.complete(req, dep)
             self._observe_complete(dep, completion, time.perf_counter() - started)
             return completion
 
-        return await self._run(req, key_id, attempt)
+        try:
+            completion, outcome = await self._run(the_plan, attempt)
+        except GatewayError as err:
+            if guard.active and guard.verdict == "invalid":
+                failure = guard.failure()
+                failure.attempt_records = (*err.attempt_records, *billed)
+                raise failure from err
+            err.attempt_records = (*err.attempt_records, *billed)
+            raise
+        outcome.attempts.extend(billed)
+        outcome.tool_validation = guard.verdict if guard.active else None
+        return completion, outcome
 
     async def open_stream(self, req: ChatRequest, key_id: str | None = None) -> OpenStream:
         async def attempt(provider: Provider, dep: Deployment) -> _Opened:
@@ -110,8 +135,18 @@ class Dispatcher:
             return stream, chunks, first
 
         started = time.perf_counter()
-        (stream, chunks, first), outcome = await self._run(req, key_id, attempt)
-        return OpenStream(outcome, stream, chunks, first, started)
+        the_plan = self.plan(req, key_id)
+        (stream, chunks, first), outcome = await self._run(the_plan, attempt)
+        opened = OpenStream(outcome, stream, chunks, first, started)
+        guard = guard_for(req, the_plan.settings)
+        if guard.active:
+            dep = outcome.deployment
+            provider = self.providers[dep.provider]
+            opened.guarded = GuardedStream(provider, dep, req, guard, stream, first, chunks, self._cost_today)
+        return opened
+
+    def _cost_today(self, dep: Deployment, usage: Usage) -> Decimal:
+        return self.cost(dep, usage, self.state.today())
 
     def observe_stream(self, dep: Deployment, ttft_ms: float | None, tokens: int, generation_s: float) -> None:
         """Feed a finished stream's timings to the latency statistics."""
@@ -139,10 +174,7 @@ class Dispatcher:
         elif limits.remaining_tokens == 0:
             self.state.cool_down(dep.key, limits.reset_tokens_s)
 
-    async def _run(
-        self, req: ChatRequest, key_id: str | None, attempt: Callable[[Provider, Deployment], Awaitable[T]]
-    ) -> tuple[T, Outcome]:
-        the_plan = self.plan(req, key_id)
+    async def _run(self, the_plan: Plan, attempt: Callable[[Provider, Deployment], Awaitable[T]]) -> tuple[T, Outcome]:
         if the_plan.rejected is not None:
             raise rejected(the_plan)
         if not the_plan.candidates:
@@ -153,7 +185,12 @@ class Dispatcher:
             async with asyncio.timeout(retry.deadline_ms / 1000):
                 return await self._attempts(the_plan, retry, records, attempt)
         except TimeoutError as exc:
-            raise timed_out(the_plan, retry.deadline_ms, records) from exc
+            error = timed_out(the_plan, retry.deadline_ms, records)
+            error.attempt_records = tuple(records)
+            raise error from exc
+        except GatewayError as error:
+            error.attempt_records = tuple(records)
+            raise
 
     async def _attempts(
         self,

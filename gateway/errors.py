@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.metering.events import AttemptRecord
+
 
 class GatewayError(Exception):
     def __init__(
@@ -45,6 +47,8 @@ class GatewayError(Exception):
         self.headers = headers or {}
         #: More members of the error object, e.g. `attempts` (which backends were tried).
         self.extra = extra or {}
+        #: The upstream attempts made before giving up (for the ledger; never sent as is).
+        self.attempt_records: tuple[AttemptRecord, ...] = ()
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code, "param": self.param}

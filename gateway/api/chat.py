@@ -37,13 +37,21 @@ def next_request_id() -> str:
 
 
 def _headers(request_id: str, outcome: Outcome, cost: Decimal) -> dict[str, str]:
-    return {
+    headers = {
         "x-corral-request-id": request_id,
         "x-corral-provider": outcome.deployment.provider,
         "x-corral-model": outcome.deployment.model_id,
         "x-corral-attempts": str(len(outcome.attempts)),
         "x-corral-cost-usd": str(cost.quantize(COST_PLACES)),
     }
+    if outcome.tool_validation is not None:
+        headers["x-corral-tool-validation"] = outcome.tool_validation
+    return headers
+
+
+def _billed(attempts: list[AttemptRecord]) -> Decimal:
+    """What the provider billed for answers we did not deliver (re-asked tool calls)."""
+    return sum((a.cost_usd for a in attempts), Decimal(0))
 
 
 def _event(
@@ -76,12 +84,14 @@ def _event(
         attempts=tuple(outcome.attempts) if outcome else attempts,
         api_key_id=key_id,
         tags=dict(req.prefs.tags or {}),
+        tool_validation=outcome.tool_validation if outcome else None,
     )
 
 
-def _failed_attempts(err: GatewayError) -> tuple[AttemptRecord, ...]:
-    raw = err.extra.get("attempts") or ()
-    return tuple(AttemptRecord(a["provider"], a["model_id"], a["kind"], a["status"], 0.0, a["message"]) for a in raw)
+def _record_failure(rt: Runtime, req: ChatRequest, err: GatewayError, started: float, key_id: str | None) -> None:
+    """A request that reached a backend gets its ledger row even when it failed."""
+    if err.attempt_records:
+        rt.record(_event(req, None, Usage(), Decimal(0), "error", started, attempts=err.attempt_records, key_id=key_id))
 
 
 def make_handler(rt: Runtime) -> Any:
@@ -97,11 +107,7 @@ def make_handler(rt: Runtime) -> Any:
             try:
                 completion, outcome = await rt.dispatcher.complete(req, key_id)
             except GatewayError as err:
-                attempts = _failed_attempts(err)
-                if attempts:
-                    rt.record(
-                        _event(req, None, Usage(), Decimal(0), "error", started, attempts=attempts, key_id=key_id)
-                    )
+                _record_failure(rt, req, err, started, key_id)
                 raise
         except GatewayError as err:
             err.headers.setdefault("x-corral-request-id", request_id)
@@ -110,7 +116,8 @@ def make_handler(rt: Runtime) -> Any:
         body = completion.body
         body["model"] = req.model
         rt.record(_event(req, outcome, completion.usage, cost, "ok", started, key_id=key_id))
-        return Response(orjson.dumps(body), media_type="application/json", headers=_headers(request_id, outcome, cost))
+        headers = _headers(request_id, outcome, cost + _billed(outcome.attempts))
+        return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
     return chat_completions
 
@@ -119,13 +126,29 @@ async def _stream(rt: Runtime, req: ChatRequest, started: float, key_id: str | N
     try:
         opened = await rt.dispatcher.open_stream(req, key_id)
     except GatewayError as err:
-        attempts = _failed_attempts(err)
-        if attempts:
-            rt.record(_event(req, None, Usage(), Decimal(0), "error", started, attempts=attempts, key_id=key_id))
+        _record_failure(rt, req, err, started, key_id)
         raise
     headers = _headers(req.request_id, opened.outcome, opened.outcome.expected_cost_usd)
     headers["x-corral-cost-estimated"] = "true"
     return StreamingResponse(_relay(rt, req, opened, started, key_id), media_type="text/event-stream", headers=headers)
+
+
+async def _upstream_chunks(opened: OpenStream) -> AsyncIterator[dict[str, Any]]:
+    if opened.guarded is not None:
+        async for chunk in opened.guarded:
+            yield chunk
+        return
+    if opened.first is not None:
+        yield opened.first
+    async for chunk in opened.chunks:
+        yield chunk
+
+
+def _error_frame(exc: UpstreamError, opened: OpenStream) -> bytes:
+    if opened.guarded is not None and opened.guarded.failure is exc:
+        return frame(opened.guarded.guard.failure().body())
+    message = f"{exc.provider} failed mid-stream: {exc.message}"
+    return frame({"error": {"message": message, "type": "upstream_error", "code": "upstream_failed", "param": None}})
 
 
 async def _relay(
@@ -137,9 +160,9 @@ async def _relay(
     status = "cancelled"
     ttft_ms: float | None = None
     last: dict[str, Any] = opened.first or {}
+    guarded = opened.guarded
     try:
-        chunk = opened.first
-        while chunk is not None:
+        async for chunk in _upstream_chunks(opened):
             if ttft_ms is None:
                 ttft_ms = (time.perf_counter() - started) * 1000
             chunk["model"] = model
@@ -149,31 +172,30 @@ async def _relay(
                     chars += len(content)
             last = chunk
             yield frame(chunk)
-            chunk = await anext(opened.chunks, None)
         status = "ok"
     except UpstreamError as exc:
         status = "error"
-        yield frame(
-            {
-                "error": {
-                    "message": f"{exc.provider} failed mid-stream: {exc.message}",
-                    "type": "upstream_error",
-                    "code": "upstream_failed",
-                    "param": None,
-                }
-            }
-        )
+        yield _error_frame(exc, opened)
     finally:
-        usage = opened.stream.usage or Usage(req.prompt_tokens_estimate, chars // CHARS_PER_TOKEN, 0, True)
-        dep = opened.outcome.deployment
+        reported = guarded.usage if guarded is not None else opened.stream.usage
+        usage = reported or Usage(req.prompt_tokens_estimate, chars // CHARS_PER_TOKEN, 0, True)
+        outcome = opened.outcome
+        if guarded is not None:
+            outcome.attempts.extend(guarded.billed)
+            outcome.tool_validation = guarded.guard.verdict
+        dep = outcome.deployment
         cost = rt.dispatcher.cost(dep, usage, datetime.now(UTC).date())
         if status == "ok" and ttft_ms is not None:
             generation_s = time.perf_counter() - started - ttft_ms / 1000
             rt.dispatcher.observe_stream(dep, ttft_ms, usage.completion_tokens, generation_s)
-        rt.record(_event(req, opened.outcome, usage, cost, status, started, ttft_ms, key_id=key_id))
-        await asyncio.shield(opened.stream.aclose())
+        rt.record(_event(req, outcome, usage, cost, status, started, ttft_ms, key_id=key_id))
+        stream = guarded.stream if guarded is not None else opened.stream
+        await asyncio.shield(stream.aclose())
     if status == "ok":
         if req.include_usage:
-            extra = {"x_corral": {"cost_usd": str(cost.quantize(COST_PLACES)), "provider": dep.provider}}
+            total = cost + _billed(outcome.attempts)
+            extra = {"x_corral": {"cost_usd": str(total.quantize(COST_PLACES)), "provider": dep.provider}}
+            if outcome.tool_validation is not None:
+                extra["x_corral"]["tool_validation"] = outcome.tool_validation
             yield frame(usage_chunk({**last, "model": model}, usage.to_openai(), extra))
         yield DONE

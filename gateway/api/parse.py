@@ -17,6 +17,7 @@ from gateway.schema.chat import (
     estimate_prompt_tokens,
     features_of,
 )
+from gateway.toolcalls import prepare
 
 #: Deepest JSON nesting accepted in a request body (orjson itself stops at 1024).
 MAX_DEPTH = 64
@@ -98,6 +99,7 @@ def parse_chat(raw: bytes, catalogue: Catalogue, request_id: str) -> ChatRequest
         )
     prefs = req.corral or CorralPrefs()
     body.pop("corral", None)
+    contract = prepare(body) if req.tools or req.response_format is not None else None
     stream_options = req.stream_options
     return ChatRequest(
         body=body,
@@ -109,4 +111,5 @@ def parse_chat(raw: bytes, catalogue: Catalogue, request_id: str) -> ChatRequest
         max_output_tokens=req.max_completion_tokens or req.max_tokens,
         prefs=prefs,
         request_id=request_id,
+        tool_contract=contract,
     )

@@ -21,6 +21,8 @@ class ErrorKind(StrEnum):
     CONTEXT_TOO_LONG = "context_too_long"
     AUTH = "auth"
     MODEL_GONE = "model_gone"
+    #: The answer's tool calls (or JSON output) did not validate, even after re-asking.
+    TOOL_CALLS_INVALID = "tool_calls_invalid"
 
 
 #: Worth another try on the same deployment (transient faults).

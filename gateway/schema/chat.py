@@ -177,6 +177,8 @@ class ChatRequest:
     max_output_tokens: int | None
     prefs: CorralPrefs = field(default_factory=CorralPrefs)
     request_id: str = ""
+    #: The compiled tool / response_format schemas (gateway.toolcalls.Contract), None without either.
+    tool_contract: Any = None
 
 
 def features_of(req: ChatCompletionRequest) -> frozenset[str]:

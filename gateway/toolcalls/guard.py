@@ -59,7 +59,17 @@ class ToolGuard:
         self.reasks = reasks
         self.new_id = new_id
         self.attempts: list[Attempt] = []
+        #: Where each attempt was answered ("provider/model_id"), for the failure report.
+        self.where: list[str] = []
         self._verdict = "pending"
+        #: Index of the first attempt on the current deployment: each gets its own re-asks.
+        self._base = 0
+        self._where = ""
+
+    def next_deployment(self, where: str) -> None:
+        """Falling over to another deployment: it gets a first try and its own re-asks."""
+        self._base = len(self.attempts)
+        self._where = where
 
     @property
     def active(self) -> bool:
@@ -96,14 +106,16 @@ class ToolGuard:
     def record(self, attempt: Attempt) -> Action:
         """Count an attempt, set the verdict, and say what to do next."""
         self.attempts.append(attempt)
+        self.where.append(self._where)
         retried = len(self.attempts) - 1
+        retried_here = len(self.attempts) - 1 - self._base
         if attempt.valid:
             self._verdict = f"retried:{retried}" if retried else ("repaired" if attempt.changed else "valid")
             return Action.DELIVER
         if self.mode is Mode.REPORT:
             self._verdict = "invalid"
             return Action.DELIVER
-        if self.mode is Mode.RETRY and retried < self.reasks and attempt.finish_reason not in HOPELESS:
+        if self.mode is Mode.RETRY and retried_here < self.reasks and attempt.finish_reason not in HOPELESS:
             return Action.REASK
         self._verdict = "invalid"
         return Action.FAIL
@@ -125,5 +137,11 @@ class ToolGuard:
             f"the model's reply did not validate after {len(self.attempts)} attempt(s): {summary}",
             type="upstream_error",
             code="tool_call_validation_failed",
-            extra={"validation_errors": [list(errors) for errors in self.errors]},
+            extra={
+                "validation_errors": [list(errors) for errors in self.errors],
+                "attempts": [
+                    {"deployment": where, "errors": list(attempt.errors)}
+                    for where, attempt in zip(self.where, self.attempts, strict=True)
+                ],
+            },
         )
