@@ -40,9 +40,8 @@ def _default(value: Any) -> Any:
 
 
 def encode(event: UsageEvent) -> bytes:
-    raw = {name: getattr(event, name) for name in _EVENT_FIELDS}
-    raw["attempts"] = [{name: getattr(a, name) for name in _ATTEMPT_FIELDS} for a in event.attempts]
-    return orjson.dumps(raw, default=_default)
+    """One JSON line; orjson serialises the (slotted) dataclasses natively, in C."""
+    return orjson.dumps(event, default=_default)
 
 
 def _attempt(raw: dict[str, Any]) -> AttemptRecord:

@@ -3,6 +3,7 @@ idempotent inserts of request and attempt rows."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,7 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Insert, Table, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 
 from gateway.metering.events import UsageEvent
 from gateway.metering.migrate import upgrade
@@ -81,7 +82,29 @@ def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
     if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
         copy_ignoring_duplicates(connection, table, rows)
         return
+    if connection.dialect.name == "sqlite":
+        _sqlite_executemany(connection, table, rows)
+        return
     connection.execute(insert_ignoring_duplicates(table, connection.dialect.name), rows)
+
+
+@functools.lru_cache(maxsize=16)
+def _sqlite_insert_plan(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[str, tuple[Any, ...]]:
+    """The INSERT text and each column's bind processor, computed once per table."""
+    processors = tuple(table.c[name].type._cached_bind_processor(dialect) for name in columns)
+    names = ", ".join(f'"{name}"' for name in columns)
+    marks = ", ".join("?" for _ in columns)
+    return f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING', processors
+
+
+def _sqlite_executemany(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """One DBAPI executemany with pre-processed tuples: the same statement SQLAlchemy would
+    run, without its per-row execution machinery (the writer shares the gateway's GIL)."""
+    columns = tuple(rows[0])
+    sql, processors = _sqlite_insert_plan(table, columns, connection.dialect)
+    pairs = tuple(zip(columns, processors, strict=True))
+    params = [tuple(row[name] if process is None else process(row[name]) for name, process in pairs) for row in rows]
+    connection.exec_driver_sql(sql, params)
 
 
 def _unique(events: list[UsageEvent]) -> list[UsageEvent]:

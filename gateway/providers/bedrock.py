@@ -185,6 +185,8 @@ class BedrockProvider(Provider):
             timeout=aiohttp.ClientTimeout(
                 total=timeouts.total_s, connect=timeouts.connect_s, sock_read=timeouts.first_byte_s
             ),
+            trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:

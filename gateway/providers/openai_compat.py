@@ -34,6 +34,7 @@ from typing import Any, ClassVar, Literal
 import aiohttp
 import orjson
 from pydantic import SecretStr
+from yarl import URL
 
 from gateway.config import ProviderConfig
 from gateway.providers.base import Completion, Provider, RateLimitState, UpstreamStream
@@ -108,7 +109,8 @@ class OpenAICompatProvider(Provider):
         self._session: aiohttp.ClientSession | None = None
         key = self._api_key()
         self._secrets: tuple[str, ...] = (key.get_secret_value(),) if key else ()
-        self._chat_url = config.base_url.rstrip("/") + "/chat/completions"
+        #: Parsed once: aiohttp would otherwise parse a string URL on every request.
+        self._chat_url = URL(config.base_url.rstrip("/") + "/chat/completions")
 
     def _api_key(self) -> SecretStr | None:
         return self.config.api_key
@@ -125,6 +127,8 @@ class OpenAICompatProvider(Provider):
             timeout=aiohttp.ClientTimeout(total=t.total_s, connect=t.connect_s, sock_read=t.first_byte_s),
             headers=headers,
             trust_env=False,
+            # Provider APIs set no cookies we need; skipping the jar saves work on every request.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:
@@ -169,7 +173,7 @@ class OpenAICompatProvider(Provider):
         body = self.build_body(request, deployment, stream=True)
         return await self._stream_at(self._chat_url, orjson.dumps(body))
 
-    async def _post(self, url: str, payload: bytes) -> aiohttp.ClientResponse:
+    async def _post(self, url: str | URL, payload: bytes) -> aiohttp.ClientResponse:
         """POST and wait for status and headers; non-2xx raises the mapped error."""
         try:
             response = await self.session.post(url, data=payload, headers=_JSON_HEADERS, allow_redirects=False)
@@ -217,7 +221,7 @@ class OpenAICompatProvider(Provider):
 
     # -- whole answers ----------------------------------------------------------------------
 
-    async def _complete_at(self, url: str, payload: bytes, request: ChatRequest) -> Completion:
+    async def _complete_at(self, url: str | URL, payload: bytes, request: ChatRequest) -> Completion:
         response = await self._post(url, payload)
         try:
             raw = await response.read()
@@ -257,7 +261,7 @@ class OpenAICompatProvider(Provider):
     # -- streams ----------------------------------------------------------------------------
 
     async def _stream_at(
-        self, url: str, payload: bytes, on_close: Callable[[], None] | None = None
+        self, url: str | URL, payload: bytes, on_close: Callable[[], None] | None = None
     ) -> OpenAICompatStream:
         response = await self._post(url, payload)
         if response.content_type == "application/json":
