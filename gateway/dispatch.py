@@ -31,7 +31,8 @@ from gateway.schema.usage import Usage
 from gateway.state import LiveState
 
 T = TypeVar("T")
-_Opened = tuple[UpstreamStream, AsyncIterator[dict[str, Any]], dict[str, Any] | None]
+_Batch = list[dict[str, Any]]
+_Opened = tuple[UpstreamStream, AsyncIterator[_Batch], _Batch | None]
 #: Back-off before the first retry on the same deployment (later ones grow, with jitter).
 FIRST_RETRY_WAIT_S = 0.05
 #: Kinds that say nothing about the request itself: always worth the next deployment.
@@ -56,9 +57,10 @@ class Outcome:
 class OpenStream:
     outcome: Outcome
     stream: UpstreamStream
-    chunks: AsyncIterator[dict[str, Any]]
+    #: The rest of the stream, in groups of chunks that arrived together.
+    batches: AsyncIterator[_Batch]
     #: Read before committing to this deployment, so a stream that fails at once can still fall over.
-    first: dict[str, Any] | None
+    first: _Batch | None
     opened_at: float
     #: With tools: the checked view of the stream (re-asks included); iterate this instead.
     guarded: GuardedStream | None = None
@@ -126,23 +128,23 @@ class Dispatcher:
     async def open_stream(self, req: ChatRequest, key_id: str | None = None) -> OpenStream:
         async def attempt(provider: Provider, dep: Deployment) -> _Opened:
             stream = await provider.stream(req, dep)
-            chunks = aiter(stream)
+            batches = stream.batches()
             try:
-                first = await anext(chunks, None)
+                first = await anext(batches, None)
             except BaseException:
                 await stream.aclose()
                 raise
-            return stream, chunks, first
+            return stream, batches, first
 
         started = time.perf_counter()
         the_plan = self.plan(req, key_id)
-        (stream, chunks, first), outcome = await self._run(the_plan, attempt)
-        opened = OpenStream(outcome, stream, chunks, first, started)
+        (stream, batches, first), outcome = await self._run(the_plan, attempt)
+        opened = OpenStream(outcome, stream, batches, first, started)
         guard = guard_for(req, the_plan.settings)
         if guard.active:
             dep = outcome.deployment
             provider = self.providers[dep.provider]
-            opened.guarded = GuardedStream(provider, dep, req, guard, stream, first, chunks, self._cost_today)
+            opened.guarded = GuardedStream(provider, dep, req, guard, stream, first, batches, self._cost_today)
         return opened
 
     def _cost_today(self, dep: Deployment, usage: Usage) -> Decimal:

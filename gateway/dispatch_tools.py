@@ -95,8 +95,8 @@ class GuardedStream:
     req: ChatRequest
     guard: ToolGuard
     stream: UpstreamStream
-    first: dict[str, Any] | None
-    chunks: AsyncIterator[dict[str, Any]]
+    first: list[dict[str, Any]] | None
+    batches: AsyncIterator[list[dict[str, Any]]]
     cost: CostFn
     billed: list[AttemptRecord] = field(default_factory=list)
     usage: Usage | None = None
@@ -105,15 +105,16 @@ class GuardedStream:
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         gate = StreamGate(self.guard)
         self.guard.next_deployment(f"{self.dep.provider}/{self.dep.model_id}")
-        first, chunks = self.first, self.chunks
+        first, batches = self.first or [], self.batches
         while True:
             started = time.perf_counter()
-            if first is not None:
-                for out in gate.feed(first):
-                    yield out
-            async for chunk in chunks:
+            for chunk in first:
                 for out in gate.feed(chunk):
                     yield out
+            async for batch in batches:
+                for chunk in batch:
+                    for out in gate.feed(chunk):
+                        yield out
             end = gate.finish()
             usage = self.stream.usage or Usage(self.req.prompt_tokens_estimate, 0, 0, True)
             if end.action is Action.DELIVER:
@@ -128,4 +129,4 @@ class GuardedStream:
                 raise self.failure
             retry = reask_request(self.req, self.guard, end.attempt, self.dep)
             self.stream = await self.provider.stream(retry, self.dep)
-            first, chunks, gate = None, aiter(self.stream), gate.next()
+            first, batches, gate = [], self.stream.batches(), gate.next()

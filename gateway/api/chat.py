@@ -133,15 +133,16 @@ async def _stream(rt: Runtime, req: ChatRequest, started: float, key_id: str | N
     return StreamingResponse(_relay(rt, req, opened, started, key_id), media_type="text/event-stream", headers=headers)
 
 
-async def _upstream_chunks(opened: OpenStream) -> AsyncIterator[dict[str, Any]]:
+async def _upstream_batches(opened: OpenStream) -> AsyncIterator[list[dict[str, Any]]]:
+    """Chunks grouped as they arrived upstream (the tool-call gate releases them one by one)."""
     if opened.guarded is not None:
         async for chunk in opened.guarded:
-            yield chunk
+            yield [chunk]
         return
-    if opened.first is not None:
+    if opened.first:
         yield opened.first
-    async for chunk in opened.chunks:
-        yield chunk
+    async for batch in opened.batches:
+        yield batch
 
 
 def _error_frame(exc: UpstreamError, opened: OpenStream) -> bytes:
@@ -159,19 +160,21 @@ async def _relay(
     chars = 0
     status = "cancelled"
     ttft_ms: float | None = None
-    last: dict[str, Any] = opened.first or {}
+    last: dict[str, Any] = opened.first[0] if opened.first else {}
     guarded = opened.guarded
     try:
-        async for chunk in _upstream_chunks(opened):
+        async for batch in _upstream_batches(opened):
             if ttft_ms is None:
                 ttft_ms = (time.perf_counter() - started) * 1000
-            chunk["model"] = model
-            for choice in chunk.get("choices") or ():
-                content = (choice.get("delta") or {}).get("content")
-                if content:
-                    chars += len(content)
-            last = chunk
-            yield frame(chunk)
+            for chunk in batch:
+                chunk["model"] = model
+                for choice in chunk.get("choices") or ():
+                    content = (choice.get("delta") or {}).get("content")
+                    if content:
+                        chars += len(content)
+                last = chunk
+            # Everything that arrived together goes out in one write.
+            yield b"".join([frame(chunk) for chunk in batch])
         status = "ok"
     except UpstreamError as exc:
         status = "error"

@@ -53,9 +53,20 @@ class UpstreamStream(ABC):
     @abstractmethod
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]: ...
 
+    def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """The same chunks, grouped as they arrived (one group per network read), so the
+        gateway can forward everything that is ready in one write. Use either this or
+        plain iteration, not both. The default yields one chunk per group."""
+        return _one_by_one(self)
+
     @abstractmethod
     async def aclose(self) -> None:
         """Release the connection (also when the client went away mid-stream)."""
+
+
+async def _one_by_one(stream: UpstreamStream) -> AsyncIterator[list[dict[str, Any]]]:
+    async for chunk in stream:
+        yield [chunk]
 
 
 class Provider(ABC):

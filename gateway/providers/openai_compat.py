@@ -313,19 +313,28 @@ class OpenAICompatStream(UpstreamStream):
         self._on_close = on_close
         self._done = False
         self._closed = False
-        self._chunks: AsyncGenerator[dict[str, Any], None] | None = None
+        self._chunks: AsyncGenerator[list[dict[str, Any]], None] | None = None
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.ratelimit: RateLimitState | None = parse_ratelimit(response.headers, provider.dialect.ratelimit_headers)
         self.upstream_request_id: str | None = response.headers.get(provider.dialect.request_id_header)
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._flat()
+
+    def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
         if self._chunks is not None:
             raise RuntimeError("an upstream stream can be iterated only once")
         self._chunks = self._iterate()
         return self._chunks
 
-    async def _iterate(self) -> AsyncGenerator[dict[str, Any], None]:
+    async def _flat(self) -> AsyncIterator[dict[str, Any]]:
+        async for batch in self.batches():
+            for chunk in batch:
+                yield chunk
+
+    async def _iterate(self) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """One list of chunks per network read: everything that arrived together."""
         decoder = SSEDecoder()
         read = self._response.content.readany
         name = self._provider.name
@@ -337,16 +346,19 @@ class OpenAICompatStream(UpstreamStream):
                     raise transport_error(name, exc, "reading the stream") from exc
                 if not data:
                     break
+                batch = []
                 for event in decoder.feed(data):
                     chunk = self._on_event(event)
                     if chunk is not None:
-                        yield chunk
+                        batch.append(chunk)
                     if self._done:
                         break
+                if batch:
+                    yield batch
             tail = None if self._done else decoder.flush()
             chunk = self._on_event(tail) if tail is not None else None
             if chunk is not None:
-                yield chunk
+                yield [chunk]
             self._check_complete()
         finally:
             self._release()
