@@ -43,7 +43,7 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
 
     app = FastAPI(title="Corral", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     errors.install(app)
-    app.add_api_route("/v1/chat/completions", chat.make_handler(runtime), methods=["POST"], include_in_schema=True)
+    app.add_api_route("/v1/chat/completions", chat.make_handler(runtime), methods=["POST"], response_model=None)
     app.add_api_route("/v1/models", models.make_handler(runtime), methods=["GET"])
     app.add_api_route("/v1/route/explain", explain.make_handler(runtime), methods=["POST"])
     app.add_api_route("/admin/policy/reload", admin.make_reload_handler(runtime), methods=["POST"])

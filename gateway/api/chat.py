@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from gateway.api.auth import authenticate
 from gateway.api.parse import parse_chat, read_body
-from gateway.api.sse import DONE, frame, usage_chunk
+from gateway.api.sse import DONE, SSEResponse, frame, usage_chunk
 from gateway.dispatch import OpenStream, Outcome
 from gateway.errors import GatewayError
 from gateway.metering.events import AttemptRecord, UsageEvent
@@ -95,7 +95,7 @@ def _record_failure(rt: Runtime, req: ChatRequest, err: GatewayError, started: f
 
 
 def make_handler(rt: Runtime) -> Any:
-    async def chat_completions(request: Request) -> Response:
+    async def chat_completions(request: Request) -> Response | SSEResponse:
         request_id = next_request_id()
         started = time.perf_counter()
         try:
@@ -122,7 +122,7 @@ def make_handler(rt: Runtime) -> Any:
     return chat_completions
 
 
-async def _stream(rt: Runtime, req: ChatRequest, started: float, key_id: str | None) -> Response:
+async def _stream(rt: Runtime, req: ChatRequest, started: float, key_id: str | None) -> SSEResponse:
     try:
         opened = await rt.dispatcher.open_stream(req, key_id)
     except GatewayError as err:
@@ -130,7 +130,7 @@ async def _stream(rt: Runtime, req: ChatRequest, started: float, key_id: str | N
         raise
     headers = _headers(req.request_id, opened.outcome, opened.outcome.expected_cost_usd)
     headers["x-corral-cost-estimated"] = "true"
-    return StreamingResponse(_relay(rt, req, opened, started, key_id), media_type="text/event-stream", headers=headers)
+    return SSEResponse(_relay(rt, req, opened, started, key_id), headers)
 
 
 async def _upstream_batches(opened: OpenStream) -> AsyncIterator[list[dict[str, Any]]]:

@@ -12,14 +12,14 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.api.errors import error_response
 from gateway.errors import GatewayError
 
 log = logging.getLogger("corral.api")
-Handler = Callable[[Request], Awaitable[Response]]
+#: A handler answers with any ASGI response (a Starlette Response, or our SSEResponse).
+Handler = Callable[[Request], Awaitable[ASGIApp]]
 
 
 class FastPath:
@@ -37,6 +37,7 @@ class FastPath:
 
     async def _serve(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
+        response: ASGIApp
         try:
             response = await handler(request)
         except GatewayError as failure:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
+from starlette.types import Receive, Scope, Send
 
 DONE = b"data: [DONE]\n\n"
 
@@ -24,3 +28,46 @@ def usage_chunk(template: dict[str, Any], usage: dict[str, Any], extra: dict[str
         "usage": usage,
         **extra,
     }
+
+
+class SSEResponse:
+    """A minimal ASGI streaming response for the hot path.
+
+    Starlette's StreamingResponse runs a task group per response to watch for the client
+    going away; this does the same with one plain task, which is much cheaper. When the
+    client disconnects, the streaming task is cancelled, so the body generator's
+    `finally` runs (that is where usage is metered and the upstream stream closed).
+    """
+
+    def __init__(self, body: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
+        self.body = body
+        self.raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+        self.raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        streamer = asyncio.current_task()
+        assert streamer is not None
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                continue
+            gone.set()
+            streamer.cancel()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            async for data in self.body:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not gone.is_set():
+                raise
+            streamer.uncancel()
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            if hasattr(self.body, "aclose"):
+                await self.body.aclose()

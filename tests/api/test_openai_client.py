@@ -230,3 +230,32 @@ def test_metrics_show_requests_breakers_and_the_pool(gateway: SimulatedGateway) 
     assert "corral_breaker_state{deployment=" in text
     assert "corral_pool_replica_running{replica=" in text
     assert "corral_ledger_queue_depth" in text
+
+
+def test_client_leaving_mid_stream_is_metered_as_cancelled(gateway: SimulatedGateway) -> None:
+    import time
+
+    import httpx
+
+    gateway.fake("deepinfra").script.default = Behaviour(tokens_per_s=40, completion_tokens=400)
+    body = {
+        "model": "llama-4-maverick",
+        "messages": [{"role": "user", "content": "a long story please"}],
+        "stream": True,
+        "corral": {"providers": {"only": ["deepinfra"]}},
+    }
+    with httpx.stream("POST", gateway.url + "/v1/chat/completions", json=body, timeout=30) as response:
+        assert response.status_code == 200
+        received = 0
+        for line in response.iter_lines():
+            received += line.startswith("data: ")
+            if received >= 3:
+                break
+    deadline = time.monotonic() + 10
+    events = gateway.runtime.sink.events  # type: ignore[union-attr]
+    while not any(e.status == "cancelled" for e in events):
+        assert time.monotonic() < deadline, "the cancelled stream was metered"
+        time.sleep(0.05)
+    cancelled = next(e for e in events if e.status == "cancelled")
+    assert cancelled.provider == "deepinfra"
+    assert 0 < cancelled.completion_tokens < 400, "what was generated up to the cancel"
