@@ -24,7 +24,7 @@ lint: install
 	cd sdk && ../$(VENV)/bin/mypy
 
 unit: install
-	$(VENV)/bin/python -m pytest tests $(if $(wildcard sdk/tests),sdk/tests)
+	$(VENV)/bin/python -m pytest -q tests $(if $(wildcard sdk/tests),sdk/tests)
 
 test: install lint unit
 
