@@ -10,7 +10,7 @@ $(PY):
 	python3 -m venv $(VENV)
 
 $(STAMP): $(PY) pyproject.toml
-	$(PIP) install -q -e '.[dev]' $(if $(wildcard sdk/pyproject.toml),-e './sdk[pydantic,dev]')
+	$(PIP) install -q -e '.[dev]' -e './sdk[pydantic,dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -24,7 +24,7 @@ lint: install
 	cd sdk && ../$(VENV)/bin/mypy
 
 unit: install
-	$(VENV)/bin/python -m pytest -q tests $(if $(wildcard sdk/tests),sdk/tests)
+	$(VENV)/bin/python -m pytest -q tests sdk/tests
 
 test: install lint unit
 

@@ -101,27 +101,26 @@ class Dispatcher:
     async def complete(self, req: ChatRequest, key_id: str | None = None) -> tuple[Completion, Outcome]:
         the_plan = self.plan(req, key_id)
         guard = guard_for(req, the_plan.settings)
-        billed: list[AttemptRecord] = []
+        #: Every attempt in order; invalid answers that were re-asked go in as they happen.
+        records: list[AttemptRecord] = []
 
         async def attempt(provider: Provider, dep: Deployment) -> Completion:
             started = time.perf_counter()
             if guard.active:
-                completion = await checked_complete(provider, dep, req, guard, billed, self._cost_today)
+                completion = await checked_complete(provider, dep, req, guard, records, self._cost_today)
             else:
                 completion = await provider.complete(req, dep)
             self._observe_complete(dep, completion, time.perf_counter() - started)
             return completion
 
         try:
-            completion, outcome = await self._run(the_plan, attempt)
+            completion, outcome = await self._run(the_plan, attempt, records)
         except GatewayError as err:
             if guard.active and guard.verdict == "invalid":
                 failure = guard.failure()
-                failure.attempt_records = (*err.attempt_records, *billed)
+                failure.attempt_records = err.attempt_records
                 raise failure from err
-            err.attempt_records = (*err.attempt_records, *billed)
             raise
-        outcome.attempts.extend(billed)
         outcome.tool_validation = guard.verdict if guard.active else None
         return completion, outcome
 
@@ -138,7 +137,7 @@ class Dispatcher:
 
         started = time.perf_counter()
         the_plan = self.plan(req, key_id)
-        (stream, batches, first), outcome = await self._run(the_plan, attempt)
+        (stream, batches, first), outcome = await self._run(the_plan, attempt, [])
         opened = OpenStream(outcome, stream, batches, first, started)
         guard = guard_for(req, the_plan.settings)
         if guard.active:
@@ -176,12 +175,16 @@ class Dispatcher:
         elif limits.remaining_tokens == 0:
             self.state.cool_down(dep.key, limits.reset_tokens_s)
 
-    async def _run(self, the_plan: Plan, attempt: Callable[[Provider, Deployment], Awaitable[T]]) -> tuple[T, Outcome]:
+    async def _run(
+        self,
+        the_plan: Plan,
+        attempt: Callable[[Provider, Deployment], Awaitable[T]],
+        records: list[AttemptRecord],
+    ) -> tuple[T, Outcome]:
         if the_plan.rejected is not None:
             raise rejected(the_plan)
         if not the_plan.candidates:
             raise no_candidates(the_plan)
-        records: list[AttemptRecord] = []
         retry = the_plan.settings.retry
         try:
             async with asyncio.timeout(retry.deadline_ms / 1000):
@@ -267,7 +270,8 @@ class Dispatcher:
         try:
             result = await attempt(provider, dep)
         except UpstreamError as exc:
-            records.append(_record(dep, exc, started))
+            if exc.kind is not ErrorKind.TOOL_CALLS_INVALID:  # those answers are recorded, billed, as they come
+                records.append(_record(dep, exc, started))
             raise
         records.append(_record(dep, None, started))
         return result

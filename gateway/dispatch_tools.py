@@ -66,9 +66,10 @@ def _billed(dep: Deployment, usage: Usage, cost: Decimal, attempt: Attempt | Non
 
 
 async def checked_complete(
-    provider: Provider, dep: Deployment, req: ChatRequest, guard: ToolGuard, billed: list[AttemptRecord], cost: CostFn
+    provider: Provider, dep: Deployment, req: ChatRequest, guard: ToolGuard, records: list[AttemptRecord], cost: CostFn
 ) -> Completion:
-    """One deployment's answer, checked; re-asked there while the guard allows."""
+    """One deployment's answer, checked; re-asked there while the guard allows. Each
+    invalid answer goes into `records` (with its usage and cost: the provider billed it)."""
     guard.next_deployment(f"{dep.provider}/{dep.model_id}")
     request = req
     while True:
@@ -78,7 +79,7 @@ async def checked_complete(
         if decision.action is Action.DELIVER:
             completion.body = decision.body
             return completion
-        billed.append(_billed(dep, completion.usage, cost(dep, completion.usage), decision.attempt, started))
+        records.append(_billed(dep, completion.usage, cost(dep, completion.usage), decision.attempt, started))
         if decision.action is not Action.REASK or decision.attempt is None:
             raise _invalid(dep, decision.attempt)
         request = reask_request(req, guard, decision.attempt, dep)

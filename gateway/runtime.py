@@ -3,12 +3,15 @@ backends when no credentials are set, the dispatcher and the usage sink."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import SecretStr
+from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.budgets import Budgets
 from gateway.config import BedrockConfig, ProviderConfig, Settings, VllmPoolConfig
 from gateway.dispatch import Dispatcher
 from gateway.fakes.registry import make_fake
@@ -45,15 +48,18 @@ class Runtime:
     policy: PolicyHolder = field(default_factory=lambda: PolicyHolder(None))
     shared: SharedState | None = None
     metrics: Metrics = field(init=False)
+    budgets: Budgets = field(init=False)
     dispatcher: Dispatcher = field(init=False)
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self._live_gauges())
+        self.budgets = Budgets(self.policy)
 
     def record(self, event: UsageEvent) -> None:
         """Hand a finished request's usage to the ledger and the metrics (appends only)."""
         self.sink.record(event)
         self.metrics.record(event)
+        self.budgets.record(event)
 
     def _live_gauges(self) -> LiveGauges:
         def breakers() -> list[tuple[str, str]]:
@@ -112,9 +118,23 @@ class Runtime:
             await self.sink.start()
         self.policy.start_watching()
         self.metrics.start()
+        await self._seed_budgets()
         if self.settings.redis_url:
             self.shared = SharedState(self.state, self.settings.redis_url)
             await self.shared.start()
+            await self.budgets.share(self.settings.redis_url)
+
+    async def _seed_budgets(self) -> None:
+        """Budgets start from what the ledger already holds for their period."""
+        if not self.policy.current.budgets or not isinstance(self.sink, QueueSink):
+            return
+        store = self.sink.store
+        if not isinstance(store, SqlStore):
+            return
+        try:
+            await asyncio.to_thread(self.budgets.seed_from_ledger, store.engine)
+        except SQLAlchemyError as exc:
+            log.warning("budgets: ledger unreadable at start (%s); counting from zero", type(exc).__name__)
 
     def _pool_loads(self) -> dict[str, PoolLoad]:
         """The pool's load per logical model, from the vLLM adapter's latest scrape."""
@@ -160,6 +180,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.policy.stop()
+        await self.budgets.close()
         await self.metrics.stop()
         if self.shared is not None:
             await self.shared.close()

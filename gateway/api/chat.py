@@ -36,7 +36,7 @@ def next_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ids):010x}"
 
 
-def _headers(request_id: str, outcome: Outcome, cost: Decimal) -> dict[str, str]:
+def _headers(request_id: str, outcome: Outcome, cost: Decimal, warnings: tuple[str, ...] = ()) -> dict[str, str]:
     headers = {
         "x-corral-request-id": request_id,
         "x-corral-provider": outcome.deployment.provider,
@@ -46,6 +46,8 @@ def _headers(request_id: str, outcome: Outcome, cost: Decimal) -> dict[str, str]
     }
     if outcome.tool_validation is not None:
         headers["x-corral-tool-validation"] = outcome.tool_validation
+    if warnings:
+        headers["x-corral-budget-warning"] = "; ".join(warnings)
     return headers
 
 
@@ -102,8 +104,9 @@ def make_handler(rt: Runtime) -> Any:
             key_id = authenticate(request, rt.settings)
             raw = await read_body(request, rt.settings.max_body_bytes)
             req = parse_chat(raw, rt.catalogue, request_id)
+            warnings = rt.budgets.check((req.prefs.tags or {}).get("team"), key_id).warnings
             if req.stream:
-                return await _stream(rt, req, started, key_id)
+                return await _stream(rt, req, started, key_id, warnings)
             try:
                 completion, outcome = await rt.dispatcher.complete(req, key_id)
             except GatewayError as err:
@@ -116,19 +119,21 @@ def make_handler(rt: Runtime) -> Any:
         body = completion.body
         body["model"] = req.model
         rt.record(_event(req, outcome, completion.usage, cost, "ok", started, key_id=key_id))
-        headers = _headers(request_id, outcome, cost + _billed(outcome.attempts))
+        headers = _headers(request_id, outcome, cost + _billed(outcome.attempts), warnings)
         return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
     return chat_completions
 
 
-async def _stream(rt: Runtime, req: ChatRequest, started: float, key_id: str | None) -> SSEResponse:
+async def _stream(
+    rt: Runtime, req: ChatRequest, started: float, key_id: str | None, warnings: tuple[str, ...]
+) -> SSEResponse:
     try:
         opened = await rt.dispatcher.open_stream(req, key_id)
     except GatewayError as err:
         _record_failure(rt, req, err, started, key_id)
         raise
-    headers = _headers(req.request_id, opened.outcome, opened.outcome.expected_cost_usd)
+    headers = _headers(req.request_id, opened.outcome, opened.outcome.expected_cost_usd, warnings)
     headers["x-corral-cost-estimated"] = "true"
     return SSEResponse(_relay(rt, req, opened, started, key_id), headers)
 
@@ -183,8 +188,10 @@ async def _relay(
         reported = guarded.usage if guarded is not None else opened.stream.usage
         usage = reported or Usage(req.prompt_tokens_estimate, chars // CHARS_PER_TOKEN, 0, True)
         outcome = opened.outcome
+        if guarded is not None and guarded.billed:
+            # The invalid streamed answers came before the one delivered (the last attempt).
+            outcome.attempts[-1:-1] = guarded.billed
         if guarded is not None:
-            outcome.attempts.extend(guarded.billed)
             outcome.tool_validation = guarded.guard.verdict
         dep = outcome.deployment
         cost = rt.dispatcher.cost(dep, usage, datetime.now(UTC).date())
