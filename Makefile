@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sdk/pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck unit bench install dev clean
+.PHONY: run test lint unit bench install clean
 
 $(PY):
 	python3 -m venv $(VENV)
