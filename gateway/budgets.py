@@ -56,6 +56,7 @@ class Budgets:
         #: What the ledger held at start: the value a shared counter starts from.
         self._ledger: dict[tuple[str, str, date], Decimal] = {}
         self._pending: dict[str, int] = {}
+        self._logged: set[str] = set()
         self._redis: aioredis.Redis | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -119,8 +120,25 @@ class Budgets:
                     },
                 )
             if spent >= budget.limit_usd * Decimal(str(budget.warn_at)):
-                warnings.append(f"{what}: {spent / budget.limit_usd:.0%} used")
+                warning = f"{what}: {spent / budget.limit_usd:.0%} used"
+                warnings.append(warning)
+                self._log_once(warning)
         return Verdict(tuple(warnings))
+
+    def _log_once(self, warning: str) -> None:
+        """One log line per budget and percentage point, not one per request."""
+        if warning not in self._logged:
+            self._logged.add(warning)
+            log.warning("budget warning: %s", warning)
+
+    def usage(self) -> list[tuple[str, str, str, float]]:
+        """(kind, subject, period, fraction used) for every budget, for /metrics."""
+        out: list[tuple[str, str, str, float]] = []
+        for budget in self.policy().budgets:
+            kind, subject = _subject(budget)
+            spent = self.spent.get(self._key(budget), Decimal(0))
+            out.append((kind, subject, budget.period, float(spent / budget.limit_usd) if budget.limit_usd else 0.0))
+        return out
 
     # -- sharing across replicas -----------------------------------------------------------
 

@@ -52,8 +52,8 @@ class Runtime:
     dispatcher: Dispatcher = field(init=False)
 
     def __post_init__(self) -> None:
-        self.metrics = Metrics(self._live_gauges())
         self.budgets = Budgets(self.policy)
+        self.metrics = Metrics(self._live_gauges())
 
     def record(self, event: UsageEvent) -> None:
         """Hand a finished request's usage to the ledger and the metrics (appends only)."""
@@ -79,10 +79,16 @@ class Runtime:
             return self.sink.depth if isinstance(self.sink, QueueSink) else 0
 
         def journal() -> int:
-            return self.sink.journal.size() if isinstance(self.sink, QueueSink) else 0
+            return self.sink.backlog_bytes if isinstance(self.sink, QueueSink) else 0
 
         return LiveGauges(
-            breakers, cooldowns, pool, queue, journal, lambda: (self.policy.reloads, self.policy.rejected_reloads)
+            breakers,
+            cooldowns,
+            pool,
+            queue,
+            journal,
+            lambda: (self.policy.reloads, self.policy.rejected_reloads),
+            self.budgets.usage,
         )
 
     @classmethod

@@ -138,3 +138,14 @@ def test_gateway_refuses_a_spent_team_budget(tmp_path: Path) -> None:
         assert refused.status_code == 402
         assert refused.json()["error"]["code"] == "budget_exceeded"
         assert client.post("/v1/chat/completions", json=body).status_code == 200, "other traffic is unaffected"
+
+
+def test_budget_use_is_exported_as_a_metric(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "version: 1\nname: b\ndefaults: {objective: {prefer: cost}}\n"
+        'budgets:\n  - {team: search, limit_usd: "5", period: day}\n'
+    )
+    with running_gateway(load_settings(env={"CORRAL_POLICY": str(policy)})) as (url, _):
+        text = httpx.get(url + "/metrics").text
+    assert 'corral_budget_used_ratio{kind="team",period="day",subject="search"} 0.0' in text

@@ -34,6 +34,8 @@ class LiveGauges:
     ledger_queue: Callable[[], int]
     journal_bytes: Callable[[], int]
     policy_reloads: Callable[[], tuple[int, int]]
+    #: (kind, subject, period, fraction used) per budget.
+    budgets: Callable[[], Iterable[tuple[str, str, str, float]]] = lambda: ()
 
 
 class _LiveCollector(Collector):
@@ -63,9 +65,17 @@ class _LiveCollector(Collector):
         )
         yield GaugeMetricFamily(
             "corral_ledger_journal_bytes",
-            "Bytes in the open usage-journal segment (events not yet confirmed in the ledger)",
+            "Bytes of usage journaled but not yet confirmed in the ledger",
             value=self.live.journal_bytes(),
         )
+        used = GaugeMetricFamily(
+            "corral_budget_used_ratio",
+            "Share of each spend budget used this period",
+            labels=["kind", "subject", "period"],
+        )
+        for kind, subject, period, ratio in self.live.budgets():
+            used.add_metric([kind, subject, period], ratio)
+        yield used
         ok, refused = self.live.policy_reloads()
         reloads = GaugeMetricFamily("corral_policy_reloads", "Policy reloads since start", labels=["result"])
         reloads.add_metric(["applied"], ok)

@@ -3,6 +3,7 @@ spill-over, policy hot reload, and breaker state shared by two gateways through 
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -175,3 +176,19 @@ def test_two_gateways_share_breaker_state_through_redis(tmp_path: Path, redis_db
         assert served.headers["x-corral-provider"] == "together"
         assert served.headers["x-corral-attempts"] == "1", "B never tried the backend A found broken"
         assert not fake(rt_b, "deepinfra").requests  # type: ignore[attr-defined]
+
+
+def test_redis_going_away_degrades_to_local_state_never_to_errors(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    write_policy(policy, "no-redis")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: Redis is "down"
+    env = {"CORRAL_POLICY": str(policy), "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    with running_gateway(load_settings(env=env)) as (url, runtime), httpx.Client(base_url=url, timeout=30) as client:
+        fake(runtime, "deepinfra").script.default = Behaviour(error="server_error")  # type: ignore[attr-defined]
+        served = [chat(client, providers={"only": ["deepinfra", "together"]}) for _ in range(5)]
+        assert all(r.status_code == 200 for r in served)
+        assert runtime.shared is not None and not runtime.shared.connected
+        assert runtime.state.breakers["deepinfra/llama-4-maverick"].state == "open", "local state still routes"
