@@ -117,7 +117,7 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Budget:
-    """A spend limit for one team or one API key per period (validated now, enforced later)."""
+    """A spend limit for one team or one API key per period (enforced by `gateway.budgets`)."""
 
     limit_usd: Decimal
     period: Literal["day", "month"]
