@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from opentelemetry.trace import NoOpTracer, Tracer
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from gateway.dispatch_errors import attempts_extra, caller_error, exhausted, no_candidates, rejected, timed_out
@@ -29,6 +30,7 @@ from gateway.routing.policy_model import DEFAULT_POLICY, Policy, Retry
 from gateway.schema.chat import ChatRequest
 from gateway.schema.usage import Usage
 from gateway.state import LiveState
+from gateway.telemetry.tracing import INPUT_TOKENS, OUTPUT_TOKENS, attempt_span, fail_span
 
 T = TypeVar("T")
 _Batch = list[dict[str, Any]]
@@ -76,6 +78,7 @@ class Dispatcher:
         policy: Callable[[], Policy] = lambda: DEFAULT_POLICY,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
+        tracer: Tracer | None = None,
     ) -> None:
         self.providers = providers
         self.catalogue = catalogue
@@ -84,6 +87,7 @@ class Dispatcher:
         self.policy = policy
         self.sleep = sleep
         self.rng = rng
+        self.tracer = tracer or NoOpTracer()
         state.available = frozenset(providers)
 
     def plan(self, req: ChatRequest, key_id: str | None = None) -> Plan:
@@ -267,13 +271,20 @@ class Dispatcher:
         attempt: Callable[[Provider, Deployment], Awaitable[T]],
     ) -> T:
         started = time.perf_counter()
+        span = attempt_span(self.tracer, dep.provider, dep.model_id, len(records) + 1)
         try:
             result = await attempt(provider, dep)
         except UpstreamError as exc:
             if exc.kind is not ErrorKind.TOOL_CALLS_INVALID:  # those answers are recorded, billed, as they come
                 records.append(_record(dep, exc, started))
+            fail_span(span, exc.kind.value, exc.message)
             raise
         records.append(_record(dep, None, started))
+        if isinstance(result, Completion) and span.is_recording():
+            span.set_attributes(
+                {INPUT_TOKENS: result.usage.prompt_tokens, OUTPUT_TOKENS: result.usage.completion_tokens}
+            )
+        span.end()
         return result
 
     def _learn(self, dep: Deployment, exc: UpstreamError) -> None:

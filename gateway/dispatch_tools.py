@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from opentelemetry import trace
+
 from gateway.metering.events import AttemptRecord
 from gateway.providers.base import Completion, Provider, UpstreamStream
 from gateway.providers.errors import ErrorKind, UpstreamError
@@ -43,8 +45,17 @@ def reask_request(req: ChatRequest, guard: ToolGuard, attempt: Attempt, dep: Dep
 
 def _invalid(dep: Deployment, attempt: Attempt | None) -> UpstreamError:
     errors = "; ".join((attempt.errors if attempt else ())[:3]) or "invalid answer"
+    _span_event(dep, errors, reask=False)
     return UpstreamError(
         ErrorKind.TOOL_CALLS_INVALID, f"tool calls did not validate: {errors}", provider=dep.provider, status=200
+    )
+
+
+def _span_event(dep: Deployment, errors: str, *, reask: bool) -> None:
+    """An event on the request's span for every invalid answer (never the answer's text)."""
+    trace.get_current_span().add_event(
+        "corral.tool_calls.invalid",
+        {"gen_ai.system": dep.provider, "corral.deployment": dep.key, "corral.errors": errors, "corral.reask": reask},
     )
 
 
@@ -82,6 +93,7 @@ async def checked_complete(
         records.append(_billed(dep, completion.usage, cost(dep, completion.usage), decision.attempt, started))
         if decision.action is not Action.REASK or decision.attempt is None:
             raise _invalid(dep, decision.attempt)
+        _span_event(dep, "; ".join(decision.attempt.errors[:3]), reask=True)
         request = reask_request(req, guard, decision.attempt, dep)
 
 

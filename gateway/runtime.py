@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from opentelemetry.trace import Tracer
 from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,6 +29,7 @@ from gateway.routing.planner import PoolLoad
 from gateway.shared_state import SharedState
 from gateway.state import LiveState
 from gateway.telemetry.metrics import LiveGauges, Metrics
+from gateway.telemetry.tracing import make_tracer
 
 log = logging.getLogger("corral")
 
@@ -47,6 +49,7 @@ class Runtime:
     sink: QueueSink | MemorySink = field(default_factory=MemorySink)
     policy: PolicyHolder = field(default_factory=lambda: PolicyHolder(None))
     shared: SharedState | None = None
+    tracer: Tracer = field(default_factory=make_tracer)
     metrics: Metrics = field(init=False)
     budgets: Budgets = field(init=False)
     dispatcher: Dispatcher = field(init=False)
@@ -117,7 +120,9 @@ class Runtime:
             self.providers[name] = provider
             mode = "SIMULATED (built-in fake)" if config.simulated else "live"
             log.info("provider %s: %s at %s", name, mode, config.base_url or "(pool)")
-        self.dispatcher = Dispatcher(self.providers, self.catalogue, self.prices, self.state, self.policy)
+        self.dispatcher = Dispatcher(
+            self.providers, self.catalogue, self.prices, self.state, self.policy, tracer=self.tracer
+        )
         if "vllm" in self.providers:
             self.state.pool_source = self._pool_loads
         if isinstance(self.sink, QueueSink):

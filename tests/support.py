@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from opentelemetry.trace import Tracer
 
 from gateway.app import create_app
 from gateway.config import Settings
@@ -24,9 +25,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_gateway(settings: Settings, sink: MemorySink | QueueSink | None = None) -> Iterator[tuple[str, Runtime]]:
+def running_gateway(
+    settings: Settings, sink: MemorySink | QueueSink | None = None, tracer: Tracer | None = None
+) -> Iterator[tuple[str, Runtime]]:
     runtime = Runtime.from_settings(settings)
     runtime.sink = sink or MemorySink()
+    if tracer is not None:
+        runtime.tracer = tracer
     port = free_port()
     config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

@@ -12,6 +12,9 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,6 +28,7 @@ from gateway.providers.errors import UpstreamError
 from gateway.runtime import Runtime
 from gateway.schema.chat import CHARS_PER_TOKEN, ChatRequest
 from gateway.schema.usage import Usage
+from gateway.telemetry.tracing import fail_span, finish_request_span, request_span
 
 COST_PLACES = Decimal("0.0000000001")
 #: A random per-process prefix and a counter: unique across replicas without a syscall per request.
@@ -104,13 +108,16 @@ def make_handler(rt: Runtime) -> Any:
             key_id = authenticate(request, rt.settings)
             raw = await read_body(request, rt.settings.max_body_bytes)
             req = parse_chat(raw, rt.catalogue, request_id)
-            warnings = rt.budgets.check((req.prefs.tags or {}).get("team"), key_id).warnings
-            if req.stream:
-                return await _stream(rt, req, started, key_id, warnings)
+            span = request_span(rt.tracer, request.headers, req.model, request_id)
             try:
-                completion, outcome = await rt.dispatcher.complete(req, key_id)
+                warnings = rt.budgets.check((req.prefs.tags or {}).get("team"), key_id).warnings
+                if req.stream:
+                    return await _stream(rt, req, started, key_id, warnings, span)
+                with trace.use_span(span, end_on_exit=False):
+                    completion, outcome = await rt.dispatcher.complete(req, key_id)
             except GatewayError as err:
                 _record_failure(rt, req, err, started, key_id)
+                fail_span(span, err.code or str(err.status), err.message)
                 raise
         except GatewayError as err:
             err.headers.setdefault("x-corral-request-id", request_id)
@@ -119,23 +126,37 @@ def make_handler(rt: Runtime) -> Any:
         body = completion.body
         body["model"] = req.model
         rt.record(_event(req, outcome, completion.usage, cost, "ok", started, key_id=key_id))
-        headers = _headers(request_id, outcome, cost + _billed(outcome.attempts), warnings)
+        total = cost + _billed(outcome.attempts)
+        _finish(span, outcome, completion.usage, total, "ok")
+        headers = _headers(request_id, outcome, total, warnings)
         return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
     return chat_completions
 
 
+def _finish(span: Span, outcome: Outcome, usage: Usage, cost: Decimal, status: str) -> None:
+    finish_request_span(
+        span,
+        provider=outcome.deployment.provider,
+        model_id=outcome.deployment.model_id,
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        cost_usd=str(cost.quantize(COST_PLACES)),
+        attempts=len(outcome.attempts),
+        rule=outcome.plan.rule,
+        tool_validation=outcome.tool_validation,
+        status=status,
+    )
+
+
 async def _stream(
-    rt: Runtime, req: ChatRequest, started: float, key_id: str | None, warnings: tuple[str, ...]
+    rt: Runtime, req: ChatRequest, started: float, key_id: str | None, warnings: tuple[str, ...], span: Span
 ) -> SSEResponse:
-    try:
+    with trace.use_span(span, end_on_exit=False):
         opened = await rt.dispatcher.open_stream(req, key_id)
-    except GatewayError as err:
-        _record_failure(rt, req, err, started, key_id)
-        raise
     headers = _headers(req.request_id, opened.outcome, opened.outcome.expected_cost_usd, warnings)
     headers["x-corral-cost-estimated"] = "true"
-    return SSEResponse(_relay(rt, req, opened, started, key_id), headers)
+    return SSEResponse(_relay(rt, req, opened, started, key_id, span), headers)
 
 
 async def _upstream_batches(opened: OpenStream) -> AsyncIterator[list[dict[str, Any]]]:
@@ -158,7 +179,7 @@ def _error_frame(exc: UpstreamError, opened: OpenStream) -> bytes:
 
 
 async def _relay(
-    rt: Runtime, req: ChatRequest, opened: OpenStream, started: float, key_id: str | None
+    rt: Runtime, req: ChatRequest, opened: OpenStream, started: float, key_id: str | None, span: Span
 ) -> AsyncIterator[bytes]:
     """Forward chunks as they arrive; always meter, even when the client goes away."""
     model = req.model
@@ -167,6 +188,8 @@ async def _relay(
     ttft_ms: float | None = None
     last: dict[str, Any] = opened.first[0] if opened.first else {}
     guarded = opened.guarded
+    # Re-asks made while relaying become children of the request span.
+    token = otel_context.attach(trace.set_span_in_context(span))
     try:
         async for batch in _upstream_batches(opened):
             if ttft_ms is None:
@@ -199,6 +222,8 @@ async def _relay(
             generation_s = time.perf_counter() - started - ttft_ms / 1000
             rt.dispatcher.observe_stream(dep, ttft_ms, usage.completion_tokens, generation_s)
         rt.record(_event(req, outcome, usage, cost, status, started, ttft_ms, key_id=key_id))
+        _finish(span, outcome, usage, cost + _billed(outcome.attempts), status)
+        otel_context.detach(token)
         stream = guarded.stream if guarded is not None else opened.stream
         await asyncio.shield(stream.aclose())
     if status == "ok":
