@@ -32,6 +32,7 @@ def serve(
     ] = None,
     policy: Annotated[Path | None, typer.Option("--policy", help="Routing policy file.")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[str, typer.Option(help="json (one object per line) or text.")] = "json",
 ) -> None:
     """Start the gateway."""
     import uvicorn
@@ -41,8 +42,9 @@ def serve(
     from gateway.routing.catalogue import CatalogueError
     from gateway.routing.policy import PolicyError
     from gateway.runtime import Runtime, ledger_sink
+    from gateway.telemetry.logs import configure_logging
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level, log_format)
     try:
         settings = load_settings(config)
     except ConfigError as exc:
@@ -68,6 +70,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        log_config=None,  # keep our handler (JSON lines); Corral writes its own access line per request
         access_log=False,
         loop="auto",
         http="auto",

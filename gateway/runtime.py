@@ -28,6 +28,7 @@ from gateway.routing.catalogue import Catalogue, load_catalogue
 from gateway.routing.planner import PoolLoad
 from gateway.shared_state import SharedState
 from gateway.state import LiveState
+from gateway.telemetry.logs import AccessLog
 from gateway.telemetry.metrics import LiveGauges, Metrics
 from gateway.telemetry.tracing import make_tracer
 
@@ -50,19 +51,21 @@ class Runtime:
     policy: PolicyHolder = field(default_factory=lambda: PolicyHolder(None))
     shared: SharedState | None = None
     tracer: Tracer = field(default_factory=make_tracer)
+    access: AccessLog = field(default_factory=AccessLog)
     metrics: Metrics = field(init=False)
     budgets: Budgets = field(init=False)
     dispatcher: Dispatcher = field(init=False)
 
     def __post_init__(self) -> None:
         self.budgets = Budgets(self.policy)
-        self.metrics = Metrics(self._live_gauges())
+        self.metrics = Metrics(self._live_gauges(), also_drain=self.access.drain)
 
     def record(self, event: UsageEvent) -> None:
         """Hand a finished request's usage to the ledger and the metrics (appends only)."""
         self.sink.record(event)
         self.metrics.record(event)
         self.budgets.record(event)
+        self.access.record(event)
 
     def _live_gauges(self) -> LiveGauges:
         def breakers() -> list[tuple[str, str]]:

@@ -106,7 +106,7 @@ class _LiveCollector(Collector):
 class Metrics:
     """The gateway's registry; `record` is the usage-sink hook (an append, nothing more)."""
 
-    def __init__(self, live: LiveGauges | None = None) -> None:
+    def __init__(self, live: LiveGauges | None = None, also_drain: Callable[[], None] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("corral_requests", "Client requests", ["model", "provider", "status"], registry=r)
@@ -138,6 +138,8 @@ class Metrics:
             r.register(_LiveCollector(live))
         self._pending: deque[UsageEvent] = deque()
         self._task: asyncio.Task[None] | None = None
+        #: Another off-path consumer drained on the same tick (the access log).
+        self._also_drain = also_drain
 
     def record(self, event: UsageEvent) -> None:
         self._pending.append(event)
@@ -145,6 +147,8 @@ class Metrics:
     def drain(self) -> None:
         while self._pending:
             self._count(self._pending.popleft())
+        if self._also_drain is not None:
+            self._also_drain()
 
     def _count(self, e: UsageEvent) -> None:
         provider = e.provider or "none"
