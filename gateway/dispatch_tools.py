@@ -45,34 +45,59 @@ def reask_request(req: ChatRequest, guard: ToolGuard, attempt: Attempt, dep: Dep
 
 def _invalid(dep: Deployment, attempt: Attempt | None) -> UpstreamError:
     errors = "; ".join((attempt.errors if attempt else ())[:3]) or "invalid answer"
-    _span_event(dep, errors, reask=False)
     return UpstreamError(
         ErrorKind.TOOL_CALLS_INVALID, f"tool calls did not validate: {errors}", provider=dep.provider, status=200
     )
 
 
-def _span_event(dep: Deployment, errors: str, *, reask: bool) -> None:
-    """An event on the request's span for every invalid answer (never the answer's text)."""
+def failure_kinds(attempt: Attempt | None) -> tuple[str, ...]:
+    """Why an answer was invalid, as a few stable kinds (for metrics and traces)."""
+    if attempt is None:
+        return ("invalid",)
+    kinds = set()
+    for call in attempt.calls:
+        if not call.declared:
+            kinds.add("unknown_tool")
+        elif not call.parsed:
+            kinds.add("invalid_json")
+        elif call.errors:
+            kinds.add("schema_violation")
+    if attempt.reply_errors:
+        kinds.add("reply_rule")
+    return tuple(sorted(kinds)) or ("invalid",)
+
+
+def _billed(
+    dep: Deployment, usage: Usage, cost: Decimal, attempt: Attempt | None, started: float, *, reask: bool
+) -> AttemptRecord:
+    """The record of an invalid answer the provider billed; also an event on the request's span."""
+    errors = "; ".join((attempt.errors if attempt else ())[:3])
+    kinds = failure_kinds(attempt)
     trace.get_current_span().add_event(
         "corral.tool_calls.invalid",
-        {"gen_ai.system": dep.provider, "corral.deployment": dep.key, "corral.errors": errors, "corral.reask": reask},
+        {
+            "gen_ai.system": dep.provider,
+            "corral.deployment": dep.key,
+            "corral.errors": errors,
+            "corral.failure_kinds": list(kinds),
+            "corral.reask": reask,
+        },
     )
-
-
-def _billed(dep: Deployment, usage: Usage, cost: Decimal, attempt: Attempt | None, started: float) -> AttemptRecord:
     return AttemptRecord(
         dep.provider,
         dep.model_id,
         ErrorKind.TOOL_CALLS_INVALID.value,
         200,
         (time.perf_counter() - started) * 1000,
-        "; ".join((attempt.errors if attempt else ())[:3]),
+        errors,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
         usage_estimated=usage.estimated,
         cost_usd=cost,
+        # Billed for an answer that was not delivered: counted in the ledger's cost of bad tool calls.
         reask=True,
+        failure_kinds=kinds,
     )
 
 
@@ -90,10 +115,11 @@ async def checked_complete(
         if decision.action is Action.DELIVER:
             completion.body = decision.body
             return completion
-        records.append(_billed(dep, completion.usage, cost(dep, completion.usage), decision.attempt, started))
-        if decision.action is not Action.REASK or decision.attempt is None:
+        asked_again = decision.action is Action.REASK and decision.attempt is not None
+        usage = completion.usage
+        records.append(_billed(dep, usage, cost(dep, usage), decision.attempt, started, reask=asked_again))
+        if not asked_again or decision.attempt is None:
             raise _invalid(dep, decision.attempt)
-        _span_event(dep, "; ".join(decision.attempt.errors[:3]), reask=True)
         request = reask_request(req, guard, decision.attempt, dep)
 
 
@@ -135,7 +161,10 @@ class GuardedStream:
                 for out in end.chunks:
                     yield out
                 return
-            self.billed.append(_billed(self.dep, usage, self.cost(self.dep, usage), end.attempt, started))
+            asked_again = end.action is Action.REASK and end.attempt is not None
+            self.billed.append(
+                _billed(self.dep, usage, self.cost(self.dep, usage), end.attempt, started, reask=asked_again)
+            )
             await self.stream.aclose()
             if end.action is not Action.REASK or end.attempt is None:
                 self.failure = _invalid(self.dep, end.attempt)

@@ -34,6 +34,8 @@ class AttemptRecord:
     cost_usd: Decimal = Decimal(0)
     #: This attempt re-asked the model after its tool calls failed validation.
     reask: bool = False
+    #: Why its tool calls were invalid (unknown_tool, invalid_json, schema_violation, reply_rule).
+    failure_kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

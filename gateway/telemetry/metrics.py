@@ -131,6 +131,12 @@ class Metrics:
         self.attempts = Counter(
             "corral_upstream_attempts", "Upstream attempts by outcome", ["provider", "outcome"], registry=r
         )
+        self.tool_failures = Counter(
+            "corral_tool_call_failures",
+            "Invalid tool-call answers by deployment and failure kind",
+            ["provider", "model", "kind"],
+            registry=r,
+        )
         self.tool_validation = Counter(
             "corral_tool_validation", "Tool-call validation outcomes", ["provider", "outcome"], registry=r
         )
@@ -162,6 +168,8 @@ class Metrics:
             self.cost.labels(provider, e.model).inc(float(e.cost_usd))
         for attempt in e.attempts:
             self.attempts.labels(attempt.provider, attempt.error_kind or "ok").inc()
+            for kind in attempt.failure_kinds:
+                self.tool_failures.labels(attempt.provider, attempt.model_id, kind).inc()
         if e.tool_validation:
             self.tool_validation.labels(provider, e.tool_validation).inc()
 

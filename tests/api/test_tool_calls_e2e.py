@@ -145,3 +145,11 @@ def test_streamed_reask_continues_the_same_stream(gateway: SimulatedGateway) -> 
     jsonschema.validate(json.loads(arguments), SCHEMA)
     assert verdict == "retried:1"
     assert len(pool_maverick.requests) == 2
+
+
+def test_failure_kinds_are_counted_per_deployment(gateway: SimulatedGateway) -> None:
+    gateway.fake("deepinfra").script.push(Behaviour(tool_args="schema_invalid"))
+    ask(gateway, ["deepinfra"])
+    text = httpx.get(gateway.url + "/metrics").text
+    line = next(row for row in text.splitlines() if row.startswith("corral_tool_call_failures_total{"))
+    assert 'provider="deepinfra"' in line and 'kind="schema_violation"' in line
