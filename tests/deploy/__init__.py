@@ -1,0 +1,1 @@
+"""Deployment artefacts: compose stack, Dockerfile, self-hosted vLLM launch configs, Kubernetes manifests."""
