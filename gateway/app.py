@@ -31,8 +31,6 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        if not runtime.settings.api_keys:
-            log.warning("authentication is OFF: no API keys configured (set CORRAL_API_KEYS)")
         simulated = sorted(n for n, p in runtime.providers.items() if p.simulated)
         if simulated:
             log.warning("simulated providers (built-in fakes, not real backends): %s", ", ".join(simulated))
@@ -47,6 +45,9 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
     app.add_api_route("/v1/models", models.make_handler(runtime), methods=["GET"])
     app.add_api_route("/v1/route/explain", explain.make_handler(runtime), methods=["POST"])
     app.add_api_route("/admin/policy/reload", admin.make_reload_handler(runtime), methods=["POST"])
+    app.add_api_route("/admin/keys", admin.make_create_key_handler(runtime), methods=["POST"])
+    app.add_api_route("/admin/keys", admin.make_list_keys_handler(runtime), methods=["GET"])
+    app.add_api_route("/admin/keys/{key_id}", admin.make_revoke_key_handler(runtime), methods=["DELETE"])
     app.add_api_route("/v1/spend", make_spend_handler(runtime), methods=["GET"])
     app.add_api_route("/v1/spend/requests", make_requests_handler(runtime), methods=["GET"])
     app.add_api_route("/reports/spend", make_page_handler(runtime), methods=["GET"], include_in_schema=False)

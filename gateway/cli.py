@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gateway.cli_keys import keys_app
 from gateway.cli_policy import policy_app
 from gateway.cli_report import prices_command, reconcile_command, report_app
 from gateway.cli_simulate import simulate_command
@@ -33,6 +34,9 @@ def serve(
     policy: Annotated[Path | None, typer.Option("--policy", help="Routing policy file.")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     log_format: Annotated[str, typer.Option(help="json (one object per line) or text.")] = "json",
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Turn authentication off (every caller is admin; logged loudly).")
+    ] = False,
 ) -> None:
     """Start the gateway."""
     import uvicorn
@@ -57,6 +61,8 @@ def serve(
         updates["port"] = port
     if policy:
         updates["policy_path"] = str(policy)
+    if no_auth:
+        updates["auth"] = False
     settings = settings.model_copy(update=updates)
     try:
         runtime = Runtime.from_settings(settings)
@@ -80,6 +86,7 @@ def serve(
 app.command("simulate")(simulate_command)
 app.add_typer(policy_app, name="policy")
 app.add_typer(report_app, name="report")
+app.add_typer(keys_app, name="keys")
 app.command("prices")(prices_command)
 app.command("reconcile")(reconcile_command)
 

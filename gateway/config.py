@@ -86,8 +86,11 @@ class Settings(_Model):
     redis_url: str | None = None
     policy_path: str | None = None
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
-    #: Static API keys accepted on /v1 (empty: authentication off, said loudly at start).
+    #: Static API keys: admin-scoped bootstrap keys, beside the key store's keys.
     api_keys: list[SecretStr] = Field(default_factory=list)
+    #: Authentication on every endpoint but health and metrics; off only when asked
+    #: explicitly (`corral serve --no-auth`, CORRAL_AUTH=off), and said loudly at start.
+    auth: bool = True
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     #: Catalogue overrides keyed "provider/model", e.g. {"groq/llama-4-scout": {"reenabled": true}}.
     catalogue: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -147,6 +150,13 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
             raw[key] = env[var]
     if env.get("CORRAL_API_KEYS"):
         raw["api_keys"] = [k.strip() for k in env["CORRAL_API_KEYS"].split(",") if k.strip()]
+    auth = env.get("CORRAL_AUTH", "").strip().lower()
+    if auth in {"off", "0", "false", "no"}:
+        raw["auth"] = False
+    elif auth in {"on", "1", "true", "yes"}:
+        raw["auth"] = True
+    elif auth:
+        raise ConfigError(f"CORRAL_AUTH={auth!r}: expected on or off")
     if env.get("CORRAL_SIMULATE") in {"0", "false", "no"}:
         raw["simulate_missing"] = False
     file_providers = raw.get("providers") or {}

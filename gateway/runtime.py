@@ -4,6 +4,7 @@ backends when no credentials are set, the dispatcher and the usage sink."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ from gateway.config import BedrockConfig, ProviderConfig, Settings, VllmPoolConf
 from gateway.dispatch import Dispatcher
 from gateway.fakes.registry import make_fake
 from gateway.fakes.server import FakeServer
+from gateway.keys.access import Access
+from gateway.keys.store import KeyStore
 from gateway.metering.events import UsageEvent
 from gateway.metering.sink import MemorySink, QueueSink
 from gateway.metering.sql import SqlStore
@@ -26,6 +29,7 @@ from gateway.providers.base import Provider
 from gateway.providers.registry import provider_class
 from gateway.routing.catalogue import Catalogue, load_catalogue
 from gateway.routing.planner import PoolLoad
+from gateway.routing.policy_model import Policy
 from gateway.shared_state import SharedState
 from gateway.state import LiveState
 from gateway.telemetry.logs import AccessLog
@@ -54,11 +58,26 @@ class Runtime:
     access: AccessLog = field(default_factory=AccessLog)
     metrics: Metrics = field(init=False)
     budgets: Budgets = field(init=False)
+    keys: Access = field(init=False)
     dispatcher: Dispatcher = field(init=False)
+    _merged: tuple[Policy, tuple[object, ...], Policy] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.budgets = Budgets(self.policy)
+        self.keys = Access(self.settings)
+        self.budgets = Budgets(self._budget_policy)
         self.metrics = Metrics(self._live_gauges(), also_drain=self.access.drain)
+
+    def _budget_policy(self) -> Policy:
+        """The policy with the API keys' own budgets added (merged once per change)."""
+        policy = self.policy()
+        keyed = self.keys.budgets
+        if not keyed:
+            return policy
+        merged = self._merged
+        if merged is None or merged[0] is not policy or merged[1] is not keyed:
+            merged = (policy, keyed, dataclasses.replace(policy, budgets=policy.budgets + keyed))
+            self._merged = merged
+        return merged[2]
 
     def record(self, event: UsageEvent) -> None:
         """Hand a finished request's usage to the ledger and the metrics (appends only)."""
@@ -132,15 +151,24 @@ class Runtime:
             await self.sink.start()
         self.policy.start_watching()
         self.metrics.start()
+        self._bind_key_store()
+        await self.keys.start()
         await self._seed_budgets()
         if self.settings.redis_url:
             self.shared = SharedState(self.state, self.settings.redis_url)
             await self.shared.start()
             await self.budgets.share(self.settings.redis_url)
 
+    def _bind_key_store(self) -> None:
+        """API keys live in the ledger database: share the ledger's engine when there is one."""
+        store = self.sink.store if isinstance(self.sink, QueueSink) else None
+        if isinstance(store, SqlStore):
+            ledger = store
+            self.keys.use_store(lambda: KeyStore(ledger.engine, ledger.ensure_schema), owned=False)
+
     async def _seed_budgets(self) -> None:
         """Budgets start from what the ledger already holds for their period."""
-        if not self.policy.current.budgets or not isinstance(self.sink, QueueSink):
+        if not self._budget_policy().budgets or not isinstance(self.sink, QueueSink):
             return
         store = self.sink.store
         if not isinstance(store, SqlStore):
@@ -193,6 +221,7 @@ class Runtime:
         return config.model_copy(update=update)
 
     async def close(self) -> None:
+        await self.keys.close()
         await self.policy.stop()
         await self.budgets.close()
         await self.metrics.stop()

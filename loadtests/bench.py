@@ -138,6 +138,7 @@ def main() -> None:
     env = {
         **os.environ,
         "CORRAL_SIMULATE": "0",
+        "CORRAL_AUTH": "off",  # measure the gateway, not key management
         "CORRAL_DEEPINFRA_BASE_URL": f"http://127.0.0.1:{fake_port}/v1/openai",
         "DEEPINFRA_API_KEY": FAKE_KEY,
         "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",

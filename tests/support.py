@@ -26,9 +26,13 @@ def free_port() -> int:
 
 @contextmanager
 def running_gateway(
-    settings: Settings, sink: MemorySink | QueueSink | None = None, tracer: Tracer | None = None
+    settings: Settings,
+    sink: MemorySink | QueueSink | None = None,
+    tracer: Tracer | None = None,
+    auth: bool = False,
 ) -> Iterator[tuple[str, Runtime]]:
-    runtime = Runtime.from_settings(settings)
+    """Authentication is off (explicitly) unless `auth=True`."""
+    runtime = Runtime.from_settings(settings.model_copy(update={"auth": auth}))
     runtime.sink = sink or MemorySink()
     if tracer is not None:
         runtime.tracer = tracer

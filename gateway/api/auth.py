@@ -1,29 +1,60 @@
-"""Bearer-key check for the /v1 API (constant-time comparison)."""
+"""Bearer-key check: who is calling, and may they do this?
+
+Keys are looked up by their SHA-256 in an in-memory cache (`gateway.keys.access`), so
+authentication does no I/O. Missing, unknown or revoked keys get 401 invalid_api_key;
+a key without the endpoint's scope gets 403 insufficient_scope. With authentication
+turned off explicitly every caller is an anonymous admin.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from starlette.requests import Request
 
-from gateway.config import Settings
 from gateway.errors import GatewayError
+from gateway.keys.access import Access
+from gateway.keys.model import ANONYMOUS, KeyRecord
+from gateway.schema.chat import ChatRequest
+
+#: Output tokens counted against a tokens-per-minute limit when a request sets no max_tokens.
+DEFAULT_OUTPUT_TOKENS = 1024
 
 
-def authenticate(request: Request, settings: Settings) -> str | None:
-    """The caller's key id (a short hash, never the key), or None when auth is off."""
-    if not settings.api_keys:
-        return None
+def authenticate(request: Request, access: Access, scope: str) -> KeyRecord:
+    """The caller's key record (key id, team, scopes, limits; never the key)."""
+    if not access.enabled:
+        return ANONYMOUS
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token:
-        for key in settings.api_keys:
-            if hmac.compare_digest(token.encode(), key.get_secret_value().encode()):
-                return "key_" + hashlib.sha256(token.encode()).hexdigest()[:12]
-    raise GatewayError(
-        401,
-        "missing or invalid API key (send 'Authorization: Bearer <key>')",
-        type="authentication_error",
-        code="invalid_api_key",
-    )
+    token = token.strip()
+    record = access.lookup(token) if scheme.lower() == "bearer" and token else None
+    if record is None:
+        raise GatewayError(
+            401,
+            "missing, invalid or revoked API key (send 'Authorization: Bearer <key>')",
+            type="authentication_error",
+            code="invalid_api_key",
+        )
+    if not record.allows(scope):
+        raise GatewayError(
+            403,
+            f"API key {record.key_id} lacks the scope {scope!r} (it has: {', '.join(sorted(record.scopes))})",
+            type="permission_error",
+            code="insufficient_scope",
+        )
+    return record
+
+
+def apply_key(caller: KeyRecord, req: ChatRequest) -> str | None:
+    """The key's team wins over a `team` tag (routing, budgets and the ledger follow it)."""
+    if caller.team is not None:
+        req.prefs.tags = {**(req.prefs.tags or {}), "team": caller.team}
+    return caller.key_id
+
+
+async def admit(access: Access, caller: KeyRecord, req: ChatRequest) -> str | None:
+    """Apply the key to a chat request and take it from the key's rate limits (429 past them)."""
+    key_id = apply_key(caller, req)
+    if key_id is not None and (caller.rpm or caller.tpm):
+        tokens = req.prompt_tokens_estimate + (req.max_output_tokens or DEFAULT_OUTPUT_TOKENS)
+        await access.limiter.admit(key_id, caller.rpm, caller.tpm, tokens)
+    return key_id

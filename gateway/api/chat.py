@@ -18,7 +18,7 @@ from opentelemetry.trace import Span
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.auth import authenticate
+from gateway.api.auth import admit, authenticate
 from gateway.api.parse import parse_chat, read_body
 from gateway.api.sse import DONE, SSEResponse, frame, usage_chunk
 from gateway.dispatch import OpenStream, Outcome
@@ -105,9 +105,10 @@ def make_handler(rt: Runtime) -> Any:
         request_id = next_request_id()
         started = time.perf_counter()
         try:
-            key_id = authenticate(request, rt.settings)
+            caller = authenticate(request, rt.keys, "chat")
             raw = await read_body(request, rt.settings.max_body_bytes)
             req = parse_chat(raw, rt.catalogue, request_id)
+            key_id = await admit(rt.keys, caller, req)
             span = request_span(rt.tracer, request.headers, req.model, request_id)
             try:
                 warnings = rt.budgets.check((req.prefs.tags or {}).get("team"), key_id).warnings

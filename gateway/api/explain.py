@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.auth import authenticate
+from gateway.api.auth import apply_key, authenticate
 from gateway.api.parse import parse_chat, read_body
 from gateway.routing.planner import Plan
 from gateway.runtime import Runtime
@@ -58,9 +58,10 @@ def plan_to_json(the_plan: Plan, breakers: Mapping[str, str]) -> dict[str, Any]:
 
 def make_handler(rt: Runtime) -> Any:
     async def explain(request: Request) -> Response:
-        key_id = authenticate(request, rt.settings)
+        caller = authenticate(request, rt.keys, "chat")
         raw = await read_body(request, rt.settings.max_body_bytes)
         req = parse_chat(raw, rt.catalogue, "explain_" + secrets.token_hex(6))
+        key_id = apply_key(caller, req)
         the_plan = rt.dispatcher.plan(req, key_id)
         now = rt.state.view().now
         breakers = {key: b.status(now) for key, b in rt.state.breakers.items()}

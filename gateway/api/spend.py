@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, Response
 
 from gateway.api.auth import authenticate
 from gateway.errors import GatewayError, bad_request
+from gateway.keys.model import KeyRecord
 from gateway.metering.drill import requests as drill_requests
 from gateway.metering.render import report_csv, report_json
 from gateway.metering.reports import FILTERS, ReportError
@@ -28,11 +29,13 @@ ALIASES = {"start": "from", "end": "to", "group_by": "by"}
 KNOWN = frozenset({"from", "to", "by", "format", "as_provider", "limit", *FILTERS, *ALIASES})
 
 
-def spend_scope(rt: Runtime, key_id: str | None) -> dict[str, str]:
-    """Filters forced on what a caller may see: the hook for the API-key store (teams,
-    a finance role). Authentication off: everything. Otherwise a key sees its own spend."""
+def spend_scope(rt: Runtime, caller: KeyRecord) -> dict[str, str]:
+    """Filters forced on what a caller may see. Authentication off or an `admin` key:
+    everything; a key with a team: its team's spend; a key without one: its own."""
     del rt
-    return {} if key_id is None else {"key": key_id}
+    if caller.key_id is None or "admin" in caller.scopes:
+        return {}
+    return {"team": caller.team} if caller.team is not None else {"key": caller.key_id}
 
 
 def _store(rt: Runtime) -> SqlStore:
@@ -91,7 +94,7 @@ async def _run(call: Any, *args: Any) -> Any:
 
 def make_spend_handler(rt: Runtime) -> Any:
     async def spend(request: Request) -> Response:
-        params = _params(request, spend_scope(rt, authenticate(request, rt.settings)))
+        params = _params(request, spend_scope(rt, authenticate(request, rt.keys, "spend:read")))
         response: Response = await _run(_report, rt, _store(rt), params, _wants_csv(request, params))
         return response
 
@@ -109,7 +112,7 @@ def _requests(store: SqlStore, params: dict[str, str]) -> Response:
 
 def make_requests_handler(rt: Runtime) -> Any:
     async def spend_requests(request: Request) -> Response:
-        params = _params(request, spend_scope(rt, authenticate(request, rt.settings)))
+        params = _params(request, spend_scope(rt, authenticate(request, rt.keys, "spend:read")))
         response: Response = await _run(_requests, _store(rt), params)
         return response
 
@@ -135,7 +138,7 @@ def _page(rt: Runtime, store: SqlStore, params: dict[str, str]) -> HTMLResponse:
 
 def make_page_handler(rt: Runtime) -> Any:
     async def spend_page(request: Request) -> Response:
-        params = _params(request, spend_scope(rt, authenticate(request, rt.settings)))
+        params = _params(request, spend_scope(rt, authenticate(request, rt.keys, "spend:read")))
         response: Response = await _run(_page, rt, _store(rt), params)
         return response
 
