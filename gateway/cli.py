@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -71,6 +73,9 @@ def serve(
         raise typer.Exit(2) from exc
     runtime.sink = ledger_sink(settings)
     logging.getLogger("corral").info("ledger: %s", _redact(settings.database_url))
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; a drained, clean
+    # shutdown is a success, so that re-raised SIGTERM ends the process with status 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     uvicorn.run(
         create_app(runtime),
         host=settings.host,
@@ -78,6 +83,9 @@ def serve(
         log_level=log_level,
         log_config=None,  # keep our handler (JSON lines); Corral writes its own access line per request
         access_log=False,
+        # On SIGTERM: stop accepting, let in-flight requests and streams finish (up to this
+        # deadline), then the lifespan drains the ledger queue before the process exits.
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
         loop="auto",
         http="auto",
     )
