@@ -87,7 +87,7 @@ class Settings(_Model):
     policy_path: str | None = None
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     #: On SIGTERM, how long in-flight requests and streams may take to finish.
-    shutdown_grace_s: float = Field(30.0, gt=0)
+    shutdown_grace_s: int = Field(30, gt=0)
     #: Static API keys: admin-scoped bootstrap keys, beside the key store's keys.
     api_keys: list[SecretStr] = Field(default_factory=list)
     #: Authentication on every endpoint but health and metrics; off only when asked
