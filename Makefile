@@ -2,16 +2,24 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sdk/pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sdk/pyproject.toml requirements.lock 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint unit bench install clean
+.PHONY: run test lint unit bench install lock clean
 
 $(PY):
 	python3 -m venv $(VENV)
 
-$(STAMP): $(PY) pyproject.toml
-	$(PIP) install -q -e '.[dev]' -e './sdk[pydantic,dev]'
+# Dependencies come from the hash-locked requirements.lock (regenerate with `make lock`);
+# the two projects themselves are installed editable on top, without resolving again.
+$(STAMP): $(PY) pyproject.toml sdk/pyproject.toml requirements.lock
+	$(PIP) install -q --require-hashes -r requirements.lock
+	$(PIP) install -q --no-deps -e . -e ./sdk
 	@touch $(STAMP)
+
+lock: $(PY)
+	$(PIP) install -q pip-tools
+	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links --extra dev --extra pydantic -o requirements.lock pyproject.toml sdk/pyproject.toml
 
 install: $(STAMP)
 
