@@ -115,6 +115,10 @@ class APIStatusError(APIError):
         self.status_code = status_code if status_code is not None else response.status_code
         self.headers = response.headers
         self.request_id: str | None = response.headers.get(HEADER_REQUEST_ID)
+        self._read_extras()
+
+    def _read_extras(self) -> None:
+        """Subclasses pick their own members out of the error body and headers here."""
 
     def __str__(self) -> str:
         code = f" {self.code}" if self.code else ""
@@ -144,16 +148,10 @@ class PermissionDeniedError(APIStatusError):
 class PolicyRejectedError(PermissionDeniedError):
     """403 policy_rejected: a routing-policy rule refused the request; `rule` names it."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        response: httpx.Response,
-        body: dict[str, Any] | None = None,
-        status_code: int | None = None,
-    ):
-        super().__init__(message, response=response, body=body, status_code=status_code)
-        self.rule: Any = self.body.get("rule")
+    rule: Any
+
+    def _read_extras(self) -> None:
+        self.rule = self.body.get("rule")
 
 
 class NotFoundError(APIStatusError):
@@ -171,16 +169,10 @@ class UnprocessableEntityError(APIStatusError):
 class RateLimitError(APIStatusError):
     """429: slow down; `retry_after` is the wait the gateway asked for, in seconds."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        response: httpx.Response,
-        body: dict[str, Any] | None = None,
-        status_code: int | None = None,
-    ):
-        super().__init__(message, response=response, body=body, status_code=status_code)
-        self.retry_after: float | None = parse_retry_after(response.headers)
+    retry_after: float | None
+
+    def _read_extras(self) -> None:
+        self.retry_after = parse_retry_after(self.headers)
 
 
 class InternalServerError(APIStatusError):
@@ -229,17 +221,12 @@ class ToolValidationAttempt:
 class UpstreamUnavailableError(InternalServerError):
     """502/503: no backend could serve the request; `attempts` lists the ones tried."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        response: httpx.Response,
-        body: dict[str, Any] | None = None,
-        status_code: int | None = None,
-    ):
-        super().__init__(message, response=response, body=body, status_code=status_code)
+    attempts: list[UpstreamAttempt]
+    retry_after: float | None
+
+    def _read_extras(self) -> None:
         self.attempts = [UpstreamAttempt.from_dict(item) for item in dict_list(self.body.get("attempts"))]
-        self.retry_after: float | None = parse_retry_after(response.headers)
+        self.retry_after = parse_retry_after(self.headers)
 
     @property
     def providers_tried(self) -> list[str]:
@@ -254,15 +241,9 @@ class ToolCallValidationError(InternalServerError):
     """502 tool_call_validation_failed: the model's tool calls stayed invalid after repairs and
     re-asks; `attempts[i].errors` lists what was wrong each time."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        response: httpx.Response,
-        body: dict[str, Any] | None = None,
-        status_code: int | None = None,
-    ):
-        super().__init__(message, response=response, body=body, status_code=status_code)
+    attempts: list[ToolValidationAttempt]
+
+    def _read_extras(self) -> None:
         self.attempts = [
             ToolValidationAttempt.from_dict(item) for item in dict_list(self.body.get("attempts"))
         ]
