@@ -13,8 +13,6 @@ answers; the ones marked "unverified" there are plausible, not confirmed.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hmac
 import random
 import re
@@ -32,6 +30,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from gateway.fakes import content
+from gateway.fakes.bedrock_checks import BedrockRejection, invalid_request, validate_converse
 from gateway.fakes.eventstream import event_frame, exception_frame
 from gateway.fakes.script import Behaviour, Script
 from gateway.fakes.server import FakeServer, RecordedRequest
@@ -49,25 +48,6 @@ _AUTH_HEADER = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<akid>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)"
     r"/aws4_request, ?SignedHeaders=(?P<signed>[^,]+), ?Signature=(?P<signature>[0-9a-f]{64})"
 )
-_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_.:-]{1,64}")
-_BLOCK_KEYS = frozenset(
-    {
-        "text",
-        "image",
-        "document",
-        "video",
-        "audio",
-        "toolUse",
-        "toolResult",
-        "guardContent",
-        "cachePoint",
-        "reasoningContent",
-        "citationsContent",
-        "searchResult",
-    }
-)
-_IMAGE_FORMATS = frozenset({"png", "jpeg", "gif", "webp"})
 
 #: Script error kind -> (HTTP status, Bedrock error code, message).
 ERRORS: dict[str, tuple[int, str, str]] = {
@@ -113,20 +93,6 @@ AUTH_FAILURES = {
         "Secret Access Key and signing method. Consult the service documentation for details.",
     ),
 }
-
-
-class BedrockRejection(Exception):
-    """Raised inside the fake to answer with a Bedrock error."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def _invalid(message: str) -> BedrockRejection:
-    return BedrockRejection(400, "ValidationException", message)
 
 
 def _forbidden(failure: str, message: str | None = None) -> BedrockRejection:
@@ -207,7 +173,7 @@ class BedrockFake(FakeServer):
         streaming = request.match_info["operation"] == "converse-stream"
         try:
             if request.match_info["model_id"] not in self.model_ids:
-                raise _invalid("The provided model identifier is invalid.")
+                raise invalid_request("The provided model identifier is invalid.")
             validate_converse(recorded.json, streaming=streaming, stream_tools=self.stream_tools)
         except BedrockRejection as exc:
             return error_response(exc.status, exc.code, exc.message)
@@ -401,165 +367,6 @@ def _check_clock(amz_date: str, scope_date: str) -> None:
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
             f"'{scope_date}' != '{amz_date[:8]}', from '{amz_date}'.",
         )
-
-
-# --- request validation -------------------------------------------------------------------
-
-
-def validate_converse(body: Any, *, streaming: bool, stream_tools: bool) -> None:
-    """Raise the ValidationException Bedrock would answer with, if any."""
-    if not isinstance(body, dict):
-        raise _invalid("Malformed input request, please reformat your input and try again.")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise _invalid(
-            "A conversation must start with a user message. Try again with a conversation that starts "
-            "with a user message."
-        )
-    uses_tools = False
-    for i, message in enumerate(messages):
-        uses_tools = _validate_message(message, i, messages[i - 1] if i else None) or uses_tools
-    for i, block in enumerate(body.get("system") or []):
-        if not isinstance(block, dict) or set(block) - {"text", "guardContent", "cachePoint"} or not block:
-            raise _invalid(f"The system content block at system.{i} is not valid.")
-    _validate_inference(body.get("inferenceConfig") or {})
-    tool_config = body.get("toolConfig")
-    if uses_tools and not tool_config:
-        raise _invalid("The toolConfig field must be defined when using toolUse and toolResult content blocks.")
-    if tool_config:
-        _validate_tools(tool_config)
-        if streaming and not stream_tools:
-            raise _invalid("This model doesn't support tool use in streaming mode.")
-
-
-def _validate_message(message: Any, i: int, previous: Any) -> bool:
-    """Check one message; True when it holds toolUse/toolResult blocks."""
-    role = message.get("role") if isinstance(message, dict) else None
-    if role not in ("user", "assistant"):
-        raise _invalid(
-            f"1 validation error detected: Value '{role}' at 'messages.{i + 1}.member.role' failed to "
-            "satisfy constraint: Member must satisfy enum value set: [user, assistant]"
-        )
-    content = message.get("content")
-    if not isinstance(content, list) or not content:
-        raise _invalid(
-            f"The content field in the Message object at messages.{i} is empty. Add a ContentBlock "
-            "object to the content field and try again."
-        )
-    if i == 0 and role != "user":
-        raise _invalid(
-            "A conversation must start with a user message. Try again with a conversation that starts "
-            "with a user message."
-        )
-    if previous is not None and previous.get("role") == role:
-        raise _invalid(
-            "A conversation must alternate between user and assistant roles. Make sure the conversation "
-            "alternates between user and assistant roles and try again."
-        )
-    uses_tools = False
-    for j, block in enumerate(content):
-        keys = set(block) if isinstance(block, dict) else set()
-        if len(keys) != 1 or not keys <= _BLOCK_KEYS:
-            raise _invalid(f"The content block at messages.{i}.content.{j} must set exactly one member.")
-        key = keys.pop()
-        _BLOCK_CHECKS.get(key, _accept)(block[key], f"messages.{i}.content.{j}", role)
-        uses_tools = uses_tools or key in ("toolUse", "toolResult")
-    return uses_tools
-
-
-def _accept(value: Any, where: str, role: str) -> None:
-    return None
-
-
-def _check_text(value: Any, where: str, role: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise _invalid(
-            f"The text field in the ContentBlock object at {where} is blank. Add text to the text field, and try again."
-        )
-
-
-def _check_image(value: Any, where: str, role: str) -> None:
-    if role != "user":
-        raise _invalid("You can only include images and documents if the role is user.")
-    if not isinstance(value, dict) or value.get("format") not in _IMAGE_FORMATS:
-        raise _invalid(
-            f"1 validation error detected: Value at '{where}.image.format' failed to satisfy "
-            "constraint: Member must satisfy enum value set: [png, jpeg, gif, webp]"
-        )
-    try:
-        base64.b64decode(str((value.get("source") or {})["bytes"]), validate=True)
-    except (KeyError, binascii.Error):
-        raise _invalid(f"The image at {where} could not be decoded: provide base64 image bytes.") from None
-
-
-def _check_tool_use(value: Any, where: str, role: str) -> None:
-    if role != "assistant" or not isinstance(value, dict):
-        raise _invalid(f"toolUse content at {where} is only allowed in assistant messages.")
-    if not _TOOL_USE_ID.fullmatch(str(value.get("toolUseId", ""))) or not isinstance(value.get("input"), dict):
-        raise _invalid(f"The toolUse block at {where} needs a valid toolUseId, a name and an input object.")
-
-
-def _check_tool_result(value: Any, where: str, role: str) -> None:
-    if role != "user" or not isinstance(value, dict) or not isinstance(value.get("content"), list):
-        raise _invalid(f"The toolResult block at {where} needs a toolUseId and content, in a user message.")
-    if not _TOOL_USE_ID.fullmatch(str(value.get("toolUseId", ""))):
-        raise _invalid(f"The toolUseId at {where} does not match pattern [a-zA-Z0-9_.:-]+.")
-
-
-_BLOCK_CHECKS = {
-    "text": _check_text,
-    "image": _check_image,
-    "toolUse": _check_tool_use,
-    "toolResult": _check_tool_result,
-}
-
-
-def _validate_inference(config: dict[str, Any]) -> None:
-    for name, low, high in (("temperature", 0, 1), ("topP", 0, 1), ("maxTokens", 1, None)):
-        value = config.get(name)
-        if value is None:
-            continue
-        if value < low:
-            raise _invalid(
-                f"1 validation error detected: Value '{value}' at 'inferenceConfig.{name}' failed to "
-                f"satisfy constraint: Member must have value greater than or equal to {low}"
-            )
-        if high is not None and value > high:
-            raise _invalid(
-                f"1 validation error detected: Value '{value}' at 'inferenceConfig.{name}' failed to "
-                f"satisfy constraint: Member must have value less than or equal to {high}"
-            )
-    if any(not isinstance(s, str) or not s for s in config.get("stopSequences") or []):
-        raise _invalid("Stop sequences must be non-empty strings.")
-
-
-def _validate_tools(config: dict[str, Any]) -> None:
-    names = []
-    for k, tool in enumerate(config.get("tools") or []):
-        spec = tool.get("toolSpec") or {}
-        name = spec.get("name", "")
-        if not _TOOL_NAME.fullmatch(str(name)):
-            raise _invalid(
-                f"1 validation error detected: Value '{name}' at 'toolConfig.tools.{k + 1}.member."
-                "toolSpec.name' failed to satisfy constraint: Member must satisfy regular expression "
-                "pattern: [a-zA-Z0-9_-]+"
-            )
-        schema = (spec.get("inputSchema") or {}).get("json")
-        if not isinstance(schema, dict) or schema.get("type") != "object":
-            raise _invalid(
-                f"The value at toolConfig.tools.{k}.toolSpec.inputSchema.json.type must be one of the "
-                "following: object."
-            )
-        names.append(name)
-    if not names:
-        raise _invalid("The toolConfig field must contain at least one tool.")
-    choice = config.get("toolChoice")
-    if choice is not None and (
-        not isinstance(choice, dict) or len(choice) != 1 or not set(choice) <= {"auto", "any", "tool"}
-    ):
-        raise _invalid("toolConfig.toolChoice must set exactly one of auto, any, tool.")
-    if choice and "tool" in choice and choice["tool"].get("name") not in names:
-        raise _invalid("The tool named in toolConfig.toolChoice.tool is not in toolConfig.tools.")
 
 
 # --- answer planning ----------------------------------------------------------------------

@@ -113,12 +113,17 @@ def normalise_completion(raw: Any, shape: Shape) -> dict[str, Any]:
                 "logprobs": shape.logprobs(choice.get("logprobs"), choice),
             }
         )
-    out = {
+    return _envelope(raw, "chat.completion", out_choices)
+
+
+def _envelope(raw: dict[str, Any], kind: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
+    """The OpenAI fields around the choices, the same for answers and chunks."""
+    out: dict[str, Any] = {
         "id": raw.get("id") or "",
-        "object": "chat.completion",
+        "object": kind,
         "created": raw.get("created") or 0,
         "model": raw.get("model") or "",
-        "choices": out_choices,
+        "choices": choices,
     }
     if raw.get("system_fingerprint"):
         out["system_fingerprint"] = raw["system_fingerprint"]
@@ -176,13 +181,4 @@ def normalise_chunk(raw: Any, shape: Shape) -> dict[str, Any] | None:
                 "logprobs": shape.logprobs(choice.get("logprobs"), choice),
             }
         )
-    out = {
-        "id": raw.get("id") or "",
-        "object": "chat.completion.chunk",
-        "created": raw.get("created") or 0,
-        "model": raw.get("model") or "",
-        "choices": out_choices,
-    }
-    if raw.get("system_fingerprint"):
-        out["system_fingerprint"] = raw["system_fingerprint"]
-    return out
+    return _envelope(raw, "chat.completion.chunk", out_choices)

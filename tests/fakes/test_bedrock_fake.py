@@ -17,15 +17,8 @@ from botocore.config import Config
 from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 from botocore.exceptions import ClientError, EventStreamError
 
-from gateway.fakes.bedrock import (
-    TEST_ACCESS_KEY_ID,
-    TEST_SECRET_ACCESS_KEY,
-    BedrockFake,
-    BedrockRejection,
-    known_model_ids,
-    plan_answer,
-    validate_converse,
-)
+from gateway.fakes.bedrock import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, BedrockFake, known_model_ids, plan_answer
+from gateway.fakes.bedrock_checks import BedrockRejection, validate_converse
 from gateway.fakes.eventstream import encode_message, error_frame, event_frame, exception_frame
 from gateway.fakes.script import Behaviour
 from gateway.fakes.server import running_in_thread
