@@ -66,6 +66,7 @@ class Runtime:
         self.keys = Access(self.settings)
         self.budgets = Budgets(self._budget_policy)
         self.metrics = Metrics(self._live_gauges(), also_drain=self.access.drain)
+        self.keys.refusals = self.metrics.refusals
 
     def _budget_policy(self) -> Policy:
         """The policy with the API keys' own budgets added (merged once per change)."""

@@ -12,8 +12,10 @@ from starlette.requests import Request
 
 from gateway.errors import GatewayError
 from gateway.keys.access import Access
+from gateway.keys.limiter import LimitRefused, TokenCharge
 from gateway.keys.model import ANONYMOUS, KeyRecord
 from gateway.schema.chat import ChatRequest
+from gateway.telemetry.refusals import AuthFailure
 
 #: Output tokens counted against a tokens-per-minute limit when a request sets no max_tokens.
 DEFAULT_OUTPUT_TOKENS = 1024
@@ -26,15 +28,13 @@ def authenticate(request: Request, access: Access, scope: str) -> KeyRecord:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
-    record = access.lookup(token) if scheme.lower() == "bearer" and token else None
+    if scheme.lower() != "bearer" or not token:
+        raise _unauthenticated(access, "missing", scope)
+    record = access.lookup(token)
     if record is None:
-        raise GatewayError(
-            401,
-            "missing, invalid or revoked API key (send 'Authorization: Bearer <key>')",
-            type="authentication_error",
-            code="invalid_api_key",
-        )
+        raise _unauthenticated(access, "revoked" if access.is_revoked(token) else "invalid", scope)
     if not record.allows(scope):
+        access.refusals.auth_failed("scope", scope)
         raise GatewayError(
             403,
             f"API key {record.key_id} lacks the scope {scope!r} (it has: {', '.join(sorted(record.scopes))})",
@@ -44,6 +44,17 @@ def authenticate(request: Request, access: Access, scope: str) -> KeyRecord:
     return record
 
 
+def _unauthenticated(access: Access, reason: AuthFailure, scope: str) -> GatewayError:
+    """401 for every kind of bad key alike (the counter, not the caller, learns which)."""
+    access.refusals.auth_failed(reason, scope)
+    return GatewayError(
+        401,
+        "missing, invalid or revoked API key (send 'Authorization: Bearer <key>')",
+        type="authentication_error",
+        code="invalid_api_key",
+    )
+
+
 def apply_key(caller: KeyRecord, req: ChatRequest) -> str | None:
     """The key's team wins over a `team` tag (routing, budgets and the ledger follow it)."""
     if caller.team is not None:
@@ -51,10 +62,16 @@ def apply_key(caller: KeyRecord, req: ChatRequest) -> str | None:
     return caller.key_id
 
 
-async def admit(access: Access, caller: KeyRecord, req: ChatRequest) -> str | None:
-    """Apply the key to a chat request and take it from the key's rate limits (429 past them)."""
+async def admit(access: Access, caller: KeyRecord, req: ChatRequest) -> tuple[str | None, TokenCharge | None]:
+    """Apply the key to a chat request and take it from the key's rate limits (429 past
+    them). Returns the key id and the token charge to settle once the usage is known."""
     key_id = apply_key(caller, req)
-    if key_id is not None and (caller.rpm or caller.tpm):
-        tokens = req.prompt_tokens_estimate + (req.max_output_tokens or DEFAULT_OUTPUT_TOKENS)
-        await access.limiter.admit(key_id, caller.rpm, caller.tpm, tokens)
-    return key_id
+    if key_id is None or not (caller.rpm or caller.tpm):
+        return key_id, None
+    tokens = req.prompt_tokens_estimate + (req.max_output_tokens or DEFAULT_OUTPUT_TOKENS)
+    try:
+        charge = await access.limiter.admit(key_id, caller.rpm, caller.tpm, tokens)
+    except LimitRefused as refused:
+        access.refusals.rate_limited(refused.limit, caller.team)
+        raise
+    return key_id, charge

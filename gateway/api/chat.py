@@ -23,6 +23,7 @@ from gateway.api.parse import parse_chat, read_body
 from gateway.api.sse import DONE, SSEResponse, frame, usage_chunk
 from gateway.dispatch import OpenStream, Outcome
 from gateway.errors import GatewayError
+from gateway.keys.limiter import TokenCharge
 from gateway.metering.events import AttemptRecord, UsageEvent
 from gateway.providers.errors import UpstreamError
 from gateway.runtime import Runtime
@@ -31,6 +32,8 @@ from gateway.schema.usage import Usage
 from gateway.telemetry.tracing import fail_span, finish_request_span, request_span
 
 COST_PLACES = Decimal("0.0000000001")
+#: The caller's key id and what admission took from its token bucket.
+Caller = tuple[str | None, TokenCharge | None]
 #: A random per-process prefix and a counter: unique across replicas without a syscall per request.
 _ID_PREFIX = "req_" + secrets.token_hex(6)
 _ids = itertools.count(1)
@@ -100,6 +103,21 @@ def _record_failure(rt: Runtime, req: ChatRequest, err: GatewayError, started: f
         rt.record(_event(req, None, Usage(), Decimal(0), "error", started, attempts=err.attempt_records, key_id=key_id))
 
 
+def _tokens_used(usage: Usage, attempts: tuple[AttemptRecord, ...] | list[AttemptRecord]) -> int:
+    """Every token the providers reported for a request: the answer and any billed attempts."""
+    return usage.total_tokens + sum(a.prompt_tokens + a.completion_tokens for a in attempts)
+
+
+def _budget_warnings(rt: Runtime, req: ChatRequest, key_id: str | None) -> tuple[str, ...]:
+    team = (req.prefs.tags or {}).get("team")
+    try:
+        return rt.budgets.check(team, key_id).warnings
+    except GatewayError as err:
+        if err.code == "budget_exceeded":
+            rt.keys.refusals.rate_limited("budget", team)
+        raise
+
+
 def make_handler(rt: Runtime) -> Any:
     async def chat_completions(request: Request) -> Response | SSEResponse:
         request_id = next_request_id()
@@ -108,21 +126,23 @@ def make_handler(rt: Runtime) -> Any:
             caller = authenticate(request, rt.keys, "chat")
             raw = await read_body(request, rt.settings.max_body_bytes)
             req = parse_chat(raw, rt.catalogue, request_id)
-            key_id = await admit(rt.keys, caller, req)
+            key_id, charge = await admit(rt.keys, caller, req)
             span = request_span(rt.tracer, request.headers, req.model, request_id)
             try:
-                warnings = rt.budgets.check((req.prefs.tags or {}).get("team"), key_id).warnings
+                warnings = _budget_warnings(rt, req, key_id)
                 if req.stream:
-                    return await _stream(rt, req, started, key_id, warnings, span)
+                    return await _stream(rt, req, started, (key_id, charge), warnings, span)
                 with trace.use_span(span, end_on_exit=False):
                     completion, outcome = await rt.dispatcher.complete(req, key_id)
             except GatewayError as err:
+                rt.keys.limiter.settle(charge, _tokens_used(Usage(), err.attempt_records))
                 _record_failure(rt, req, err, started, key_id)
                 fail_span(span, err.code or str(err.status), err.message)
                 raise
         except GatewayError as err:
             err.headers.setdefault("x-corral-request-id", request_id)
             raise
+        rt.keys.limiter.settle(charge, _tokens_used(completion.usage, outcome.attempts))
         cost = rt.dispatcher.cost(outcome.deployment, completion.usage, datetime.now(UTC).date())
         body = completion.body
         body["model"] = req.model
@@ -151,13 +171,13 @@ def _finish(span: Span, outcome: Outcome, usage: Usage, cost: Decimal, status: s
 
 
 async def _stream(
-    rt: Runtime, req: ChatRequest, started: float, key_id: str | None, warnings: tuple[str, ...], span: Span
+    rt: Runtime, req: ChatRequest, started: float, caller: Caller, warnings: tuple[str, ...], span: Span
 ) -> SSEResponse:
     with trace.use_span(span, end_on_exit=False):
-        opened = await rt.dispatcher.open_stream(req, key_id)
+        opened = await rt.dispatcher.open_stream(req, caller[0])
     headers = _headers(req.request_id, opened.outcome, opened.outcome.expected_cost_usd, warnings)
     headers["x-corral-cost-estimated"] = "true"
-    return SSEResponse(_relay(rt, req, opened, started, key_id, span), headers)
+    return SSEResponse(_relay(rt, req, opened, started, caller, span), headers)
 
 
 async def _upstream_batches(opened: OpenStream) -> AsyncIterator[list[dict[str, Any]]]:
@@ -180,9 +200,10 @@ def _error_frame(exc: UpstreamError, opened: OpenStream) -> bytes:
 
 
 async def _relay(
-    rt: Runtime, req: ChatRequest, opened: OpenStream, started: float, key_id: str | None, span: Span
+    rt: Runtime, req: ChatRequest, opened: OpenStream, started: float, caller: Caller, span: Span
 ) -> AsyncIterator[bytes]:
     """Forward chunks as they arrive; always meter, even when the client goes away."""
+    key_id, charge = caller
     model = req.model
     chars = 0
     status = "cancelled"
@@ -223,6 +244,7 @@ async def _relay(
             generation_s = time.perf_counter() - started - ttft_ms / 1000
             rt.dispatcher.observe_stream(dep, ttft_ms, usage.completion_tokens, generation_s)
         rt.record(_event(req, outcome, usage, cost, status, started, ttft_ms, key_id=key_id))
+        rt.keys.limiter.settle(charge, _tokens_used(usage, outcome.attempts))
         _finish(span, outcome, usage, cost + _billed(outcome.attempts), status)
         otel_context.detach(token)
         stream = guarded.stream if guarded is not None else opened.stream

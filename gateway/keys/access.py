@@ -18,6 +18,7 @@ from gateway.keys.limiter import RateLimiter
 from gateway.keys.model import SCOPES, KeyRecord, hash_key, key_id_for
 from gateway.keys.store import KeyStore
 from gateway.routing.policy_model import Budget
+from gateway.telemetry.refusals import Refusals
 
 log = logging.getLogger("corral.keys")
 
@@ -39,11 +40,15 @@ def static_keys(settings: Settings) -> dict[str, KeyRecord]:
 class Access:
     def __init__(self, settings: Settings, refresh_s: float = REFRESH_S) -> None:
         self.settings = settings
+        #: Counts refused requests (the runtime swaps in the one /metrics exports).
+        self.refusals = Refusals()
         self.enabled = settings.auth
         self.refresh_s = refresh_s
         self.static = static_keys(settings)
         #: key hash -> record, active store keys only (replaced whole on every refresh).
         self.keys: dict[str, KeyRecord] = {}
+        #: Hashes of revoked store keys: only to tell "revoked" from "invalid" in the metrics.
+        self.revoked: frozenset[str] = frozenset()
         #: The keys' own budgets, enforced beside the policy's by `gateway.budgets`.
         self.budgets: tuple[Budget, ...] = ()
         self.limiter = RateLimiter(settings.redis_url)
@@ -75,6 +80,9 @@ class Access:
             return None
         return record
 
+    def is_revoked(self, token: str) -> bool:
+        return hash_key(token) in self.revoked
+
     async def start(self) -> None:
         await self.limiter.start()
         if not self.enabled:
@@ -99,8 +107,9 @@ class Access:
             self.store.close()
 
     async def refresh(self) -> None:
-        records = await asyncio.to_thread(self.key_store().list, False)
-        self._set({r.key_hash: r for r in records})
+        records = await asyncio.to_thread(self.key_store().list, True)
+        self.revoked = frozenset(r.key_hash for r in records if r.revoked_at is not None)
+        self._set({r.key_hash: r for r in records if r.revoked_at is None})
 
     def _set(self, keys: dict[str, KeyRecord]) -> None:
         self.keys = keys
@@ -183,6 +192,7 @@ class Access:
     async def revoke(self, key_id: str) -> KeyRecord | None:
         record = await asyncio.to_thread(self.key_store().revoke, key_id)
         if record is not None:
+            self.revoked = self.revoked | {record.key_hash}
             self._set({h: r for h, r in self.keys.items() if r.key_id != key_id})
         return record
 

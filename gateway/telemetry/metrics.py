@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gateway.metering.events import UsageEvent
+from gateway.telemetry.refusals import Refusals
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 BREAKER_VALUES = {"closed": 0.0, "open": 1.0, "half_open": 2.0}
@@ -140,6 +141,8 @@ class Metrics:
         self.tool_validation = Counter(
             "corral_tool_validation", "Tool-call validation outcomes", ["provider", "outcome"], registry=r
         )
+        #: Requests refused by authentication and by the keys' own limits (counted at once).
+        self.refusals = Refusals(r)
         if live is not None:
             r.register(_LiveCollector(live))
         self._pending: deque[UsageEvent] = deque()

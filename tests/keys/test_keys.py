@@ -184,7 +184,12 @@ def test_requests_and_tokens_per_minute_per_process(keyed: tuple[str, Runtime]) 
         for _ in range(2):
             assert client.post("/v1/chat/completions", json=CHAT, headers=_bearer(rpm_key)).status_code == 200
         _assert_429(client.post("/v1/chat/completions", json=CHAT, headers=_bearer(rpm_key)), "rpm")
-        big = {**CHAT, "max_tokens": 80}
+        # The answer uses all 80 tokens it may, so settling its usage gives nothing back.
+        big = {
+            **CHAT,
+            "max_tokens": 80,
+            "messages": [{"role": "user", "content": 'Hi [[fake: {"completion_tokens": 80}]]'}],
+        }
         assert client.post("/v1/chat/completions", json=big, headers=_bearer(tpm_key)).status_code == 200
         _assert_429(client.post("/v1/chat/completions", json=big, headers=_bearer(tpm_key)), "tpm")
 
