@@ -6,6 +6,7 @@ key, project, as_provider."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -29,13 +30,30 @@ ALIASES = {"start": "from", "end": "to", "group_by": "by"}
 KNOWN = frozenset({"from", "to", "by", "format", "as_provider", "limit", *FILTERS, *ALIASES})
 
 
-def spend_scope(rt: Runtime, caller: KeyRecord) -> dict[str, str]:
-    """Filters forced on what a caller may see. Authentication off or an `admin` key:
-    everything; a key with a team: its team's spend; a key without one: its own."""
-    del rt
+@dataclass(frozen=True, slots=True)
+class SpendScope:
+    """What a caller may see of the spend data.
+
+    - authentication off, or a key with the `admin` scope: everything, including the
+      self-hosted pool's fixed GPU cost (organisation-wide: the GPUs are shared);
+    - any other key with `spend:read` and a team: only rows of its team;
+    - such a key without a team: only rows of its own requests.
+    Scoped callers never see the pool's fixed cost or the tokens every team sent to it,
+    nor the names of other teams (JSON, CSV and the page alike).
+    """
+
+    #: Filters forced on every query (empty: unrestricted).
+    forced: dict[str, str]
+
+    @property
+    def sees_pool(self) -> bool:
+        return not self.forced
+
+
+def spend_scope(caller: KeyRecord) -> SpendScope:
     if caller.key_id is None or "admin" in caller.scopes:
-        return {}
-    return {"team": caller.team} if caller.team is not None else {"key": caller.key_id}
+        return SpendScope({})
+    return SpendScope({"team": caller.team} if caller.team is not None else {"key": caller.key_id})
 
 
 def _store(rt: Runtime) -> SqlStore:
@@ -70,7 +88,7 @@ def _wants_csv(request: Request, params: dict[str, str]) -> bool:
     return fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
 
 
-def _report(rt: Runtime, store: SqlStore, params: dict[str, str], csv: bool) -> Response:
+def _report(rt: Runtime, store: SqlStore, params: dict[str, str], csv: bool, scope: SpendScope) -> Response:
     if "from" not in params:
         raise bad_request("missing 'from' (YYYY-MM-DD)", param="from", code="missing_required_parameter")
     query = make_query(params["from"], params.get("to"), params.get("by", "provider"), params)
@@ -81,7 +99,7 @@ def _report(rt: Runtime, store: SqlStore, params: dict[str, str], csv: bool) -> 
         name = f"spend_{query.start}_{query.end}.csv"
         headers = {"content-disposition": f'attachment; filename="{name}"'}
         return Response(report_csv(report), media_type="text/csv; charset=utf-8", headers=headers)
-    pool = None if "key" in params else make_pool(store.engine, book, rt.settings, query)
+    pool = make_pool(store.engine, book, rt.settings, query) if scope.sees_pool else None
     return Response(orjson.dumps(report_json(report, pool)), media_type="application/json")
 
 
@@ -94,8 +112,9 @@ async def _run(call: Any, *args: Any) -> Any:
 
 def make_spend_handler(rt: Runtime) -> Any:
     async def spend(request: Request) -> Response:
-        params = _params(request, spend_scope(rt, authenticate(request, rt.keys, "spend:read")))
-        response: Response = await _run(_report, rt, _store(rt), params, _wants_csv(request, params))
+        scope = spend_scope(authenticate(request, rt.keys, "spend:read"))
+        params = _params(request, scope.forced)
+        response: Response = await _run(_report, rt, _store(rt), params, _wants_csv(request, params), scope)
         return response
 
     return spend
@@ -112,34 +131,36 @@ def _requests(store: SqlStore, params: dict[str, str]) -> Response:
 
 def make_requests_handler(rt: Runtime) -> Any:
     async def spend_requests(request: Request) -> Response:
-        params = _params(request, spend_scope(rt, authenticate(request, rt.keys, "spend:read")))
+        params = _params(request, spend_scope(authenticate(request, rt.keys, "spend:read")).forced)
         response: Response = await _run(_requests, _store(rt), params)
         return response
 
     return spend_requests
 
 
-def _page_filters(params: dict[str, str], today: date) -> PageFilters:
+def _page_filters(params: dict[str, str], today: date, scope: SpendScope) -> PageFilters:
     start = parse_day(params["from"], "from") if params.get("from") else today.replace(day=1)
     end = parse_day(params["to"], "to") if params.get("to") else max(today, start)
     if end < start:
         raise ReportError(f"to {end} is before from {start}")
-    return PageFilters(start, end, params.get("team") or None, params.get("model") or None, params.get("key"))
+    team, model = params.get("team") or None, params.get("model") or None
+    return PageFilters(start, end, team, model, params.get("key"), tuple(scope.forced.items()))
 
 
-def _page(rt: Runtime, store: SqlStore, params: dict[str, str]) -> HTMLResponse:
+def _page(rt: Runtime, store: SqlStore, params: dict[str, str], scope: SpendScope) -> HTMLResponse:
     now = datetime.now(UTC)
-    filters = _page_filters(params, now.date())
+    filters = _page_filters(params, now.date(), scope)
     store.ensure_schema()
-    pool = None if filters.key else pool_config(rt.settings)
+    pool = pool_config(rt.settings) if scope.sees_pool else None
     data = gather(store.engine, price_book(rt.settings), pool, filters, now)
     return HTMLResponse(render(data))
 
 
 def make_page_handler(rt: Runtime) -> Any:
     async def spend_page(request: Request) -> Response:
-        params = _params(request, spend_scope(rt, authenticate(request, rt.keys, "spend:read")))
-        response: Response = await _run(_page, rt, _store(rt), params)
+        scope = spend_scope(authenticate(request, rt.keys, "spend:read"))
+        params = _params(request, scope.forced)
+        response: Response = await _run(_page, rt, _store(rt), params, scope)
         return response
 
     return spend_page

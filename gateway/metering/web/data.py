@@ -20,6 +20,9 @@ class PageFilters:
     model: str | None = None
     #: Set when the caller's key may only see its own spend.
     key: str | None = None
+    #: Filters the caller's key is held to (its team or itself); empty for an admin. The
+    #: team list offered on the page is drawn from these rows only.
+    locked: tuple[tuple[str, str], ...] = ()
 
     def pairs(self) -> tuple[tuple[str, str], ...]:
         return tuple((k, v) for k, v in (("team", self.team), ("model", self.model), ("key", self.key)) if v)
@@ -41,7 +44,7 @@ def gather(engine: Engine, book: PriceBook, pool: PoolConfig | None, filters: Pa
     def report(*by: str) -> SpendReport:
         return spend(engine, SpendQuery(filters.start, filters.end, by=by, filters=filters.pairs()))
 
-    everything = spend(engine, SpendQuery(filters.start, filters.end, ("team", "model"), _only_key(filters)))
+    everything = spend(engine, SpendQuery(filters.start, filters.end, ("team", "model"), filters.locked))
     return PageData(
         filters=filters,
         by_day=report("day", "provider"),
@@ -52,7 +55,3 @@ def gather(engine: Engine, book: PriceBook, pool: PoolConfig | None, filters: Pa
         teams=sorted({t for r in everything.rows if (t := r.group["team"])}),
         models=sorted({m for r in everything.rows if (m := r.group["model"])}),
     )
-
-
-def _only_key(filters: PageFilters) -> tuple[tuple[str, str], ...]:
-    return (("key", filters.key),) if filters.key else ()

@@ -97,6 +97,11 @@ def _over_time(data: PageData) -> str:
 
 def _pool(data: PageData) -> str:
     pool = data.pool
+    if data.filters.locked:
+        return (
+            '<p class="note" id="pool-hidden">The self-hosted pool\'s fixed GPU cost is shared by the whole '
+            "organisation and shown to admin keys only; this key's own pool requests are in the tables above.</p>"
+        )
     if pool is None:
         return '<p class="note">No self-hosted pool is priced by GPU-hours in the price book.</p>'
     items = [(f"{pool.provider} (GPU-hours)", pool.effective_per_1m_usd or Decimal(0))]
