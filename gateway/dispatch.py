@@ -37,6 +37,8 @@ _Batch = list[dict[str, Any]]
 _Opened = tuple[UpstreamStream, AsyncIterator[_Batch], _Batch | None]
 #: Back-off before the first retry on the same deployment (later ones grow, with jitter).
 FIRST_RETRY_WAIT_S = 0.05
+#: Why an attempt in flight when the request's deadline passed (or its client left) ended.
+CANCELLED = "no answer before the request's deadline (or its client left); attempt cancelled"
 #: Kinds that say nothing about the request itself: always worth the next deployment.
 ALWAYS_FALL_OVER = frozenset(
     {ErrorKind.MODEL_GONE, ErrorKind.AUTH, ErrorKind.CONTEXT_TOO_LONG, ErrorKind.TOOL_CALLS_INVALID}
@@ -278,6 +280,13 @@ class Dispatcher:
             if exc.kind is not ErrorKind.TOOL_CALLS_INVALID:  # those answers are recorded, billed, as they come
                 records.append(_record(dep, exc, started))
             fail_span(span, exc.kind.value, exc.message)
+            raise
+        except asyncio.CancelledError:
+            # The request's deadline (or its client) ended the attempt: the backend saw the
+            # request, so the error and the ledger name it like any other attempt.
+            cut = UpstreamError(ErrorKind.TIMEOUT, CANCELLED, provider=dep.provider, code="cancelled")
+            records.append(_record(dep, cut, started))
+            fail_span(span, cut.kind.value, cut.message)
             raise
         records.append(_record(dep, None, started))
         if isinstance(result, Completion) and span.is_recording():

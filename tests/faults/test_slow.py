@@ -1,0 +1,56 @@
+"""A backend that accepts and never answers, or answers its first byte slowly. The
+adapters' first-byte timeout is 1 s here and the policy deadline 2 s."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.fakes.script import Behaviour
+from tests.faults.conftest import Rig
+from tests.faults.traffic import assert_all_served, assert_honest_failure, chat_body, until
+
+
+def test_hanging_backend_times_out_and_traffic_moves_then_returns(hosted: Rig) -> None:
+    """Availability and recovery: DeepInfra accepts and sends no byte; each request gives up
+    on it at the first-byte timeout and is served by Together (its breaker then skips
+    DeepInfra). Once DeepInfra answers again, traffic goes back to it."""
+    traffic, primary = hosted.traffic, hosted.fakes["deepinfra"]
+    primary.script.default = Behaviour(hang=True)
+    replies = traffic.burst(chat_body(), n=24)
+    assert_all_served(replies, by="together")
+    assert any(r.attempts == 2 for r in replies), "some requests tried deepinfra first"
+    primary.script.clear()
+    until(lambda: traffic.send(chat_body()).provider == "deepinfra", "traffic back on deepinfra")
+    hosted.finish()
+
+
+def test_every_backend_hanging_gets_a_504_by_the_deadline(hosted: Rig) -> None:
+    """Honest fast failure: when both backends hang the client gets an OpenAI-shaped 504
+    naming both (first-byte timeouts inside the 2 s deadline), never a hang of its own."""
+    for fake in hosted.fakes.values():
+        fake.script.default = Behaviour(hang=True)
+    replies = hosted.traffic.burst(chat_body(), n=4, workers=4)
+    for reply in replies:
+        assert_honest_failure(reply, {"deepinfra", "together"}, frozenset({504}))
+    hosted.finish()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_slow_first_byte_within_the_limit_is_waited_for(hosted: Rig, stream: bool) -> None:
+    """A first byte after 300 ms (limit 1 s) is awaited: DeepInfra serves, in one attempt."""
+    hosted.fakes["deepinfra"].script.default = Behaviour(latency_ms=300)
+    replies = hosted.traffic.burst(chat_body(stream=stream), n=8)
+    assert_all_served(replies, by="deepinfra")
+    assert {r.attempts for r in replies} == {1}
+    hosted.finish()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_slow_first_byte_beyond_the_limit_falls_over(hosted: Rig, stream: bool) -> None:
+    """A first byte after 1.5 s (limit 1 s): the attempt times out and Together serves;
+    every request is served and billed once, with the timed-out attempt in the ledger."""
+    hosted.fakes["deepinfra"].script.default = Behaviour(latency_ms=1500)
+    replies = hosted.traffic.burst(chat_body(stream=stream), n=8)
+    assert_all_served(replies, by="together")
+    assert replies[0].attempts == 2 or any(r.attempts == 2 for r in replies)
+    hosted.finish()
