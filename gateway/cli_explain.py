@@ -18,7 +18,7 @@ from gateway.api.explain import plan_to_json
 from gateway.api.parse import parse_chat
 from gateway.errors import GatewayError
 from gateway.pricing import load_price_book
-from gateway.routing.catalogue import PROVIDERS, load_catalogue
+from gateway.routing.catalogue import DEV_ONLY, PROVIDERS, load_catalogue
 from gateway.routing.planner import plan
 from gateway.routing.policy import PolicyError, load_policy
 from gateway.state import LiveState
@@ -67,7 +67,7 @@ def explain_command(
     except GatewayError as exc:
         typer.echo(f"corral policy explain: {exc.message}", err=True)
         raise typer.Exit(2) from exc
-    state = LiveState(available=frozenset(PROVIDERS))
+    state = LiveState(available=frozenset(PROVIDERS) - DEV_ONLY)
     the_plan = plan(
         req, catalogue.deployments(req.model), load_price_book(), state.view(), lambda r, d: None, the_policy
     )

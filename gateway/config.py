@@ -20,8 +20,24 @@ DEFAULT_BASE_URLS = {
     "deepinfra": "https://api.deepinfra.com/v1/openai",
     "bedrock": "",  # derived from the region
     "vllm": "",  # a pool of replicas, see VllmPoolConfig
+    "fireworks": "https://api.fireworks.ai/inference/v1",
+    # Self-hosted and local servers have no default: each is used only once its base URL is
+    # set (CORRAL_<NAME>_BASE_URL or providers.<name>.base_url), so neither is ever picked by
+    # accident. A local Ollama is usually OLLAMA_LOCAL_URL.
+    "sglang": "",
+    "ollama": "",
 }
-API_KEY_ENV = {"groq": "GROQ_API_KEY", "together": "TOGETHER_API_KEY", "deepinfra": "DEEPINFRA_API_KEY"}
+OLLAMA_LOCAL_URL = "http://localhost:11434/v1"
+API_KEY_ENV = {
+    "groq": "GROQ_API_KEY",
+    "together": "TOGETHER_API_KEY",
+    "deepinfra": "DEEPINFRA_API_KEY",
+    "fireworks": "FIREWORKS_API_KEY",
+    "sglang": "SGLANG_API_KEY",
+    "ollama": "OLLAMA_API_KEY",
+}
+#: Providers reached by a base URL alone: the URL is what turns them on; a key is optional.
+URL_ONLY = frozenset({"sglang", "ollama"})
 
 
 class ConfigError(ValueError):
@@ -74,6 +90,8 @@ class ProviderConfig(_Model):
             return b is not None and b.access_key_id is not None and b.secret_access_key is not None
         if self.name == "vllm":
             return self.vllm is not None and bool(self.vllm.urls)
+        if self.name in URL_ONLY:
+            return bool(self.base_url)
         return self.api_key is not None
 
 

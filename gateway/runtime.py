@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.budgets import Budgets
-from gateway.config import BedrockConfig, ProviderConfig, Settings, VllmPoolConfig
+from gateway.config import URL_ONLY, BedrockConfig, ProviderConfig, Settings, VllmPoolConfig
 from gateway.dispatch import Dispatcher
 from gateway.fakes.registry import make_fake
 from gateway.fakes.server import FakeServer
@@ -39,7 +39,15 @@ from gateway.telemetry.tracing import make_tracer
 log = logging.getLogger("corral")
 
 #: Credentials Corral's own fakes accept (they are not secrets: the fakes only run on loopback).
-SIMULATED_KEYS = {"groq": "test-groq-key", "together": "test-together-key", "deepinfra": "test-deepinfra-key"}
+SIMULATED_KEYS = {
+    "groq": "test-groq-key",
+    "together": "test-together-key",
+    "deepinfra": "test-deepinfra-key",
+    "fireworks": "test-fireworks-key",
+}
+#: Never simulated: a self-hosted SGLang server and a local Ollama exist only where an
+#: operator points Corral at one (the demo keeps to the hosted backends and the vLLM pool).
+NOT_SIMULATED = URL_ONLY
 SIMULATED_AWS = ("AKIDCORRALTEST00000", "corral-test-secret")
 
 
@@ -134,7 +142,7 @@ class Runtime:
         for name, configured in enabled.items():
             config = configured
             if not config.has_credentials():
-                if not simulate:
+                if not simulate or name in NOT_SIMULATED:
                     log.info("provider %s: no credentials, not used", name)
                     continue
                 config = await self._simulate(name, config)

@@ -55,6 +55,8 @@ class OpenAICompatFake(FakeServer):
     done_after_stream_error: bool = False
     #: Emit OpenAI's extra usage chunk (`choices: []`) for `stream_options.include_usage`.
     honours_include_usage: bool = True
+    #: The backend answers rate limits with a 429 (Ollama has none: its full queue is a 503).
+    sends_429: bool = True
     handler_cancellation = True
     shutdown_timeout_s = 2.0
 

@@ -1,4 +1,5 @@
-"""Fakes of the hosted OpenAI-compatible backends: Groq, Together AI and DeepInfra.
+"""Fakes of the OpenAI-compatible backends: Groq, Together AI, DeepInfra, Fireworks AI,
+SGLang and Ollama (vLLM has its own module, with its pool surface).
 
 Each serves its provider's real path under `base_url`, checks a Bearer key, knows only
 its provider's model IDs from the catalogue, and answers in that provider's shapes:
@@ -10,7 +11,10 @@ lives in its own module and is re-exported here.
 from __future__ import annotations
 
 from gateway.fakes.oai_deepinfra import DeepInfraFake
+from gateway.fakes.oai_fireworks import FireworksFake
 from gateway.fakes.oai_groq import GroqFake
+from gateway.fakes.oai_ollama import OllamaFake
+from gateway.fakes.oai_sglang import SglangFake
 from gateway.fakes.oai_together import TogetherFake
 
-__all__ = ["DeepInfraFake", "GroqFake", "TogetherFake"]
+__all__ = ["DeepInfraFake", "FireworksFake", "GroqFake", "OllamaFake", "SglangFake", "TogetherFake"]

@@ -13,6 +13,9 @@ FAKE_CLASSES: dict[str, str] = {
     "deepinfra": "gateway.fakes.openai_compat:DeepInfraFake",
     "bedrock": "gateway.fakes.bedrock:BedrockFake",
     "vllm": "gateway.fakes.vllm:VllmFake",
+    "fireworks": "gateway.fakes.oai_fireworks:FireworksFake",
+    "sglang": "gateway.fakes.oai_sglang:SglangFake",
+    "ollama": "gateway.fakes.oai_ollama:OllamaFake",
 }
 
 

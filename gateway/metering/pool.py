@@ -57,8 +57,15 @@ def period_hours(start: date, end: date, now: datetime) -> Decimal:
     return Decimal(seconds) / 3600
 
 
+#: The provider whose config holds the pool's GPUs and $/GPU-hour.
+POOL = "vllm"
+
+
 def pool_provider(book: PriceBook, when: date) -> str | None:
-    return next((p.provider for p in book.in_force(when) if p.basis == "gpu_hours"), None)
+    """The vLLM pool when the book prices it by GPU-hours, else the first provider that is
+    (another self-hosted server, such as SGLang, priced the same way is not the pool)."""
+    pooled = [p.provider for p in book.in_force(when) if p.basis == "gpu_hours"]
+    return POOL if POOL in pooled else next(iter(pooled), None)
 
 
 def per_1m(cost: Decimal, tokens: int) -> Decimal | None:
@@ -67,7 +74,9 @@ def per_1m(cost: Decimal, tokens: int) -> Decimal | None:
 
 def _hosted(book: PriceBook, pool: str, served: list[tuple[str, date, Figures]], end: date) -> list[Hosted]:
     tokens = sum(f.total_tokens for _, _, f in served)
-    providers = sorted({p.provider for p in book.in_force(end) if p.basis == "tokens" and p.provider != pool})
+    # A backend free per token (a local Ollama) says nothing about what the pool saves.
+    priced = [p for p in book.in_force(end) if p.basis == "tokens" and p.provider != pool and (p.input or p.output)]
+    providers = sorted({p.provider for p in priced})
     out = []
     for name in providers:
         cost = Decimal(0)

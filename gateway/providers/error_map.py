@@ -69,7 +69,15 @@ STATUS_KINDS: Mapping[int, ErrorKind] = {
     503: K.OVERLOADED,
     529: K.OVERLOADED,
 }
-_CONTEXT_PHRASES = ("maximum context length", "context length exceeded", "context_length_exceeded")
+#: vLLM and Fireworks say "maximum context length"; SGLang "is longer than the model's
+#: context length"; Ollama "exceeded max context length".
+_CONTEXT_PHRASES = (
+    "maximum context length",
+    "context length exceeded",
+    "context_length_exceeded",
+    "longer than the model's context length",
+    "max context length",
+)
 _MODEL_MISSING = re.compile(r"model\b.*\b(does not exist|not found|is not available)", re.IGNORECASE)
 _TRY_AGAIN = re.compile(r"try again in ([0-9hms.]+)", re.IGNORECASE)
 _BEARER = re.compile(r"Bearer\s+\S+", re.IGNORECASE)

@@ -12,6 +12,9 @@ PROVIDER_CLASSES: dict[str, str] = {
     "deepinfra": "gateway.providers.deepinfra:DeepInfraProvider",
     "bedrock": "gateway.providers.bedrock:BedrockProvider",
     "vllm": "gateway.providers.vllm:VllmProvider",
+    "fireworks": "gateway.providers.fireworks:FireworksProvider",
+    "sglang": "gateway.providers.sglang:SglangProvider",
+    "ollama": "gateway.providers.ollama:OllamaProvider",
 }
 
 

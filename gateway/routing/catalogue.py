@@ -9,7 +9,10 @@ from typing import Any
 
 import yaml
 
-PROVIDERS = ("groq", "together", "deepinfra", "bedrock", "vllm")
+PROVIDERS = ("groq", "together", "deepinfra", "bedrock", "vllm", "fireworks", "sglang", "ollama")
+#: Local development backends: eligible only where an operator configured one explicitly,
+#: so offline tools (`corral policy explain`) do not assume one is there.
+DEV_ONLY = frozenset({"ollama"})
 CAPABILITIES = frozenset(
     {"stream", "tools", "tool_choice", "stream_tools", "images", "json_object", "json_schema", "logprobs"}
 )

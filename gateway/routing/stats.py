@@ -24,6 +24,10 @@ DEFAULT_PRIORS: dict[str, Prior] = {
     "deepinfra": Prior(ttft_ms=550, tokens_per_s=80),
     "bedrock": Prior(ttft_ms=750, tokens_per_s=70),
     "vllm": Prior(ttft_ms=300, tokens_per_s=95),
+    "fireworks": Prior(ttft_ms=400, tokens_per_s=120),
+    "sglang": Prior(ttft_ms=300, tokens_per_s=95),
+    #: A laptop or workstation: slow, and never a candidate unless configured explicitly.
+    "ollama": Prior(ttft_ms=800, tokens_per_s=25),
 }
 
 

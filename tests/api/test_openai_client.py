@@ -203,7 +203,10 @@ def test_models_list_marks_simulated_and_retired(gateway: SimulatedGateway) -> N
     assert ids == {"llama-4-scout", "llama-4-maverick"}
     scout = next(m for m in models.data if m.id == "llama-4-scout")
     deployments = {d["provider"]: d for d in scout.model_extra["deployments"]}  # type: ignore[index]
-    assert all(d["simulated"] for d in deployments.values())
+    started = {name: d for name, d in deployments.items() if d["status"] != "unavailable"}
+    assert all(d["simulated"] for d in started.values()) and "fireworks" in started
+    # Self-hosted SGLang and a local Ollama are never simulated: they exist once configured.
+    assert deployments["sglang"]["status"] == deployments["ollama"]["status"] == "unavailable"
     assert deployments["groq"]["status"] == "retired"
     assert "2026-07-17" in deployments["groq"]["reason"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.metering.drill import requests
-from gateway.metering.pool import PoolConfig, economics
+from gateway.metering.pool import PoolConfig, economics, pool_provider
 from gateway.metering.render import records, report_csv, report_json
 from gateway.metering.reports import Figures, ReportError, SpendQuery, spend
 from gateway.metering.reprice import as_provider, repriced, with_book
@@ -150,3 +150,13 @@ def test_bad_queries_are_refused() -> None:
         SpendQuery(NOV1, NOV2, by=("colour",))
     with pytest.raises(ReportError, match="unknown filter"):
         SpendQuery(NOV1, NOV2, filters=(("day", "x"),))
+
+
+def test_the_pool_is_vllm_and_free_backends_are_not_compared(seeded: SqlStore) -> None:
+    book = load_price_book()
+    assert pool_provider(book, NOV1) == "vllm"  # SGLang is priced on GPU-hours too, but is not the pool
+    later = datetime(2026, 12, 1, tzinfo=UTC)
+    pool = economics(seeded.engine, book, PoolConfig(8, Decimal("2.50")), NOV1, NOV1, later)
+    assert pool is not None
+    hosted = {h.provider for h in pool.hosted}
+    assert "fireworks" in hosted and not hosted & {"ollama", "sglang", "vllm"}

@@ -1,4 +1,5 @@
-"""Shared helpers for the OpenAI-dialect adapter tests (Groq, Together, DeepInfra, vLLM)."""
+"""Shared helpers for the OpenAI-dialect adapter tests (Groq, Together, DeepInfra, vLLM,
+Fireworks, SGLang, Ollama)."""
 
 from __future__ import annotations
 
@@ -67,8 +68,13 @@ WEATHER_TOOL = {
 
 # --------------------------------------------------------------------------- adapters against fakes
 
-OPENAI_DIALECT = ("groq", "together", "deepinfra", "vllm")
-TEST_KEYS = {"groq": "test-groq-key", "together": "test-together-key", "deepinfra": "test-deepinfra-key"}
+OPENAI_DIALECT = ("groq", "together", "deepinfra", "vllm", "fireworks", "sglang", "ollama")
+TEST_KEYS = {
+    "groq": "test-groq-key",
+    "together": "test-together-key",
+    "deepinfra": "test-deepinfra-key",
+    "fireworks": "test-fireworks-key",
+}
 
 
 @dataclass

@@ -141,6 +141,8 @@ SCRIPTED = [
 @pytest.mark.parametrize(("error", "kind"), SCRIPTED)
 @pytest.mark.parametrize("streaming", [False, True], ids=["complete", "stream"])
 async def test_scripted_errors(backend: Backend, error: Any, kind: ErrorKind, streaming: bool) -> None:
+    if error == "rate_limited" and not backend.fake.sends_429:
+        kind = K.OVERLOADED  # Ollama has no rate limits: a full queue is its 503 "server busy"
     backend.fake.script.push(Behaviour(error=error, retry_after_s=2))
     with pytest.raises(UpstreamError) as caught:
         if streaming:
@@ -153,7 +155,7 @@ async def test_scripted_errors(backend: Backend, error: Any, kind: ErrorKind, st
     assert err.status is not None and err.status >= 400
     if kind is K.RATE_LIMITED:
         assert err.retry_after == 2
-    for secret in ("test-groq-key", "test-together-key", "test-deepinfra-key"):
+    for secret in ("test-groq-key", "test-together-key", "test-deepinfra-key", "test-fireworks-key"):
         assert secret not in err.message
 
 
@@ -214,7 +216,7 @@ async def test_hang_with_short_first_byte_timeout_is_timeout(backend: Backend) -
             assert caught.value.kind is K.TIMEOUT
 
 
-@pytest.mark.parametrize("name", ["groq", "together", "deepinfra"])
+@pytest.mark.parametrize("name", ["groq", "together", "deepinfra", "fireworks", "sglang", "ollama"])
 async def test_connection_refused_is_connection(name: str) -> None:
     async with running_provider(name, f"http://127.0.0.1:{closed_port()}/v1") as provider:
         with pytest.raises(UpstreamError) as caught:

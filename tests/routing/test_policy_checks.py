@@ -10,7 +10,7 @@ from tests.routing.policy_support import found, report, show
 SEMANTIC_ERRORS = [
     ("defaults:\n  allow: [groq, grok]\n", 2, "defaults.allow[1]", "unknown provider 'grok'; known providers: groq"),
     ("defaults:\n  deny: [azure]\n", 2, "defaults.deny[0]", "unknown provider 'azure'"),
-    ("defaults:\n  order:\n    - fireworks\n", 3, "defaults.order[0]", "unknown provider 'fireworks'"),
+    ("defaults:\n  order:\n    - cerebras\n", 3, "defaults.order[0]", "unknown provider 'cerebras'"),
     (
         "defaults:\n  split:\n    - {provider: groq, weight_pct: 50}\n    - {provider: openai, weight_pct: 50}\n",
         4,
@@ -37,7 +37,7 @@ SEMANTIC_ERRORS = [
         "min_prompt_tokens 9000 > max_prompt_tokens 8000: the rule can never match",
     ),
     (
-        "defaults:\n  deny: [groq, together, deepinfra, bedrock, vllm]\n",
+        "defaults:\n  deny: [groq, together, deepinfra, bedrock, vllm, fireworks, sglang, ollama]\n",
         2,
         "defaults.deny",
         "no deployment of llama-4-maverick is left after allow/deny",
@@ -50,7 +50,7 @@ SEMANTIC_ERRORS = [
     ),
     (
         "rules:\n  - name: a\n    match: {models: [maverick], features: [stream, tools]}\n    deny: [groq, together,"
-        " deepinfra, vllm]\n",
+        " deepinfra, vllm, fireworks, sglang]\n",
         4,
         "rules[0].deny",
         "llama-4-maverick that supports stream, stream_tools, tools",

@@ -40,7 +40,8 @@ def test_a_huge_prompt_drops_small_context_windows() -> None:
     reasons = {d["provider"]: d["reason"] for d in plan["dropped"]}  # type: ignore[union-attr]
     assert reasons["together"].startswith("context window 524288")
     assert reasons["vllm"].startswith("context window 430000")
-    assert {c["provider"] for c in plan["plan"]} == {"deepinfra", "bedrock"}  # type: ignore[union-attr]
+    assert reasons["sglang"].startswith("context window 131072")
+    assert {c["provider"] for c in plan["plan"]} == {"deepinfra", "bedrock", "fireworks"}  # type: ignore[union-attr]
 
 
 def test_unknown_model_is_exit_2() -> None:

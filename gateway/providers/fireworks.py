@@ -1,0 +1,49 @@
+"""Fireworks AI: OpenAI dialect at `https://api.fireworks.ai/inference/v1`.
+
+Model IDs are account paths (`accounts/fireworks/models/llama4-scout-instruct-basic`).
+Quirks, as far as third-party code and docs show (nothing checked against the live
+service): the output limit goes as `max_tokens`; `response_format` takes `json_object`
+and `json_schema`; tools and `tool_choice` are accepted; `logprobs` and
+`parallel_tool_calls: false` are not relied on (unsupported rather than sent and hoped
+for); `stream_options` is not sent, usage is read from the final chunk when it comes
+(else the gateway estimates). Errors use the OpenAI envelope (sometimes with an extra
+`"object": "error"` inside); a prompt over the window is a 400 whose message says
+"maximum context length". Only Retry-After is read on 429s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from gateway.providers.openai_compat import Dialect, OpenAICompatProvider
+from gateway.providers.params import DROP, PASS, Rule, clean_messages, output_limit_as, unsupported
+
+__all__ = ["PARAMETERS", "FireworksProvider"]
+
+PARAMETERS: Mapping[str, Rule] = {
+    "messages": clean_messages(drop_name=False),
+    "tools": PASS,
+    "tool_choice": PASS,
+    "parallel_tool_calls": unsupported("parallel_tool_calls=false", when=lambda v, _: v is False),
+    "response_format": PASS,
+    "temperature": PASS,
+    "top_p": PASS,
+    **output_limit_as("max_tokens"),
+    "stop": PASS,
+    "seed": PASS,
+    "user": PASS,
+    "n": PASS,
+    "frequency_penalty": PASS,
+    "presence_penalty": PASS,
+    "logprobs": unsupported("logprobs"),
+    "top_logprobs": DROP,
+    "metadata": DROP,
+    "store": DROP,
+    "service_tier": DROP,
+    "corral": DROP,
+}
+
+
+class FireworksProvider(OpenAICompatProvider):
+    name = "fireworks"
+    dialect = Dialect(params=PARAMETERS, stream_usage="final_chunk")

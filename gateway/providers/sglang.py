@@ -1,0 +1,25 @@
+"""A self-hosted SGLang server: OpenAI dialect on `{base}/v1`, like vLLM.
+
+SGLang serves `/v1/chat/completions`, `/v1/models` and `/health`; `--api-key` (sent as
+a Bearer key) is optional. It accepts the OpenAI parameters vLLM does, both output
+limits included; `metadata`, `store` and `service_tier` are dropped. Streams ask for
+`stream_options.include_usage` (usage comes on a final `choices: []` chunk). Errors
+come flat (`{"object": "error", "message", "type", "param", "code": <status>}`); a
+prompt over the window is a 400 saying the input "is longer than the model's context
+length" (read in `error_map`). No rate-limit headers.
+
+One base URL: a single server, or SGLang's own router in front of several workers
+(the router balances them; Corral's vLLM pool machinery is not used here).
+"""
+
+from __future__ import annotations
+
+from gateway.providers.openai_compat import Dialect, OpenAICompatProvider
+from gateway.providers.vllm import PARAMETERS
+
+__all__ = ["SglangProvider"]
+
+
+class SglangProvider(OpenAICompatProvider):
+    name = "sglang"
+    dialect = Dialect(params=PARAMETERS, stream_usage="stream_options")
