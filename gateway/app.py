@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway import __version__
-from gateway.api import admin, chat, errors, explain, models
+from gateway.api import admin, chat, errors, explain, models, openapi
 from gateway.api.fastpath import FastPath
 from gateway.api.spend import make_page_handler, make_requests_handler, make_spend_handler
 from gateway.runtime import Runtime
@@ -41,15 +41,37 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
 
     app = FastAPI(title="Corral", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     errors.install(app)
-    app.add_api_route("/v1/chat/completions", chat.make_handler(runtime), methods=["POST"], response_model=None)
-    app.add_api_route("/v1/models", models.make_handler(runtime), methods=["GET"])
-    app.add_api_route("/v1/route/explain", explain.make_handler(runtime), methods=["POST"])
-    app.add_api_route("/admin/policy/reload", admin.make_reload_handler(runtime), methods=["POST"])
-    app.add_api_route("/admin/keys", admin.make_create_key_handler(runtime), methods=["POST"])
-    app.add_api_route("/admin/keys", admin.make_list_keys_handler(runtime), methods=["GET"])
-    app.add_api_route("/admin/keys/{key_id}", admin.make_revoke_key_handler(runtime), methods=["DELETE"])
-    app.add_api_route("/v1/spend", make_spend_handler(runtime), methods=["GET"])
-    app.add_api_route("/v1/spend/requests", make_requests_handler(runtime), methods=["GET"])
+    openapi.install(app)
+    app.add_api_route(
+        "/v1/chat/completions",
+        chat.make_handler(runtime),
+        methods=["POST"],
+        response_model=None,
+        openapi_extra=openapi.CHAT,
+    )
+    app.add_api_route("/v1/models", models.make_handler(runtime), methods=["GET"], openapi_extra=openapi.PUBLIC)
+    app.add_api_route(
+        "/v1/route/explain", explain.make_handler(runtime), methods=["POST"], openapi_extra=openapi.EXPLAIN
+    )
+    app.add_api_route(
+        "/admin/policy/reload", admin.make_reload_handler(runtime), methods=["POST"], openapi_extra=openapi.RELOAD
+    )
+    app.add_api_route(
+        "/admin/keys", admin.make_create_key_handler(runtime), methods=["POST"], openapi_extra=openapi.CREATE_KEY
+    )
+    app.add_api_route(
+        "/admin/keys", admin.make_list_keys_handler(runtime), methods=["GET"], openapi_extra=openapi.LIST_KEYS
+    )
+    app.add_api_route(
+        "/admin/keys/{key_id}",
+        admin.make_revoke_key_handler(runtime),
+        methods=["DELETE"],
+        openapi_extra=openapi.REVOKE_KEY,
+    )
+    app.add_api_route("/v1/spend", make_spend_handler(runtime), methods=["GET"], openapi_extra=openapi.SPEND)
+    app.add_api_route(
+        "/v1/spend/requests", make_requests_handler(runtime), methods=["GET"], openapi_extra=openapi.SPEND_REQUESTS
+    )
     app.add_api_route("/reports/spend", make_page_handler(runtime), methods=["GET"], include_in_schema=False)
 
     @app.get("/metrics", include_in_schema=False)
