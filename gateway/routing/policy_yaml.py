@@ -72,7 +72,11 @@ class YamlDoc:
 
 def read_yaml(text: str) -> YamlDoc:
     """Compose `text` into a `YamlDoc`; raise `YamlSyntaxError` when it is not one YAML document."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # checks every character up front
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise YamlSyntaxError(line, f"not valid YAML: character #x{exc.character:04x} is not allowed") from exc
     try:
         node = loader.get_single_node()
         if node is None:
@@ -86,6 +90,8 @@ def read_yaml(text: str) -> YamlDoc:
         raise YamlSyntaxError(line, f"not valid YAML: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(1, f"not valid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise YamlSyntaxError(loader.line + 1, "not a policy: nested far too deeply") from exc
     finally:
         loader.dispose()
 

@@ -218,8 +218,21 @@ def estimate_prompt_tokens(body: dict[str, Any]) -> int:
                     chars += len(part.get("text", ""))
                 else:
                     images += 1
-        for call in message.get("tool_calls") or ():
-            chars += len(call.get("function", {}).get("arguments", ""))
+        chars += _arguments_chars(message.get("tool_calls"))
     for tool in body.get("tools") or ():
         chars += len(str(tool))
     return chars // CHARS_PER_TOKEN + images * IMAGE_TOKEN_ESTIMATE + 4 * len(body.get("messages", ()))
+
+
+def _arguments_chars(calls: Any) -> int:
+    """Characters of tool-call arguments. Only an assistant message's `tool_calls` are
+    validated; other roles may carry the field as an unchecked extra of any shape."""
+    if not isinstance(calls, list):
+        return 0
+    total = 0
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        arguments = function.get("arguments") if isinstance(function, dict) else None
+        if isinstance(arguments, str):
+            total += len(arguments)
+    return total

@@ -18,6 +18,7 @@ import orjson
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
+from referencing import Registry
 from referencing.exceptions import Unresolvable
 
 from gateway.toolcalls.fastpath import Check, compile_fast
@@ -28,6 +29,9 @@ __all__ = ["DEFAULT_CACHE", "CompiledSchema", "InvalidSchema", "SchemaCache"]
 MAX_ERROR_CHARS = 200
 #: Most errors reported for one instance.
 MAX_ERRORS = 5
+#: `$ref`s resolve only inside the schema itself (and the drafts' meta-schemas): a client's
+#: schema must never make the gateway fetch a URL (jsonschema's default would, blocking).
+LOCAL_ONLY: Registry[Any] = Registry()
 
 
 class InvalidSchema(ValueError):
@@ -84,6 +88,8 @@ def _compile(digest: bytes, canonical: bytes) -> CompiledSchema:
         schema = {} if schema else {"not": {}}
     if not isinstance(schema, dict):
         raise InvalidSchema(f"a schema must be an object or a boolean, not {type(schema).__name__}")
+    if not isinstance(schema.get("$schema", ""), str):
+        raise InvalidSchema("$schema must be a string naming a JSON Schema draft (at $.$schema)")
     cls = validators.validator_for(schema, default=Draft202012Validator)
     try:
         cls.check_schema(schema)
@@ -91,7 +97,8 @@ def _compile(digest: bytes, canonical: bytes) -> CompiledSchema:
         where = error.json_path if error.absolute_path else "$"
         raise InvalidSchema(_short(f"{error.message} (at {where})")) from error
     formats = cls.FORMAT_CHECKER
-    return CompiledSchema(digest, schema, cls(schema, format_checker=formats), compile_fast(schema, cls, formats))
+    validator = cls(schema, format_checker=formats, registry=LOCAL_ONLY)
+    return CompiledSchema(digest, schema, validator, compile_fast(schema, cls, formats))
 
 
 class SchemaCache:
