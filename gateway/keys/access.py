@@ -14,6 +14,7 @@ from decimal import Decimal
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.config import Settings
+from gateway.keys.demo import DEMO_NAME, ensure_demo
 from gateway.keys.limiter import RateLimiter
 from gateway.keys.model import SCOPES, KeyRecord, hash_key, key_id_for
 from gateway.keys.store import KeyStore
@@ -23,7 +24,6 @@ from gateway.telemetry.refusals import Refusals
 log = logging.getLogger("corral.keys")
 
 REFRESH_S = 2.0
-DEMO_NAME = "demo"
 
 
 def static_keys(settings: Settings) -> dict[str, KeyRecord]:
@@ -57,8 +57,10 @@ class Access:
         self._owns_store = True
         self._task: asyncio.Task[None] | None = None
         self._refresh_failed = False
-        #: Shown once in the startup log when Corral had to create a demo key.
+        #: Shown once in the startup log when this process created the demo key.
         self.demo_key: str | None = None
+        #: The demo key's id when it is the only kind of key (whoever created it).
+        self.demo_key_id: str | None = None
 
     def use_store(self, factory: Callable[[], KeyStore], owned: bool) -> None:
         """Where keys live (the runtime points this at the ledger's engine)."""
@@ -134,13 +136,15 @@ class Access:
                 self._refresh_failed = False
 
     async def _demo_key(self) -> None:
-        """No keys at all and auth not turned off: create one demo key, once, so that
-        `make run` works out of the box; later starts only remind which key it is."""
+        """No keys at all and auth not turned off: create one demo key, once per database
+        (replicas starting together agree on one), so that `make run` works out of the
+        box; later starts, and replicas that lost the race, only say which key it is."""
         if self.static:
             return
         if self.keys:
             demos = [r for r in self.keys.values() if r.name == DEMO_NAME]
             if len(demos) == len(self.keys):
+                self.demo_key_id = demos[0].key_id
                 log.warning(
                     "demo key %s is active (printed when it was created); revoke it with "
                     "`corral keys revoke %s` once you have created your own keys",
@@ -148,15 +152,34 @@ class Access:
                     demos[0].key_id,
                 )
             return
-        key, record = await asyncio.to_thread(self.key_store().create, team=None, scopes=list(SCOPES), name=DEMO_NAME)
+        demo = await asyncio.to_thread(ensure_demo, self.key_store())
+        if demo is None:  # keys were created meanwhile; the next refresh loads them
+            return
+        record = demo.record
+        self.demo_key_id = record.key_id
+        if record.revoked_at is not None:
+            log.warning(
+                "no active API keys: the demo key %s was revoked and is made only once; "
+                "create a key with `corral keys create`",
+                record.key_id,
+            )
+            return
         self._set({**self.keys, record.key_hash: record})
-        self.demo_key = key
+        if demo.key is None:
+            log.warning(
+                "demo key %s was created by another gateway process starting at the same time "
+                "(its key is in that process's startup log); revoke it with `corral keys revoke %s`",
+                record.key_id,
+                record.key_id,
+            )
+            return
+        self.demo_key = demo.key
         log.warning(
             "no API keys configured: created a DEMO key (scopes admin, chat, spend:read; stored hashed, "
             "shown only now; revoke with `corral keys revoke %s`, or disable auth explicitly with --no-auth)",
             record.key_id,
         )
-        log.warning("demo key: %s", key)
+        log.warning("demo key: %s", demo.key)
 
     async def create(
         self,

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, insert, select, update
 from sqlalchemy.engine import Engine, RowMapping
@@ -44,7 +45,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def _record(row: RowMapping) -> KeyRecord:
+def record_of(row: RowMapping | dict[str, Any]) -> KeyRecord:
     return KeyRecord(
         key_id=row["id"],
         key_hash=row["key_hash"],
@@ -58,6 +59,26 @@ def _record(row: RowMapping) -> KeyRecord:
         created_at=_aware(row["created_at"]),
         revoked_at=_aware(row["revoked_at"]),
     )
+
+
+def new_row(team: str | None, scopes: frozenset[str], name: str) -> tuple[str, dict[str, Any]]:
+    """A fresh key and its `api_keys` row (no limits, no budget; the caller adds them)."""
+    key = new_key()
+    digest = hash_key(key)
+    row: dict[str, Any] = {
+        "id": key_id_for(digest),
+        "key_hash": digest,
+        "name": name,
+        "team": team or None,
+        "scopes": ",".join(sorted(scopes)),
+        "rpm": None,
+        "tpm": None,
+        "budget_usd": None,
+        "budget_period": None,
+        "created_at": datetime.now(UTC),
+        "revoked_at": None,
+    }
+    return key, row
 
 
 def validate(
@@ -131,27 +152,14 @@ class KeyStore:
         parsed, budget, period = validate(scopes, rpm, tpm, budget_usd, budget_period)
         self.ensure_schema()
         for _ in range(5):
-            key = new_key()
-            digest = hash_key(key)
-            row = {
-                "id": key_id_for(digest),
-                "key_hash": digest,
-                "name": name,
-                "team": team or None,
-                "scopes": ",".join(sorted(parsed)),
-                "rpm": rpm,
-                "tpm": tpm,
-                "budget_usd": None if budget is None else str(budget),
-                "budget_period": period,
-                "created_at": datetime.now(UTC),
-                "revoked_at": None,
-            }
+            key, row = new_row(team, parsed, name)
+            row.update(rpm=rpm, tpm=tpm, budget_usd=None if budget is None else str(budget), budget_period=period)
             try:
                 with self.engine.begin() as connection:
                     connection.execute(insert(api_keys), row)
             except IntegrityError:  # a 48-bit id collision: draw again
                 continue
-            return key, _record(row)  # type: ignore[arg-type]
+            return key, record_of(row)
         raise RuntimeError("could not draw a unique key id")
 
     def list(self, include_revoked: bool = True) -> list[KeyRecord]:
@@ -160,13 +168,13 @@ class KeyStore:
         if not include_revoked:
             query = query.where(api_keys.c.revoked_at.is_(None))
         with self.engine.connect() as connection:
-            return [_record(row) for row in connection.execute(query).mappings()]
+            return [record_of(row) for row in connection.execute(query).mappings()]
 
     def get(self, key_id: str) -> KeyRecord | None:
         self.ensure_schema()
         with self.engine.connect() as connection:
             row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
-        return None if row is None else _record(row)
+        return None if row is None else record_of(row)
 
     def revoke(self, key_id: str) -> KeyRecord | None:
         """Revoke (idempotent: the first revocation time stays); None for an unknown id."""

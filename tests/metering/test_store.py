@@ -28,9 +28,11 @@ def _attempts(store: SqlStore) -> list[dict[str, object]]:
 
 def test_migrations_bring_the_schema_to_head_with_its_indexes(store: SqlStore) -> None:
     store.ensure_schema()
-    assert current(store.engine) == head() == "0002_api_keys"
+    assert current(store.engine) == head() == "0003_demo_key"
     found = inspect(store.engine)
-    assert {"ledger_requests", "ledger_attempts", "api_keys", "alembic_version"} <= set(found.get_table_names())
+    assert {"ledger_requests", "ledger_attempts", "api_keys", "api_keys_demo", "alembic_version"} <= set(
+        found.get_table_names()
+    )
     indexes = {i["name"] for i in found.get_indexes("ledger_attempts")}
     assert "ix_ledger_attempts_day_provider_model" in indexes
     SqlStore(str(store.engine.url.render_as_string(hide_password=False))).ensure_schema()
