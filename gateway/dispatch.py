@@ -143,7 +143,8 @@ class Dispatcher:
 
         started = time.perf_counter()
         the_plan = self.plan(req, key_id)
-        (stream, batches, first), outcome = await self._run(the_plan, attempt, [])
+        (stream, batches, first), outcome = await self._run(the_plan, attempt, [], stream=True)
+        batches = self._watch(outcome.deployment, batches)
         opened = OpenStream(outcome, stream, batches, first, started)
         guard = guard_for(req, the_plan.settings)
         if guard.active:
@@ -151,6 +152,18 @@ class Dispatcher:
             provider = self.providers[dep.provider]
             opened.guarded = GuardedStream(provider, dep, req, guard, stream, first, batches, self._cost_today)
         return opened
+
+    async def _watch(self, dep: Deployment, batches: AsyncIterator[_Batch]) -> AsyncIterator[_Batch]:
+        """A stream's health is known at its end: one that breaks mid-way counts against its
+        deployment (so a backend that always cuts streams is routed around), one that ends
+        well for it."""
+        try:
+            async for batch in batches:
+                yield batch
+        except UpstreamError as exc:
+            self._learn(dep, exc)
+            raise
+        self.state.record_health(dep.key, self.policy().defaults.breaker, True)
 
     def _cost_today(self, dep: Deployment, usage: Usage) -> Decimal:
         return self.cost(dep, usage, self.state.today())
@@ -186,6 +199,7 @@ class Dispatcher:
         the_plan: Plan,
         attempt: Callable[[Provider, Deployment], Awaitable[T]],
         records: list[AttemptRecord],
+        stream: bool = False,
     ) -> tuple[T, Outcome]:
         if the_plan.rejected is not None:
             raise rejected(the_plan)
@@ -194,7 +208,7 @@ class Dispatcher:
         retry = the_plan.settings.retry
         try:
             async with asyncio.timeout(retry.deadline_ms / 1000):
-                return await self._attempts(the_plan, retry, records, attempt)
+                return await self._attempts(the_plan, retry, records, attempt, stream)
         except TimeoutError as exc:
             error = timed_out(the_plan, retry.deadline_ms, records)
             error.attempt_records = tuple(records)
@@ -209,7 +223,11 @@ class Dispatcher:
         retry: Retry,
         records: list[AttemptRecord],
         attempt: Callable[[Provider, Deployment], Awaitable[T]],
+        stream: bool,
     ) -> tuple[T, Outcome]:
+        """`stream`: an opened stream is healthy only once it ends (see `_watch`); a breaker
+        probe is settled at once all the same, so a probe whose stream is abandoned unread
+        never keeps its deployment out."""
         failures: list[UpstreamError] = []
         breaker_config = self.policy().defaults.breaker
         for candidate in the_plan.candidates:
@@ -228,7 +246,8 @@ class Dispatcher:
                 if exc.kind.value not in retry.on and exc.kind not in ALWAYS_FALL_OVER:
                     break
                 continue
-            self.state.record_health(dep.key, breaker_config, True)
+            if not stream or self.state.breaker(dep.key, breaker_config).state != "closed":
+                self.state.record_health(dep.key, breaker_config, True)
             return result, Outcome(dep, candidate.expected_cost_usd, the_plan, records)
         raise exhausted(the_plan, failures, records)
 

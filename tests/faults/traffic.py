@@ -183,3 +183,15 @@ def until(check: Callable[[], bool], what: str, limit_s: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"not reached within {limit_s:.0f} s: {what}")
         time.sleep(0.05)
+
+
+def ledger_row(database_url: str, request_id: str) -> dict[str, Any]:
+    """One request's ledger row, as a mapping."""
+    store = SqlStore(database_url)
+    table = request_table()
+    try:
+        with store.engine.connect() as conn:
+            row = conn.execute(select(table).where(table.c.request_id == request_id)).mappings().one()
+    finally:
+        store.close()
+    return dict(row)
