@@ -2,8 +2,9 @@
 
 Keys are looked up by their SHA-256 in an in-memory cache (`gateway.keys.access`), so
 authentication does no I/O. Missing, unknown or revoked keys get 401 invalid_api_key;
-a key without the endpoint's scope gets 403 insufficient_scope. With authentication
-turned off explicitly every caller is an anonymous admin.
+a key without the endpoint's scope gets 403 insufficient_scope; each refusal is counted
+by reason in `corral_auth_failures_total`. With authentication turned off explicitly
+every caller is an anonymous admin.
 """
 
 from __future__ import annotations

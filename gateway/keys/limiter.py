@@ -10,7 +10,7 @@ With REDIS_URL the buckets live in Redis and one Lua script checks and takes fro
 in a single round trip, on Redis's clock, so the limits hold across replicas. Without
 Redis, or while it is unreachable, every process keeps its own buckets (a warning is
 logged once per outage; Redis trouble never becomes a request error). A correction is
-made to the buckets that were charged; one Redis refuses is dropped.
+made to the buckets that were charged; a correction Redis refuses is dropped.
 """
 
 from __future__ import annotations

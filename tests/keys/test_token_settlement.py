@@ -87,6 +87,18 @@ def test_usage_below_the_estimate_leaves_room_for_more_requests(tmp_path: Path) 
         assert runtime.keys.limiter.local.level(record.key_id, 1000) >= 1000 - 6 * 30
 
 
+def test_a_request_no_backend_billed_gets_its_estimate_back(tmp_path: Path) -> None:
+    db = tmp_path / "keys.db"
+    key, _ = _key(db, tpm=1000)
+    refused_upstream = {**_chat(5, max_tokens=400)}
+    refused_upstream["messages"] = [{"role": "user", "content": 'Hi [[fake: {"error": "bad_request"}]]'}]
+    with running_gateway(_settings(db), auth=True) as (url, _), httpx.Client(timeout=20) as client:
+        for i in range(4):
+            response = _post(client, url, key, refused_upstream)
+            assert response.status_code == 400, (i, response.text)
+        assert _post(client, url, key, _chat(5, max_tokens=400)).status_code == 200
+
+
 def test_usage_above_the_estimate_charges_the_difference(tmp_path: Path) -> None:
     db = tmp_path / "keys.db"
     key, _ = _key(db, tpm=2000)
