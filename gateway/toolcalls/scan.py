@@ -20,6 +20,9 @@ import orjson
 __all__ = ["Span", "closers", "find_spans", "hazard", "leaves"]
 
 Mode = Literal["json", "python"]
+#: Deepest nesting a repair will touch: deeper text is refused before json-repair, whose
+#: time on a long run of open brackets grows to tens of seconds (10^5 braces: ~30 s).
+MAX_DEPTH = 64
 _OPEN = {"{": "}", "[": "]", "(": ")"}
 _CLOSE = {"}": "{", "]": "[", ")": "("}
 _LITERALS = frozenset({"true", "false", "null", "True", "False", "None"})
@@ -158,6 +161,8 @@ def _punct(walk: _Walk, char: str, follows_word: bool) -> None:
     elif char in "{[" or (char == "(" and follows_word):
         walk.set_expect("after")
         walk.stack.append(_Frame(char, "value" if char == "[" else "key"))
+        if len(walk.stack) > MAX_DEPTH:
+            walk.problem = f"nested deeper than {MAX_DEPTH} levels"
     elif char in _CLOSE and any(frame.opener == _CLOSE[char] for frame in walk.stack):
         if walk.expect() == "value" and walk.last is not None and walk.last.text in ":=":
             walk.problem = "a key has no value"
