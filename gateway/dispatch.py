@@ -39,9 +39,16 @@ _Opened = tuple[UpstreamStream, AsyncIterator[_Batch], _Batch | None]
 FIRST_RETRY_WAIT_S = 0.05
 #: Why an attempt in flight when the request's deadline passed (or its client left) ended.
 CANCELLED = "no answer before the request's deadline (or its client left); attempt cancelled"
-#: Kinds that say nothing about the request itself: always worth the next deployment.
+#: Kinds that say nothing about the request itself: always worth the next deployment
+#: (a garbled answer is the backend's fault, so another one may well serve the request).
 ALWAYS_FALL_OVER = frozenset(
-    {ErrorKind.MODEL_GONE, ErrorKind.AUTH, ErrorKind.CONTEXT_TOO_LONG, ErrorKind.TOOL_CALLS_INVALID}
+    {
+        ErrorKind.MODEL_GONE,
+        ErrorKind.AUTH,
+        ErrorKind.CONTEXT_TOO_LONG,
+        ErrorKind.TOOL_CALLS_INVALID,
+        ErrorKind.MALFORMED_RESPONSE,
+    }
 )
 
 

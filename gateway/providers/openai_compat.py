@@ -55,6 +55,10 @@ K = ErrorKind
 _JSON_HEADERS = {"Content-Type": "application/json"}
 #: Idle keep-alive connections are dropped after this long (providers close at about 60 s).
 KEEPALIVE_S = 30.0
+#: Larger whole answers are refused unread (MALFORMED_RESPONSE, so the next backend gets the
+#: request): far above any real completion, logprobs included, and it bounds what one
+#: misbehaving backend can make a worker buffer.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +228,7 @@ class OpenAICompatProvider(Provider):
     async def _complete_at(self, url: str | URL, payload: bytes, request: ChatRequest) -> Completion:
         response = await self._post(url, payload)
         try:
-            raw = await response.read()
+            raw = await self._read_capped(response)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise transport_error(self.name, exc, "reading the answer") from exc
         finally:
@@ -249,6 +253,25 @@ class OpenAICompatProvider(Provider):
             upstream_request_id=response.headers.get(self.dialect.request_id_header),
             reported_timing_s=self.completion_timing(parsed),
         )
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        """The whole answer; past MAX_ANSWER_BYTES it is refused and the connection dropped."""
+        declared = response.content_length
+        if declared is not None and declared <= MAX_ANSWER_BYTES:
+            return await response.read()
+        limit = f"over the {MAX_ANSWER_BYTES // (1024 * 1024)} MiB limit for an answer"
+        if declared is not None:
+            response.close()
+            raise self.malformed(f"answer of {declared} bytes is {limit}")
+        parts: list[bytes] = []
+        size = 0
+        async for part in response.content.iter_any():
+            size += len(part)
+            if size > MAX_ANSWER_BYTES:
+                response.close()
+                raise self.malformed(f"answer is {limit}")
+            parts.append(part)
+        return b"".join(parts)
 
     def completion_usage(self, raw: dict[str, Any]) -> Any:
         """Where the usage object sits in a whole answer."""

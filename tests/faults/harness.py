@@ -62,7 +62,9 @@ class FakePark:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(15)
 
     def add(self, provider: str, **kwargs: Any) -> FakeServer:
-        fake = make_fake(provider, **kwargs)
+        return self.start(make_fake(provider, **kwargs))
+
+    def start(self, fake: FakeServer) -> FakeServer:
         self._run(fake.start())
         self.fakes.append(fake)
         return fake
