@@ -8,12 +8,14 @@ mean nothing to it and are dropped. Streams ask for `stream_options.include_usag
 long is a 400 whose message says "maximum context length". No rate-limit headers.
 
 Which replica serves a request is `VllmPool.acquire`'s choice; a replica we cannot
-connect to leaves the rotation until its next good health check.
+connect to leaves the rotation until its next good health check, and the request goes
+to the next healthy replica (it never reached the first).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
 import orjson
 from pydantic import SecretStr
@@ -28,6 +30,8 @@ from gateway.routing.catalogue import Deployment
 from gateway.schema.chat import ChatRequest
 
 __all__ = ["PARAMETERS", "VllmProvider"]
+
+T = TypeVar("T")
 
 PARAMETERS: Mapping[str, Rule] = {
     "messages": clean_messages(drop_name=False),
@@ -113,24 +117,43 @@ class VllmProvider(OpenAICompatProvider):
 
     async def complete(self, request: ChatRequest, deployment: Deployment) -> Completion:
         payload = self._payload(request, deployment, stream=False)
-        replica = self.pool.acquire(deployment.model_id, conversation_key(request))
-        try:
-            return await self._complete_at(replica.chat_url, payload, request)
-        except UpstreamError as exc:
-            self._after_failure(replica, exc)
-            raise
-        finally:
-            self.pool.release(replica)
+
+        async def send(replica: Replica) -> Completion:
+            try:
+                return await self._complete_at(replica.chat_url, payload, request)
+            finally:
+                self.pool.release(replica)
+
+        return await self._on_replicas(request, deployment, send)
 
     async def stream(self, request: ChatRequest, deployment: Deployment) -> UpstreamStream:
         payload = self._payload(request, deployment, stream=True)
-        replica = self.pool.acquire(deployment.model_id, conversation_key(request))
-        try:
-            return await self._stream_at(replica.chat_url, payload, on_close=lambda: self.pool.release(replica))
-        except UpstreamError as exc:
-            self.pool.release(replica)
-            self._after_failure(replica, exc)
-            raise
+
+        async def send(replica: Replica) -> UpstreamStream:
+            try:
+                return await self._stream_at(replica.chat_url, payload, on_close=lambda: self.pool.release(replica))
+            except UpstreamError:
+                self.pool.release(replica)
+                raise
+
+        return await self._on_replicas(request, deployment, send)
+
+    async def _on_replicas(
+        self, request: ChatRequest, deployment: Deployment, send: Callable[[Replica], Awaitable[T]]
+    ) -> T:
+        """Send on the pool's choice of replica. One that cannot be reached never got the
+        request: it leaves the rotation and the next healthy replica gets the request, so
+        one replica going away costs the caller nothing while another can serve."""
+        for _ in range(max(1, len(self.pool.replicas))):
+            replica = self.pool.acquire(deployment.model_id, conversation_key(request))
+            try:
+                return await send(replica)
+            except UpstreamError as exc:
+                self._after_failure(replica, exc)
+                if not _unreachable(exc):
+                    raise
+                unreachable = exc
+        raise unreachable
 
     def _payload(self, request: ChatRequest, deployment: Deployment, *, stream: bool) -> bytes:
         return orjson.dumps(self.build_body(request, deployment, stream=stream))

@@ -121,7 +121,7 @@ async def test_unknown_model_is_model_gone(replicas: list[Any]) -> None:
         assert caught.value.kind is ErrorKind.MODEL_GONE
 
 
-async def test_refused_connection_marks_replica_unhealthy(replicas: list[Any]) -> None:
+async def test_refused_connection_marks_replica_unhealthy_and_the_next_serves(replicas: list[Any]) -> None:
     dead = f"http://127.0.0.1:{closed_port()}"
     async with running_provider("vllm", dead, urls=[dead, replicas[0].url], interval_s=60) as provider:
         assert isinstance(provider, VllmProvider)
@@ -130,12 +130,22 @@ async def test_refused_connection_marks_replica_unhealthy(replicas: list[Any]) -
         dead_replica, live_replica = provider.pool.replicas
         dead_replica.healthy, dead_replica.models = True, {MODEL: 1000}
         live_replica.sample = LoadSample(running=5)
-        with pytest.raises(UpstreamError) as caught:
-            await provider.complete(chat_request(), deployment("vllm"))
-        assert caught.value.kind is ErrorKind.CONNECTION
-        assert not by_url(provider)[dead].healthy
         result = await provider.complete(chat_request(), deployment("vllm"))
-        assert result.body["choices"]
+        assert result.body["choices"], "the live replica served what the dead one refused"
+        assert not by_url(provider)[dead].healthy
+        assert provider.pool_state()[1].inflight == 0 and provider.pool_state()[0].inflight == 0
+
+
+async def test_every_replica_refusing_is_a_connection_error(replicas: list[Any]) -> None:
+    dead = f"http://127.0.0.1:{closed_port()}"
+    async with running_provider("vllm", dead, urls=[dead], interval_s=60) as provider:
+        assert isinstance(provider, VllmProvider)
+        (dead_replica,) = provider.pool.replicas
+        dead_replica.healthy, dead_replica.models = True, {MODEL: 1000}
+        with pytest.raises(UpstreamError) as caught:
+            await provider.stream(chat_request(stream=True), deployment("vllm"))
+        assert caught.value.kind is ErrorKind.CONNECTION
+        assert not dead_replica.healthy and dead_replica.inflight == 0
 
 
 async def test_stream_asks_for_usage_and_releases_its_slot(replicas: list[Any]) -> None:
