@@ -18,6 +18,8 @@ __all__ = ["Choice", "Contract", "OutputKind", "prepare"]
 
 ChoiceKind = Literal["auto", "none", "required", "function"]
 OutputKind = Literal["json_object", "json_schema"]
+#: Most tools one request may declare (OpenAI's limit too).
+MAX_TOOLS = 128
 #: Schema used when a function declares no parameters: any JSON object.
 _ANY_OBJECT: dict[str, Any] = {"type": "object"}
 
@@ -71,6 +73,8 @@ def prepare(body: Mapping[str, Any], cache: SchemaCache = DEFAULT_CACHE) -> Cont
 
 
 def _tools(raw: Any, cache: SchemaCache) -> dict[str, CompiledSchema]:
+    if len(raw) > MAX_TOOLS:
+        raise bad_request(f"{len(raw)} tools declared; at most {MAX_TOOLS}", param="tools")
     compiled: dict[str, CompiledSchema] = {}
     for position, tool in enumerate(raw):
         function = tool.get("function") if isinstance(tool, Mapping) else None

@@ -29,6 +29,8 @@ __all__ = ["DEFAULT_CACHE", "CompiledSchema", "InvalidSchema", "SchemaCache"]
 MAX_ERROR_CHARS = 200
 #: Most errors reported for one instance.
 MAX_ERRORS = 5
+#: Largest schema compiled (as compact JSON): checking and compiling grow with its size.
+MAX_SCHEMA_BYTES = 128 * 1024
 #: `$ref`s resolve only inside the schema itself (and the drafts' meta-schemas): a client's
 #: schema must never make the gateway fetch a URL (jsonschema's default would, blocking).
 LOCAL_ONLY: Registry[Any] = Registry()
@@ -114,6 +116,8 @@ class SchemaCache:
 
     def get(self, schema: Any) -> CompiledSchema:
         canonical = _canonical(schema)
+        if len(canonical) > MAX_SCHEMA_BYTES:
+            raise InvalidSchema(f"the schema is {len(canonical):,} bytes as JSON; at most {MAX_SCHEMA_BYTES:,}")
         digest = hashlib.blake2b(canonical, digest_size=16).digest()
         entry = self._entries.get(digest)
         if entry is not None:
