@@ -53,3 +53,7 @@ def hosted(park: FakePark, tmp_path: Path) -> Iterator[Rig]:
     rig = open_rig(fault_settings(tmp_path, fakes), fakes)
     yield rig
     rig.stack.close()
+
+
+# The ledger tests' PostgreSQL fixtures: a throwaway database per run, a schema per test.
+from tests.metering.conftest import pg_database, pg_schema_url  # noqa: E402, F401

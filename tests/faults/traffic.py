@@ -92,6 +92,10 @@ class Traffic:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def post(self, path: str) -> httpx.Response:
+        """A bodiless POST to another endpoint (e.g. /admin/policy/reload)."""
+        return self._client.post(path)
+
     def send(self, body: dict[str, Any]) -> Reply:
         """One request; a client timeout is a failed test (the gateway hung past its deadline)."""
         with self._client.stream("POST", "/v1/chat/completions", json=body) as response:
