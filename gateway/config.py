@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 DEFAULT_BASE_URLS = {
     "groq": "https://api.groq.com/openai/v1",
@@ -26,6 +28,7 @@ DEFAULT_BASE_URLS = {
     # accident. A local Ollama is usually OLLAMA_LOCAL_URL.
     "sglang": "",
     "ollama": "",
+    "litellm": "",  # per deployment, see LitellmDeployment
 }
 OLLAMA_LOCAL_URL = "http://localhost:11434/v1"
 API_KEY_ENV = {
@@ -72,6 +75,28 @@ class VllmPoolConfig(_Model):
     gpus: int = Field(8, ge=1)
 
 
+class LitellmDeployment(_Model):
+    """One logical model served through litellm (Vertex AI, Azure AI Foundry, the long tail).
+
+    The key is a reference: `api_key_env` names the environment variable that holds it,
+    read when the configuration loads (never written in the file)."""
+
+    model: str
+    #: litellm's model string, e.g. `vertex_ai/meta/llama-4-maverick-17b-128e-instruct-maas`.
+    litellm_model: str = Field(min_length=1)
+    api_base: str | None = None
+    api_key_env: str | None = None
+    api_key: SecretStr | None = None
+    input_usd_per_1m: Decimal = Field(ge=0)
+    output_usd_per_1m: Decimal = Field(ge=0)
+    prices_effective: date = date(2025, 4, 5)
+    context_window: int = Field(131072, ge=1)
+    max_output_tokens: int = Field(8192, ge=1)
+    capabilities: list[str] = Field(default_factory=lambda: ["stream", "tools"])
+    #: Further keyword arguments for `litellm.acompletion` (e.g. vertex_project, vertex_location).
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
 class ProviderConfig(_Model):
     name: str
     enabled: bool = True
@@ -83,6 +108,17 @@ class ProviderConfig(_Model):
     simulated: bool = False
     bedrock: BedrockConfig | None = None
     vllm: VllmPoolConfig | None = None
+    #: litellm only: the deployments handed to litellm, at most one per logical model.
+    deployments: list[LitellmDeployment] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _deployments_are_litellms(self) -> ProviderConfig:
+        if self.deployments and self.name != "litellm":
+            raise ValueError("deployments: only the litellm provider takes a list of deployments")
+        models = [d.model for d in self.deployments]
+        if len(set(models)) != len(models):
+            raise ValueError("deployments: at most one litellm deployment per logical model")
+        return self
 
     def has_credentials(self) -> bool:
         if self.name == "bedrock":
@@ -92,6 +128,8 @@ class ProviderConfig(_Model):
             return self.vllm is not None and bool(self.vllm.urls)
         if self.name in URL_ONLY:
             return bool(self.base_url)
+        if self.name == "litellm":
+            return bool(self.deployments)
         return self.api_key is not None
 
 
@@ -142,6 +180,8 @@ def _provider_from_env(name: str, env: Mapping[str, str], base: dict[str, Any]) 
         if region:
             bedrock["region"] = region
         spec["bedrock"] = bedrock
+    if name == "litellm":
+        spec["deployments"] = [_litellm_key(dict(d), env) for d in spec.get("deployments") or ()]
     if name == "vllm":
         pool = dict(spec.get("vllm") or {})
         if env.get("CORRAL_VLLM_URLS"):
@@ -150,6 +190,14 @@ def _provider_from_env(name: str, env: Mapping[str, str], base: dict[str, Any]) 
             pool["api_key"] = env["VLLM_API_KEY"]
         spec["vllm"] = pool
     return spec
+
+
+def _litellm_key(deployment: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Resolve `api_key_env` to the key itself (a deployment without one sends none)."""
+    var = deployment.get("api_key_env")
+    if isinstance(var, str) and env.get(var):
+        deployment["api_key"] = env[var]
+    return deployment
 
 
 def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:

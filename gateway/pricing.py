@@ -58,6 +58,11 @@ class PriceBook:
             found = price
         return found
 
+    def with_prices(self, extra: list[Price]) -> PriceBook:
+        """This book plus `extra` (prices configured with a deployment rather than in the file)."""
+        prices = [p for entries in self._by_key.values() for p in entries]
+        return PriceBook(prices + extra, currency=self.currency)
+
     def in_force(self, when: date) -> list[Price]:
         return [p for (prov, model) in sorted(self._by_key) if (p := self.at(prov, model, when))]
 

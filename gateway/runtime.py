@@ -26,6 +26,7 @@ from gateway.metering.sql import SqlStore
 from gateway.policy_holder import PolicyHolder, default_policy_path
 from gateway.pricing import PriceBook, load_price_book
 from gateway.providers.base import Provider
+from gateway.providers.litellm_adapter import catalogue_overrides, deployment_prices
 from gateway.providers.registry import provider_class
 from gateway.routing.catalogue import Catalogue, load_catalogue
 from gateway.routing.planner import PoolLoad
@@ -45,9 +46,9 @@ SIMULATED_KEYS = {
     "deepinfra": "test-deepinfra-key",
     "fireworks": "test-fireworks-key",
 }
-#: Never simulated: a self-hosted SGLang server and a local Ollama exist only where an
-#: operator points Corral at one (the demo keeps to the hosted backends and the vLLM pool).
-NOT_SIMULATED = URL_ONLY
+#: Never simulated: a self-hosted SGLang server, a local Ollama and litellm deployments exist
+#: only where an operator configures one (the demo keeps to the hosted backends and the pool).
+NOT_SIMULATED = URL_ONLY | {"litellm"}
 SIMULATED_AWS = ("AKIDCORRALTEST00000", "corral-test-secret")
 
 
@@ -128,8 +129,13 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         """Build from settings; an invalid catalogue, price book or policy fails here, before serving."""
-        catalogue = load_catalogue().with_overrides(settings.catalogue)
+        litellm = settings.providers.get("litellm")
+        configured = litellm if litellm is not None and litellm.enabled else None
+        extra_rows = catalogue_overrides(configured) if configured else {}
+        catalogue = load_catalogue().with_overrides({**extra_rows, **settings.catalogue})
         prices = load_price_book(Path(settings.price_book_path)) if settings.price_book_path else load_price_book()
+        if configured:
+            prices = prices.with_prices(deployment_prices(configured))
         policy = PolicyHolder(Path(settings.policy_path) if settings.policy_path else default_policy_path())
         policy.load_initial()
         return cls(settings=settings, catalogue=catalogue, prices=prices, policy=policy)

@@ -15,6 +15,7 @@ PROVIDER_CLASSES: dict[str, str] = {
     "fireworks": "gateway.providers.fireworks:FireworksProvider",
     "sglang": "gateway.providers.sglang:SglangProvider",
     "ollama": "gateway.providers.ollama:OllamaProvider",
+    "litellm": "gateway.providers.litellm_adapter:LitellmProvider",
 }
 
 

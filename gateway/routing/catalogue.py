@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-PROVIDERS = ("groq", "together", "deepinfra", "bedrock", "vllm", "fireworks", "sglang", "ollama")
+PROVIDERS = ("groq", "together", "deepinfra", "bedrock", "vllm", "fireworks", "sglang", "ollama", "litellm")
 #: Local development backends: eligible only where an operator configured one explicitly,
 #: so offline tools (`corral policy explain`) do not assume one is there.
 DEV_ONLY = frozenset({"ollama"})
