@@ -1,5 +1,7 @@
 """Fixtures of the fault suite: a park of stoppable fakes, and a gateway routing Maverick
-to DeepInfra (the cheaper, so the preferred) with Together as the backup."""
+to DeepInfra (the cheaper, so the preferred) with Together as the backup. A run also
+writes `faults-summary.json` into pytest's base temp directory: each scenario, the
+invariant its docstring states, and whether the gateway survived it."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 from gateway.config import Settings
@@ -38,6 +42,29 @@ def open_rig(settings: Settings, fakes: dict[str, FakeServer]) -> Rig:
     url, runtime = stack.enter_context(fault_gateway(settings))
     traffic = stack.enter_context(Traffic(url))
     return Rig(settings, url, runtime, traffic, stack, fakes)
+
+
+#: One entry per scenario run in this session (filled by the report hook below).
+SCENARIOS: list[dict[str, Any]] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome: Any = yield
+    report = outcome.get_result()
+    if report.when == "call" and isinstance(item, pytest.Function):
+        invariant = " ".join((item.function.__doc__ or "").split())
+        SCENARIOS.append({"scenario": item.nodeid, "invariant": invariant, "survived": report.passed})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fault_summary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Faults tried and survived, written when the session ends."""
+    path = tmp_path_factory.getbasetemp() / "faults-summary.json"
+    yield path
+    survived = sum(1 for s in SCENARIOS if s["survived"])
+    summary = {"tried": len(SCENARIOS), "survived": survived, "scenarios": SCENARIOS}
+    path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
 
 
 @pytest.fixture
