@@ -14,7 +14,7 @@ from gateway.cli_keys import keys_app
 from gateway.cli_policy import policy_app
 from gateway.cli_report import prices_command, reconcile_command, report_app
 from gateway.cli_simulate import simulate_command
-from gateway.config import ConfigError, load_settings
+from gateway.config import ConfigError, Settings, load_settings
 
 app = typer.Typer(
     help="Corral: one OpenAI-compatible endpoint for Llama 4, routed across backends.", no_args_is_help=True
@@ -39,6 +39,9 @@ def serve(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Turn authentication off (every caller is admin; logged loudly).")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes sharing the port, each with its own runtime.")
+    ] = 1,
 ) -> None:
     """Start the gateway."""
     import uvicorn
@@ -71,8 +74,19 @@ def serve(
     except (PolicyError, PriceBookError, CatalogueError) as exc:
         typer.echo(f"corral: cannot start: {exc}", err=True)
         raise typer.Exit(2) from exc
-    runtime.sink = ledger_sink(settings)
     logging.getLogger("corral").info("ledger: %s", _redact(settings.database_url))
+    if workers > 1:
+        _serve_workers(
+            settings,
+            workers,
+            config=config,
+            policy=policy,
+            no_auth=no_auth,
+            log_level=log_level,
+            log_format=log_format,
+        )
+        return
+    runtime.sink = ledger_sink(settings)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; a drained, clean
     # shutdown is a success, so that re-raised SIGTERM ends the process with status 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
@@ -88,6 +102,40 @@ def serve(
         timeout_graceful_shutdown=settings.shutdown_grace_s,
         loop="auto",
         http="auto",
+    )
+
+
+def _serve_workers(
+    settings: Settings,
+    workers: int,
+    *,
+    config: Path | None,
+    policy: Path | None,
+    no_auth: bool,
+    log_level: str,
+    log_format: str,
+) -> None:
+    """uvicorn's supervisor: it spawns the workers (each builds its runtime, see gateway.workers),
+    replaces one that dies, and on SIGTERM stops them all, each draining gracefully."""
+    import uvicorn
+
+    from gateway.workers import HEALTHCHECK_TIMEOUT_S, export_choices, prepare_keys
+
+    export_choices(
+        workers=workers, config=config, policy=policy, no_auth=no_auth, log_level=log_level, log_format=log_format
+    )
+    prepare_keys(settings)
+    uvicorn.run(
+        "gateway.workers:create_worker_app",
+        factory=True,
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+        timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT_S,
     )
 
 

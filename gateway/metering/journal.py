@@ -4,7 +4,8 @@ loses nothing; segments whose events are all in the ledger are then deleted.
 
 Files: `<path>.<n>.wal` segments (the highest open for appending), `<path>.lock` held
 with flock so two processes never share a journal. A file at `<path>` itself (the older
-single-file journal) is replayed like a closed segment.
+single-file journal) is replayed like a closed segment. Several worker processes of one
+gateway each claim their own slot (`<path>`, `<path>-w1`, ...; see `claim_journal`).
 """
 
 from __future__ import annotations
@@ -149,3 +150,20 @@ class Journal:
             if self._lock_fd >= 0:
                 os.close(self._lock_fd)
                 self._lock_fd = -1
+
+
+def slot_path(path: Path, slot: int) -> Path:
+    """Slot 0 is the configured path itself, so a single-process gateway is unchanged."""
+    return path if slot == 0 else path.with_name(f"{path.name}-w{slot}")
+
+
+def claim_journal(path: Path, slots: int) -> Journal:
+    """The first of `slots` journals no other process holds. Worker processes of one gateway
+    start together and each takes a free slot; a worker that replaces a dead one takes the
+    slot it left, and replays what is still in it."""
+    for slot in range(max(slots, 1)):
+        try:
+            return Journal(slot_path(path, slot))
+        except JournalBusy:
+            continue
+    raise JournalBusy(f"all {slots} usage journal slots of {path} are in use by other processes")

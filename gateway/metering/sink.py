@@ -48,7 +48,7 @@ class QueueSink:
     def __init__(
         self,
         store: EventStore,
-        journal_path: Path,
+        journal_path: Path | Journal,
         *,
         max_queue: int = 10_000,
         batch_size: int = 500,
@@ -57,7 +57,7 @@ class QueueSink:
         segment_bytes: int = 1 << 20,
     ) -> None:
         self.store = store
-        self.journal = Journal(journal_path)
+        self.journal = journal_path if isinstance(journal_path, Journal) else Journal(journal_path)
         self.batch_size = batch_size
         self.retry_interval_s = retry_interval_s
         self.flush_interval_s = flush_interval_s
