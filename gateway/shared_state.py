@@ -16,6 +16,7 @@ import logging
 import secrets
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import redis.asyncio as aioredis
@@ -32,10 +33,20 @@ FLUSH_INTERVAL_S = 0.5
 MAX_SAMPLES_PER_FLUSH = 500
 
 
+def channel_for(url: str) -> str:
+    """The pub/sub channel for gateways using this Redis database. Keys live in the URL's
+    database index, but pub/sub ignores it: without the index in the channel name, gateways
+    kept apart by index (a soak run beside a test suite) would still hear each other."""
+    parts = urlsplit(url)
+    db = parts.path.strip("/") or (parse_qs(parts.query).get("db") or ["0"])[0]
+    return CHANNEL if db in {"", "0"} else f"{CHANNEL}:db{db}"
+
+
 class SharedState:
     def __init__(self, state: LiveState, url: str) -> None:
         self.state = state
         self.url = url
+        self.channel = channel_for(url)
         self.replica = secrets.token_hex(6)
         self.connected = False
         self._client: aioredis.Redis | None = None
@@ -87,7 +98,7 @@ class SharedState:
             ttl = self._ttl(change)
             pipe.set(f"{PREFIX}{change['kind']}:{change['key']}", orjson.dumps(change), px=int(ttl * 1000))
         message = {"replica": self.replica, "changes": changes, "samples": samples}
-        pipe.publish(CHANNEL, orjson.dumps(message))
+        pipe.publish(self.channel, orjson.dumps(message))
         await pipe.execute()
         self._ok()
 
@@ -125,7 +136,7 @@ class SharedState:
     async def _listen(self) -> None:
         assert self._client is not None
         async with self._client.pubsub() as pubsub:
-            await pubsub.subscribe(CHANNEL)
+            await pubsub.subscribe(self.channel)
             async for message in pubsub.listen():
                 if message.get("type") != "message":
                     continue
