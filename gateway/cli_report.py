@@ -195,7 +195,7 @@ def _print_reconciliation(result: Reconciliation, output: Format) -> None:
 
 
 def reconcile_command(
-    provider: Annotated[str, typer.Option(help="Whose export this is (groq, together, deepinfra, bedrock, vllm).")],
+    provider: Annotated[str, typer.Option(help="Whose export this is (a provider name, e.g. bedrock).")],
     file: Annotated[Path, typer.Option("--file", help="The provider's usage or billing export (CSV).")],
     start: Annotated[str | None, typer.Option("--from", help="First day (default: the export's first).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last day (default: the export's last).")] = None,

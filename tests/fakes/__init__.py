@@ -12,6 +12,8 @@ SCOUT = {
     "together": "meta-llama/Llama-4-Scout-17B-16E-Instruct",
     "deepinfra": "meta-llama/Llama-4-Scout-17B-16E-Instruct",
     "vllm": "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+    "fireworks": "accounts/fireworks/models/llama4-scout-instruct-basic",
+    "sglang": "meta-llama/Llama-4-Scout-17B-16E-Instruct",
 }
 #: Where each fake's chat endpoint lives under its root URL.
 CHAT_PATHS = {
@@ -19,6 +21,8 @@ CHAT_PATHS = {
     "together": "/v1/chat/completions",
     "deepinfra": "/v1/openai/chat/completions",
     "vllm": "/v1/chat/completions",
+    "fireworks": "/inference/v1/chat/completions",
+    "sglang": "/v1/chat/completions",
 }
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
