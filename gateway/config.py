@@ -193,7 +193,10 @@ def _provider_from_env(name: str, env: Mapping[str, str], base: dict[str, Any]) 
 
 
 def _litellm_key(deployment: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """Resolve `api_key_env` to the key itself (a deployment without one sends none)."""
+    """Resolve `api_key_env` to the key itself (a deployment without one sends none).
+    A key written into the file is refused: credentials are references."""
+    if "api_key" in deployment:
+        raise ConfigError("providers.litellm.deployments: write api_key_env (a variable's name), not api_key")
     var = deployment.get("api_key_env")
     if isinstance(var, str) and env.get(var):
         deployment["api_key"] = env[var]

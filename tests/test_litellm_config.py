@@ -62,6 +62,7 @@ def test_deployments_become_catalogue_rows_and_prices(tmp_path: Path) -> None:
         ({"groq": {"deployments": [VERTEX]}}, "only the litellm provider"),
         ({"litellm": {"deployments": [VERTEX, VERTEX]}}, "one litellm deployment per logical model"),
         ({"litellm": {"deployments": [{**VERTEX, "input_usd_per_1m": "-1"}]}}, "input_usd_per_1m"),
+        ({"litellm": {"deployments": [{**VERTEX, "api_key": "sk-in-the-file"}]}}, "write api_key_env"),
     ],
 )
 def test_invalid_deployments_say_what_is_wrong(tmp_path: Path, providers: dict[str, object], fragment: str) -> None:
