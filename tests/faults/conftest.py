@@ -20,6 +20,9 @@ from gateway.runtime import Runtime
 from tests.faults.harness import FakePark, fault_gateway, fault_settings
 from tests.faults.traffic import Traffic, assert_ledger_exactly_once
 
+# The ledger tests' PostgreSQL fixtures: a throwaway database per run, a schema per test.
+from tests.metering.conftest import pg_database, pg_schema_url  # noqa: F401
+
 
 @dataclass
 class Rig:
@@ -80,7 +83,3 @@ def hosted(park: FakePark, tmp_path: Path) -> Iterator[Rig]:
     rig = open_rig(fault_settings(tmp_path, fakes), fakes)
     yield rig
     rig.stack.close()
-
-
-# The ledger tests' PostgreSQL fixtures: a throwaway database per run, a schema per test.
-from tests.metering.conftest import pg_database, pg_schema_url  # noqa: E402, F401

@@ -52,5 +52,5 @@ def test_slow_first_byte_beyond_the_limit_falls_over(hosted: Rig, stream: bool) 
     hosted.fakes["deepinfra"].script.default = Behaviour(latency_ms=1500)
     replies = hosted.traffic.burst(chat_body(stream=stream), n=8)
     assert_all_served(replies, by="together")
-    assert replies[0].attempts == 2 or any(r.attempts == 2 for r in replies)
+    assert any(r.attempts == 2 for r in replies), "deepinfra was tried first"
     hosted.finish()

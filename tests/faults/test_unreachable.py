@@ -25,10 +25,12 @@ def test_connection_refused_moves_traffic_and_it_returns(hosted: Rig, park: Fake
 
 def test_every_backend_refusing_gets_an_honest_503(hosted: Rig, park: FakePark) -> None:
     """Honest fast failure: with both backends refusing connections the client gets an
-    OpenAI-shaped 503 naming both, well inside its timeout; those requests are in the ledger."""
+    OpenAI-shaped 503 naming both (streams too, before any event), well inside its timeout;
+    then the open breakers answer at once, naming both and why. Those that reached a
+    backend are in the ledger."""
     for fake in hosted.fakes.values():
         park.stop(fake)
-    replies = hosted.traffic.burst(chat_body(), n=8, workers=1)
+    replies = hosted.traffic.burst(lambda i: chat_body(stream=i % 2 == 1), n=8, workers=1)
     for reply in replies:
         assert_honest_failure(reply, {"deepinfra", "together"})
     assert replies[0].attempts == 2 and replies[-1].attempts == 0, "then the open breakers answer at once"
