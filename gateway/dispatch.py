@@ -217,6 +217,7 @@ class Dispatcher:
             async with asyncio.timeout(retry.deadline_ms / 1000):
                 return await self._attempts(the_plan, retry, records, attempt, stream)
         except TimeoutError as exc:
+            self._learn_cut(the_plan, records)
             error = timed_out(the_plan, retry.deadline_ms, records)
             error.attempt_records = tuple(records)
             raise error from exc
@@ -321,6 +322,19 @@ class Dispatcher:
             )
         span.end()
         return result
+
+    def _learn_cut(self, the_plan: Plan, records: list[AttemptRecord]) -> None:
+        """The deadline cut the attempt in flight: a timeout against its deployment like any
+        other (a backend that hangs past every deadline must trip its breaker, and a cut
+        breaker probe must not keep its deployment out for good)."""
+        last = records[-1] if records else None
+        if last is None or last.message != CANCELLED:
+            return
+        for candidate in the_plan.candidates:
+            dep = candidate.deployment
+            if (dep.provider, dep.model_id) == (last.provider, last.model_id):
+                self._learn(dep, UpstreamError(ErrorKind.TIMEOUT, CANCELLED, provider=dep.provider))
+                return
 
     def _learn(self, dep: Deployment, exc: UpstreamError) -> None:
         if exc.kind in HEALTH_FAILURES:

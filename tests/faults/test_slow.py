@@ -3,10 +3,13 @@ adapters' first-byte timeout is 1 s here and the policy deadline 2 s."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gateway.fakes.script import Behaviour
-from tests.faults.conftest import Rig
+from tests.faults.conftest import Rig, open_rig
+from tests.faults.harness import FakePark, fault_settings
 from tests.faults.traffic import assert_all_served, assert_honest_failure, chat_body, until
 
 
@@ -54,3 +57,20 @@ def test_slow_first_byte_beyond_the_limit_falls_over(hosted: Rig, stream: bool) 
     assert_all_served(replies, by="together")
     assert any(r.attempts == 2 for r in replies), "deepinfra was tried first"
     hosted.finish()
+
+
+def test_hang_past_the_deadline_trips_the_breaker(park: FakePark, tmp_path: Path) -> None:
+    """Honest failure, then availability and recovery, when the first-byte timeout (5 s) is
+    longer than the deadline (2 s), so the deadline, not the adapter, ends each attempt:
+    requests that spent their deadline on hanging DeepInfra get a 504 naming it; those cut
+    attempts count against its breaker, so the next burst is served by Together at once;
+    once DeepInfra answers again, traffic returns to it."""
+    fakes = {"deepinfra": park.add("deepinfra"), "together": park.add("together")}
+    rig = open_rig(fault_settings(tmp_path, fakes, first_byte_s=5.0), fakes)
+    fakes["deepinfra"].script.default = Behaviour(hang=True)
+    for reply in rig.traffic.burst(chat_body(), n=4, workers=4):
+        assert_honest_failure(reply, {"deepinfra"}, frozenset({504}))
+    assert_all_served(rig.traffic.burst(chat_body(), n=16), by="together")
+    fakes["deepinfra"].script.clear()
+    until(lambda: rig.traffic.send(chat_body()).provider == "deepinfra", "traffic back on deepinfra")
+    rig.finish()
