@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -139,6 +139,9 @@ class Settings(_Model):
     database_url: str = "sqlite:///corral.db"
     #: Where usage events go while the ledger database is unreachable.
     journal_path: str = "corral-usage.journal"
+    #: Where ledger inserts run: a child process keeps their CPU off the serving core;
+    #: "thread" runs them in-process (one process only, e.g. for debugging).
+    ledger_writer: Literal["process", "thread"] = "process"
     redis_url: str | None = None
     policy_path: str | None = None
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
@@ -228,6 +231,8 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         raw["auth"] = True
     elif auth:
         raise ConfigError(f"CORRAL_AUTH={auth!r}: expected on or off")
+    if env.get("CORRAL_LEDGER_WRITER"):
+        raw["ledger_writer"] = env["CORRAL_LEDGER_WRITER"]
     if env.get("CORRAL_SIMULATE") in {"0", "false", "no"}:
         raw["simulate_missing"] = False
     file_providers = raw.get("providers") or {}

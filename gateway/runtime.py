@@ -21,6 +21,7 @@ from gateway.fakes.server import FakeServer
 from gateway.keys.access import Access
 from gateway.keys.store import KeyStore
 from gateway.metering.events import UsageEvent
+from gateway.metering.process_store import ProcessStore
 from gateway.metering.sink import MemorySink, QueueSink
 from gateway.metering.sql import SqlStore
 from gateway.policy_holder import PolicyHolder, default_policy_path
@@ -251,5 +252,6 @@ class Runtime:
 
 
 def ledger_sink(settings: Settings) -> QueueSink:
-    store = SqlStore(settings.database_url)
+    store_type = ProcessStore if settings.ledger_writer == "process" else SqlStore
+    store = store_type(settings.database_url)
     return QueueSink(store, Path(settings.journal_path))

@@ -33,6 +33,9 @@ class EventStore(Protocol):
     def write(self, events: list[UsageEvent]) -> None:
         """Persist a batch (idempotent by request id). Blocking: called from a worker thread."""
 
+    def close(self) -> None:
+        """Release connections (and any writer process); called once, after the last write."""
+
 
 class MemorySink:
     """Keeps events in a list (tests and the simulator)."""
@@ -115,6 +118,7 @@ class QueueSink:
         self.journal.rotate()
         await asyncio.to_thread(self._replay)
         self.journal.close()
+        await asyncio.to_thread(self.store.close)
 
     def _take_all(self) -> list[_Item]:
         items: list[_Item] = []

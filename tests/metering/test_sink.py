@@ -34,6 +34,9 @@ class SwitchableStore:
         self.batches.append(len(events))
         self.inner.write(events)
 
+    def close(self) -> None:
+        self.inner.close()
+
 
 async def eventually(condition: object, what: str, limit_s: float = 20.0) -> None:
     """Wait (bounded) for a condition; fails with `what` if it never holds."""
