@@ -4,53 +4,41 @@ The usage writer batches events from a worker thread, but building rows and runn
 inserts is Python work that shares the serving process's GIL and core: under load it
 cost the gateway about a sixth of its throughput. `ProcessStore` keeps every decision in
 the gateway (queueing, journaling, retries, replay) and moves only the inserts into one
-child process. Events cross as the journal's own JSON lines. Reads (reports, API keys,
-budgets) and migrations stay on the parent's engine.
+child process, `python -m gateway.metering.process_store`, started on the first write.
 
-If the child dies, the batch fails like any database error (the journal keeps the events
-and the sink replays them) and the next write starts a new child.
+Protocol on the child's stdin/stdout: the parent sends a 4-byte big-endian length and
+that many bytes of journal lines (the journal's own JSON encoding); the child answers
+one line, `ok` or `err <ErrorType>` (never the message: a connection error can hold the
+database URL). The URL reaches the child in its environment, not its command line. If
+the child dies, the batch fails like any database error (the journal keeps the events,
+the sink replays them) and the next write starts a new child. When the parent goes
+away the child sees end-of-file and exits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import multiprocessing
+import os
 import signal
+import struct
+import subprocess
+import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from typing import IO
 
 from gateway.metering.events import UsageEvent
 from gateway.metering.journal import decode, encode
 from gateway.metering.sql import SqlStore
 
 log = logging.getLogger("corral.metering")
+URL_ENV = "CORRAL_LEDGER_WRITER_URL"
+TIMEOUT_ENV = "CORRAL_LEDGER_WRITER_CONNECT_TIMEOUT_S"
+_LENGTH = struct.Struct(">I")
 
 
 class LedgerWriteError(RuntimeError):
-    """A batch the child could not insert; carries only the error's type name (the
-    message of a connection error can hold the database URL)."""
-
-
-#: The child's own store, set by its initialiser (one per child process).
-_child: dict[str, SqlStore] = {}
-
-
-def _start_child(url: str, connect_timeout_s: int) -> None:
-    """Child initialiser: one engine for the child's life. Signals aimed at the whole
-    process group (Ctrl-C, a group SIGTERM) are for the parent, which drains and then
-    shuts the child down itself."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _child["store"] = SqlStore(url, connect_timeout_s=connect_timeout_s)
-
-
-def _write_in_child(lines: list[bytes]) -> int:
-    try:
-        _child["store"].write([decode(line) for line in lines])
-    except Exception as exc:
-        raise LedgerWriteError(type(exc).__name__) from None
-    return len(lines)
+    """A batch the child could not insert; carries only the error's type name."""
 
 
 class ProcessStore(SqlStore):
@@ -64,42 +52,99 @@ class ProcessStore(SqlStore):
         super().__init__(url, connect_timeout_s=connect_timeout_s)
         self._url = url
         self._connect_timeout_s = connect_timeout_s
-        self._executor: ProcessPoolExecutor | None = None
-        self._executor_lock = threading.Lock()
+        self._child: subprocess.Popen[bytes] | None = None
+        self._child_lock = threading.Lock()
 
-    def _pool(self) -> ProcessPoolExecutor:
-        with self._executor_lock:
-            if self._executor is None:
-                self._executor = ProcessPoolExecutor(
-                    max_workers=1,
-                    # spawn: the gateway has threads and an event loop; forking those is unsafe.
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_child,
-                    initargs=(self._url, self._connect_timeout_s),
-                )
-            return self._executor
+    @property
+    def child_pid(self) -> int | None:
+        child = self._child
+        return child.pid if child is not None and child.poll() is None else None
+
+    def _running_child(self) -> subprocess.Popen[bytes]:
+        if self._child is None or self._child.poll() is not None:
+            env = {**os.environ, URL_ENV: self._url, TIMEOUT_ENV: str(self._connect_timeout_s)}
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", "gateway.metering.process_store"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+            )
+        return self._child
 
     def write(self, events: list[UsageEvent]) -> None:
         if not events:
             return
         self.ensure_schema()  # migrations run here, once, not in the child
-        lines = [encode(event) for event in events]
-        try:
-            self._pool().submit(_write_in_child, lines).result()
-        except BrokenProcessPool:
-            log.error("ledger writer process died; starting a new one for the next batch")
-            self._discard_pool()
-            raise
+        payload = b"\n".join(encode(event) for event in events)
+        with self._child_lock:
+            child = self._running_child()
+            assert child.stdin is not None and child.stdout is not None
+            try:
+                child.stdin.write(_LENGTH.pack(len(payload)) + payload)
+                child.stdin.flush()
+                answer = child.stdout.readline()
+            except (BrokenPipeError, ValueError):
+                answer = b""
+            if not answer:
+                self._stop_child()
+                log.error("ledger writer process exited; a new one starts with the next batch")
+                raise LedgerWriteError("WriterProcessExited")
+        status, _, error = answer.strip().partition(b" ")
+        if status != b"ok":
+            raise LedgerWriteError(error.decode(errors="replace") or "UnknownError")
 
-    def _discard_pool(self) -> None:
-        with self._executor_lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+    def _stop_child(self) -> None:
+        child, self._child = self._child, None
+        if child is None:
+            return
+        if child.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                child.stdin.close()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
 
     def close(self) -> None:
-        with self._executor_lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
+        with self._child_lock:
+            self._stop_child()
         super().close()
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
+    data = stream.read(size)
+    return data if data is not None and len(data) == size else None
+
+
+def serve(stdin: IO[bytes], stdout: IO[bytes], store: SqlStore) -> None:
+    """The child's loop: one batch in, one answer out, until end-of-file."""
+    while (header := _read_exactly(stdin, _LENGTH.size)) is not None:
+        payload = _read_exactly(stdin, _LENGTH.unpack(header)[0])
+        if payload is None:
+            return
+        try:
+            store.write([decode(line) for line in payload.split(b"\n")])
+            answer = b"ok\n"
+        except Exception as exc:
+            answer = f"err {type(exc).__name__}\n".encode()
+        stdout.write(answer)
+        stdout.flush()
+
+
+def main() -> None:
+    # Signals aimed at the whole process group (Ctrl-C, a group SIGTERM) are for the
+    # parent, which drains the queue through this child and then closes its stdin.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    store = SqlStore(os.environ[URL_ENV], connect_timeout_s=int(os.environ.get(TIMEOUT_ENV, "5")))
+    try:
+        serve(sys.stdin.buffer, sys.stdout.buffer, store)
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

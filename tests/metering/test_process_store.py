@@ -17,22 +17,17 @@ from tests.metering.factory import event
 from tests.metering.test_sink import _wal_files, eventually
 
 
-def _child_pids(store: ProcessStore) -> list[int]:
-    executor = store._executor
-    return list(executor._processes) if executor is not None else []  # type: ignore[attr-defined]
-
-
 def test_rows_written_by_the_child_are_the_events(ledger_url: str) -> None:
     store = ProcessStore(ledger_url)
     try:
         store.write([event(f"req_{i}", cost_usd=Decimal("0.0000123456")) for i in range(50)])
         store.write([event("req_0"), event("req_50")])  # a replayed id is skipped, a new one added
-        assert _child_pids(store) and os.getpid() not in _child_pids(store)
+        assert store.child_pid is not None and store.child_pid != os.getpid()
     finally:
         store.close()
     reader = SqlStore(ledger_url)
     assert reader.count() == 51
-    assert _child_pids(store) == []
+    assert store.child_pid is None
 
 
 async def test_a_killed_child_loses_nothing(ledger_url: str, tmp_path: Path) -> None:
@@ -42,8 +37,8 @@ async def test_a_killed_child_loses_nothing(ledger_url: str, tmp_path: Path) -> 
     for i in range(100):
         sink.record(event(f"req_{i}"))
     await eventually(lambda: store.count() == 100, "first rows written by the child")
-    for pid in _child_pids(store):
-        os.kill(pid, signal.SIGKILL)
+    assert store.child_pid is not None
+    os.kill(store.child_pid, signal.SIGKILL)
     for i in range(100, 300):
         sink.record(event(f"req_{i}"))
     await eventually(lambda: store.count() == 300, "rows after the kill written by a new child")
