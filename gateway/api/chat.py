@@ -16,9 +16,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span
 from starlette.requests import Request
-from starlette.responses import Response
 
 from gateway.api.auth import admit, authenticate
+from gateway.api.fastpath import JSONBody
 from gateway.api.parse import parse_chat, read_body
 from gateway.api.sse import DONE, SSEResponse, frame, usage_chunk
 from gateway.dispatch import OpenStream, Outcome
@@ -29,7 +29,7 @@ from gateway.providers.errors import UpstreamError
 from gateway.runtime import Runtime
 from gateway.schema.chat import CHARS_PER_TOKEN, ChatRequest
 from gateway.schema.usage import Usage
-from gateway.telemetry.tracing import fail_span, finish_request_span, request_span
+from gateway.telemetry.tracing import activated, fail_span, finish_request_span, request_span
 
 COST_PLACES = Decimal("0.0000000001")
 #: The caller's key id and what admission took from its token bucket.
@@ -119,7 +119,7 @@ def _budget_warnings(rt: Runtime, req: ChatRequest, key_id: str | None) -> tuple
 
 
 def make_handler(rt: Runtime) -> Any:
-    async def chat_completions(request: Request) -> Response | SSEResponse:
+    async def chat_completions(request: Request) -> JSONBody | SSEResponse:
         request_id = next_request_id()
         started = time.perf_counter()
         try:
@@ -132,7 +132,7 @@ def make_handler(rt: Runtime) -> Any:
                 warnings = _budget_warnings(rt, req, key_id)
                 if req.stream:
                     return await _stream(rt, req, started, (key_id, charge), warnings, span)
-                with trace.use_span(span, end_on_exit=False):
+                with activated(span):
                     completion, outcome = await rt.dispatcher.complete(req, key_id)
             except GatewayError as err:
                 rt.keys.limiter.settle(charge, _tokens_used(Usage(), err.attempt_records))
@@ -150,7 +150,7 @@ def make_handler(rt: Runtime) -> Any:
         total = cost + _billed(outcome.attempts)
         _finish(span, outcome, completion.usage, total, "ok")
         headers = _headers(request_id, outcome, total, warnings)
-        return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+        return JSONBody(orjson.dumps(body), headers)
 
     return chat_completions
 
@@ -173,7 +173,7 @@ def _finish(span: Span, outcome: Outcome, usage: Usage, cost: Decimal, status: s
 async def _stream(
     rt: Runtime, req: ChatRequest, started: float, caller: Caller, warnings: tuple[str, ...], span: Span
 ) -> SSEResponse:
-    with trace.use_span(span, end_on_exit=False):
+    with activated(span):
         opened = await rt.dispatcher.open_stream(req, caller[0])
     headers = _headers(req.request_id, opened.outcome, opened.outcome.expected_cost_usd, warnings)
     headers["x-corral-cost-estimated"] = "true"

@@ -9,7 +9,7 @@ app unchanged, which also keeps the endpoint in the OpenAPI document.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,6 +20,23 @@ from gateway.errors import GatewayError
 log = logging.getLogger("corral.api")
 #: A handler answers with any ASGI response (a Starlette Response, or our SSEResponse).
 Handler = Callable[[Request], Awaitable[ASGIApp]]
+
+
+class JSONBody:
+    """A finished JSON answer as two ASGI messages, headers encoded once (Starlette's
+    Response re-derives and re-encodes them, and checks for background tasks)."""
+
+    __slots__ = ("body", "raw_headers", "status")
+
+    def __init__(self, body: bytes, headers: Mapping[str, str], status: int = 200) -> None:
+        self.body = body
+        self.status = status
+        self.raw_headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        self.raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 class FastPath:

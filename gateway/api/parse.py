@@ -31,12 +31,17 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise GatewayError(400, "the client went away while sending the body", code="client_disconnected")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _too_large(limit: int) -> GatewayError:
@@ -85,7 +90,8 @@ def parse_chat(raw: bytes, catalogue: Catalogue, request_id: str) -> ChatRequest
         raise bad_request(f"request body is not valid JSON: {exc}", code="invalid_json") from exc
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object", code="invalid_json")
-    if _depth(body) > MAX_DEPTH:
+    # Nesting needs an opening bracket per level: few brackets in all, no walk needed.
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(body) > MAX_DEPTH:
         raise bad_request(f"request body is nested deeper than {MAX_DEPTH} levels", code="invalid_json")
     try:
         req = ChatCompletionRequest.model_validate(body)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -146,6 +147,7 @@ class Metrics:
         if live is not None:
             r.register(_LiveCollector(live))
         self._pending: deque[UsageEvent] = deque()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._task: asyncio.Task[None] | None = None
         #: Another off-path consumer drained on the same tick (the access log).
         self._also_drain = also_drain
@@ -154,27 +156,41 @@ class Metrics:
         self._pending.append(event)
 
     def drain(self) -> None:
+        """Fold the pending events into the metrics: counters once per label set per
+        drain (summed), histograms once per event."""
+        totals: dict[tuple[Counter, tuple[str, ...]], float] = defaultdict(float)
         while self._pending:
-            self._count(self._pending.popleft())
+            self._count(self._pending.popleft(), totals)
+        for (counter, labels), amount in totals.items():
+            self._child(counter, labels).inc(amount)
         if self._also_drain is not None:
             self._also_drain()
 
-    def _count(self, e: UsageEvent) -> None:
+    def _child(self, metric: Counter | Histogram, labels: tuple[str, ...]) -> Any:
+        """The labelled child, cached (prometheus-client's own lookup takes a lock and
+        rebuilds the key on every call)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def _count(self, e: UsageEvent, totals: dict[tuple[Counter, tuple[str, ...]], float]) -> None:
         provider = e.provider or "none"
-        self.requests.labels(e.model, provider, e.status).inc()
-        self.latency.labels(e.model, provider).observe(e.latency_ms / 1000)
+        totals[self.requests, (e.model, provider, e.status)] += 1
+        self._child(self.latency, (e.model, provider)).observe(e.latency_ms / 1000)
         if e.ttft_ms is not None and e.stream:
-            self.ttft.labels(e.model, provider).observe(e.ttft_ms / 1000)
+            self._child(self.ttft, (e.model, provider)).observe(e.ttft_ms / 1000)
         if e.provider:
-            self.tokens.labels(provider, e.model, "prompt").inc(e.prompt_tokens)
-            self.tokens.labels(provider, e.model, "completion").inc(e.completion_tokens)
-            self.cost.labels(provider, e.model).inc(float(e.cost_usd))
+            totals[self.tokens, (provider, e.model, "prompt")] += e.prompt_tokens
+            totals[self.tokens, (provider, e.model, "completion")] += e.completion_tokens
+            totals[self.cost, (provider, e.model)] += float(e.cost_usd)
         for attempt in e.attempts:
-            self.attempts.labels(attempt.provider, attempt.error_kind or "ok").inc()
+            totals[self.attempts, (attempt.provider, attempt.error_kind or "ok")] += 1
             for kind in attempt.failure_kinds:
-                self.tool_failures.labels(attempt.provider, attempt.model_id, kind).inc()
+                totals[self.tool_failures, (attempt.provider, attempt.model_id, kind)] += 1
         if e.tool_validation:
-            self.tool_validation.labels(provider, e.tool_validation).inc()
+            totals[self.tool_validation, (provider, e.tool_validation)] += 1
 
     def exposition(self) -> bytes:
         self.drain()

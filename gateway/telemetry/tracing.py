@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import NoOpTracer, Span, SpanKind, Tracer
+from opentelemetry.trace import INVALID_SPAN, NoOpTracer, Span, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from gateway import __version__
@@ -67,6 +68,14 @@ def request_span(tracer: Tracer, headers: Mapping[str, str], model: str, request
     if span.is_recording():
         span.set_attributes({OPERATION: "chat", REQUEST_MODEL: model, "corral.request_id": request_id})
     return span
+
+
+def activated(span: Span) -> AbstractContextManager[object]:
+    """Make `span` the current span (so attempt spans become its children); with tracing
+    off the span is the shared invalid one and there is nothing to activate."""
+    if span is INVALID_SPAN:
+        return nullcontext()
+    return trace.use_span(span, end_on_exit=False)
 
 
 def attempt_span(tracer: Tracer, provider: str, model_id: str, number: int) -> Span:
