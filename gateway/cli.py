@@ -102,6 +102,10 @@ def serve(
         timeout_graceful_shutdown=settings.shutdown_grace_s,
         loop="auto",
         http="auto",
+        # Corral never reads the client's address, so rewriting it from X-Forwarded-For
+        # (a middleware call on every request) buys nothing.
+        proxy_headers=False,
+        server_header=False,
     )
 
 

@@ -63,7 +63,7 @@ class LiveState:
 
     def breaker(self, key: str, config: BreakerConfig) -> Breaker:
         found = self.breakers.get(key)
-        if found is None or found.config != config:
+        if found is None or (found.config is not config and found.config != config):
             found = self.breakers[key] = Breaker(config) if found is None else _reconfigured(found, config)
         return found
 
