@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml sdk/pyproject.toml requirements.lock 2>/dev/null | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint unit bench install lock clean
+.PHONY: run test lint unit bench soak install lock clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -38,6 +38,12 @@ test: install lint unit
 
 bench: install
 	$(PY) -m loadtests.bench
+
+# Ten minutes of mixed traffic through two replicas x two workers on the local PostgreSQL
+# and Redis; exits non-zero on missing ledger rows, unexpected errors or RSS growth.
+# SOAK_ARGS passes options, e.g. make soak SOAK_ARGS="--minutes 2 --concurrency 16".
+soak: install
+	$(PY) -m loadtests.soak --minutes 10 $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) corral.db corral-usage.journal

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from loadtests import soak_stack as stack
 from loadtests.soak_client import Result, generate
-from loadtests.soak_report import Report, RssSample, check_ledger, judge, read_ledger, render
+from loadtests.soak_report import Report, RssSample, check_ledger, judge, read_ledger, render, summary
 from tests.support import free_port
 
 #: The gateway's SIGTERM grace (30 s) plus time for the ledger queue to drain.
@@ -198,6 +198,12 @@ def _load(opts: SoakOptions, gateways: list[tuple[subprocess.Popen[bytes], int]]
         drain_status=[],
         max_rss_growth_pct=opts.max_rss_growth_pct,
     )
+
+
+def bench_summary(seconds: float = 25.0) -> str:
+    """The short mixed run `make bench` ends with (RSS is not judged in so short a run)."""
+    opts = SoakOptions(seconds=seconds, concurrency=16, warmup_s=seconds, max_rss_growth_pct=1000, quiet=True)
+    return summary(run_soak(opts))
 
 
 def parse_args(argv: list[str] | None = None) -> SoakOptions:

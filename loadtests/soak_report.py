@@ -226,6 +226,25 @@ def _rss_series(report: Report, points: int = 12) -> str:
     return ", ".join(parts)
 
 
+def summary(report: Report) -> str:
+    """A few lines for `make bench`: throughput, added latency, errors, ledger, verdict."""
+    client, _ = _added(report.results, report.rows)
+    wrong = sum(not r.correct for r in report.results)
+    ledger = report.ledger
+    p50, p95, p99 = (_fmt(percentile(client, q)) for q in (50, 95, 99))
+    return "\n".join(
+        [
+            f"mixed traffic ({report.seconds:.0f} s, {report.replicas} replicas x {report.workers} workers, "
+            f"c={report.concurrency}, fakes with realistic latency; loadtests/soak.py):",
+            f"  {len(report.results) / report.seconds:.1f} answers/s; "
+            f"added latency p50/p95/p99 {p50} / {p95} / {p99} ms",
+            f"  wrong answers {wrong} of {len(report.results)}; ledger rows {ledger.found} of {ledger.expected} "
+            f"(missing {len(ledger.missing)}, duplicated {len(ledger.duplicated)}); "
+            + ("PASS" if not report.failures else "FAIL: " + "; ".join(report.failures)),
+        ]
+    )
+
+
 def _served_by(rows: dict[str, LedgerRow]) -> str:
     counts = Counter(row.provider or "(none: failed)" for row in rows.values())
     return ", ".join(f"{provider} {count}" for provider, count in counts.most_common())
