@@ -45,14 +45,14 @@ class Deployment:
     reenabled: bool = False
     #: "provider/model": the deployment's name in live state, metrics and config overrides.
     key: str = field(init=False, compare=False)
+    #: Why a retired deployment is left out ("" when it is not retired); formatted once.
+    retired_reason: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", f"{self.provider}/{self.model}")
-
-    @property
-    def retired_reason(self) -> str:
         retired = self.retired
-        return f"retired on {retired.date.isoformat()} ({retired.source})" if retired else ""
+        reason = f"retired on {retired.date.isoformat()} ({retired.source})" if retired else ""
+        object.__setattr__(self, "retired_reason", reason)
 
     def retired_on(self, today: date) -> bool:
         return self.retired is not None and not self.reenabled and self.retired.date <= today

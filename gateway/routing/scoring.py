@@ -51,8 +51,7 @@ def figures_for(
 ) -> Figures:
     prior = priors.get(dep.provider) or DEFAULT_PRIORS.get(dep.provider) or Prior(500, 100)
     if stats is not None:
-        ttft = stats.ttft_ms(view.now)
-        latency = stats.expected_latency_ms(output_tokens, view.now)
+        ttft, latency = stats.expected(output_tokens, view.now)
         samples = stats.samples
     else:
         ttft = prior.ttft_ms

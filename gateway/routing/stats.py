@@ -72,4 +72,13 @@ class LatencyStats:
         return (self.tps_sum * factor + self.prior.tokens_per_s * self.prior_weight) / (w + self.prior_weight)
 
     def expected_latency_ms(self, output_tokens: int, now: float) -> float:
-        return self.ttft_ms(now) + 1000.0 * output_tokens / max(self.tokens_per_s(now), 1e-3)
+        return self.expected(output_tokens, now)[1]
+
+    def expected(self, output_tokens: int, now: float) -> tuple[float, float]:
+        """(TTFT, whole-answer latency) in ms, decaying both sums with one factor."""
+        factor = math.pow(0.5, max(0.0, now - self.updated_at) / self.half_life_s)
+        ttft_w = self.weight * factor if self.weight else 0.0
+        tps_w = self.tps_weight * factor if self.tps_weight else 0.0
+        ttft = (self.ttft_sum * factor + self.prior.ttft_ms * self.prior_weight) / (ttft_w + self.prior_weight)
+        tps = (self.tps_sum * factor + self.prior.tokens_per_s * self.prior_weight) / (tps_w + self.prior_weight)
+        return ttft, ttft + 1000.0 * output_tokens / max(tps, 1e-3)
