@@ -28,6 +28,7 @@ PG_HOST = os.environ.get("CORRAL_TEST_PGHOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("CORRAL_TEST_PGPORT", "5432"))
 PG_USER = os.environ.get("CORRAL_TEST_PGUSER", "postgres")
 START_TIMEOUT_S = 180.0
+INHERITED_ENV = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV"})
 UNLIMITED = 10**9
 
 
@@ -95,7 +96,9 @@ def write_config(path: Path) -> Path:
 def gateway_env(
     base_urls: dict[str, str], database_url: str, redis_url: str, api_key: str, config: Path
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CORRAL_", "OTEL_"))}
+    # Only what a Python process needs from ours: a credential or CORRAL_* setting left in
+    # the caller's environment must never point a soak gateway at a real backend.
+    env = {k: v for k, v in os.environ.items() if k in INHERITED_ENV}
     env.update(FAKE_CREDENTIALS)
     env.update(
         {
