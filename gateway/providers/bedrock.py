@@ -31,6 +31,7 @@ from gateway.providers.bedrock_mapping import (
     malformed,
     to_converse,
 )
+from gateway.providers.bounded import read_bounded, too_large
 from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.routing.catalogue import Deployment
 from gateway.schema.chat import ChatRequest
@@ -215,13 +216,15 @@ class BedrockProvider(Provider):
     async def complete(self, request: ChatRequest, deployment: Deployment) -> Completion:
         response = await self._send(request, deployment, "converse")
         try:
-            raw = await response.read()
+            raw = await read_bounded(response)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise transport_error(exc) from None
         finally:
             response.release()
         if response.status != 200:
-            raise http_error(response.status, response.headers, raw, self._secrets)
+            raise http_error(response.status, response.headers, raw or b"", self._secrets)
+        if raw is None:
+            raise malformed(too_large(response.content_length))
         try:
             parsed = orjson.loads(raw)
         except orjson.JSONDecodeError:

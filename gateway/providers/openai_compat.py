@@ -38,6 +38,7 @@ from yarl import URL
 
 from gateway.config import ProviderConfig
 from gateway.providers.base import Completion, Provider, RateLimitState, UpstreamStream
+from gateway.providers.bounded import read_bounded, too_large
 from gateway.providers.error_map import error_info, read_error, redact, upstream_error
 from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.providers.normalise import Malformed, Shape, normalise_chunk, normalise_completion
@@ -55,10 +56,6 @@ K = ErrorKind
 _JSON_HEADERS = {"Content-Type": "application/json"}
 #: Idle keep-alive connections are dropped after this long (providers close at about 60 s).
 KEEPALIVE_S = 30.0
-#: Larger whole answers are refused unread (MALFORMED_RESPONSE, so the next backend gets the
-#: request): far above any real completion, logprobs included, and it bounds what one
-#: misbehaving backend can make a worker buffer.
-MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,23 +252,12 @@ class OpenAICompatProvider(Provider):
         )
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
-        """The whole answer; past MAX_ANSWER_BYTES it is refused and the connection dropped."""
-        declared = response.content_length
-        if declared is not None and declared <= MAX_ANSWER_BYTES:
-            return await response.read()
-        limit = f"over the {MAX_ANSWER_BYTES // (1024 * 1024)} MiB limit for an answer"
-        if declared is not None:
-            response.close()
-            raise self.malformed(f"answer of {declared} bytes is {limit}")
-        parts: list[bytes] = []
-        size = 0
-        async for part in response.content.iter_any():
-            size += len(part)
-            if size > MAX_ANSWER_BYTES:
-                response.close()
-                raise self.malformed(f"answer is {limit}")
-            parts.append(part)
-        return b"".join(parts)
+        """The whole answer; one over the size bound is refused (MALFORMED_RESPONSE, so the
+        next backend gets the request)."""
+        raw = await read_bounded(response)
+        if raw is None:
+            raise self.malformed(too_large(response.content_length))
+        return raw
 
     def completion_usage(self, raw: dict[str, Any]) -> Any:
         """Where the usage object sits in a whole answer."""

@@ -1,6 +1,7 @@
 """An upstream that answers every chat request with the same 200 body, whatever it is:
 the shapes no well-behaved fake sends (wrong JSON shape, a huge body). It stands in for
-an OpenAI-dialect backend at its address, as the fakes do."""
+an OpenAI-dialect backend (`/v1/chat/completions`) or for Bedrock (`/model/{id}/converse`,
+signatures unchecked) at its address, as the fakes do."""
 
 from __future__ import annotations
 
@@ -12,18 +13,20 @@ from gateway.fakes.server import FakeServer
 class RogueUpstream(FakeServer):
     provider = "rogue"
 
-    def __init__(self, body: bytes, *, chunked: bool = False) -> None:
+    def __init__(self, body: bytes, *, chunked: bool = False, bedrock: bool = False) -> None:
         super().__init__()
         self.body = body
         #: Send without a Content-Length (the reader cannot refuse it before reading).
         self.chunked = chunked
+        self.bedrock = bedrock
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/v1/chat/completions", self.answer)]
+        path = "/model/{model}/converse" if self.bedrock else "/v1/chat/completions"
+        return [web.post(path, self.answer)]
 
     @property
     def base_url(self) -> str:
-        return self.url + "/v1"
+        return self.url if self.bedrock else self.url + "/v1"
 
     async def answer(self, request: web.Request) -> web.Response:
         await self.read(request)

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.fakes.script import Behaviour
 from tests.faults.conftest import Rig, open_rig
-from tests.faults.harness import FakePark, fault_settings
+from tests.faults.harness import SCOUT, FakePark, fault_settings
 from tests.faults.rogue import RogueUpstream
 from tests.faults.traffic import assert_all_served, assert_honest_failure, chat_body, until
 
@@ -53,6 +53,23 @@ def test_malformed_answer_falls_over(park: FakePark, tmp_path: Path, body: bytes
     replies = rig.traffic.burst(chat_body(), n=12, workers=2 if len(body) > MIB else 4)
     assert_all_served(replies, by="together")
     assert any(r.attempts == 2 for r in replies)
+    rig.finish()
+
+
+@pytest.mark.parametrize(
+    ("body", "chunked"),
+    [(orjson.dumps({"output": {"message": "nope"}}), False), (HUGE, False), (HUGE, True)],
+    ids=["shape", "huge", "huge-chunked"],
+)
+def test_malformed_bedrock_answer_falls_over(park: FakePark, tmp_path: Path, body: bytes, chunked: bool) -> None:
+    """Availability: Bedrock (preferred here) answers Converse with the wrong shape or a
+    40 MiB body; every request is served by DeepInfra."""
+    rogue = park.start(RogueUpstream(body, chunked=chunked, bedrock=True))
+    fakes = {"bedrock": rogue, "deepinfra": park.add("deepinfra")}
+    rig = open_rig(fault_settings(tmp_path, fakes, order=("bedrock",)), fakes)
+    replies = rig.traffic.burst(chat_body(model=SCOUT), n=12, workers=2)
+    assert_all_served(replies, by="deepinfra")
+    assert any(r.attempts == 2 for r in replies) and rogue.requests
     rig.finish()
 
 
