@@ -100,7 +100,7 @@ async def send(session: aiohttp.ClientSession, url: str, key: str, spec: Request
                 first_ms, error = 0.0, ""
             total_ms = (time.perf_counter() - started) * 1000
             status = response.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: an unreadable SSE frame
         total_ms = (time.perf_counter() - started) * 1000
         error = type(exc).__name__
         return Result(spec.kind, replica, 0, None, wall, total_ms, total_ms, spec.should_succeed, False, error)
