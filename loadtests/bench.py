@@ -96,16 +96,17 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def routing_decision_us() -> float:
-    """Median time of one routing decision (the pure planner) on a typical request."""
+def routing_decision_us() -> tuple[float, int]:
+    """Median time of one routing decision (the pure planner) on a typical request, with
+    every catalogued provider configured; also how many deployments it weighed."""
     from gateway.dispatch import Dispatcher
     from gateway.pricing import load_price_book
-    from gateway.routing.catalogue import load_catalogue
+    from gateway.routing.catalogue import PROVIDERS, load_catalogue
     from gateway.schema.chat import ChatRequest, CorralPrefs
     from gateway.state import LiveState
 
     catalogue = load_catalogue()
-    providers = dict.fromkeys(("groq", "together", "deepinfra", "bedrock", "vllm"))
+    providers = dict.fromkeys(PROVIDERS)
     dispatcher = Dispatcher(providers, catalogue, load_price_book(), LiveState())  # type: ignore[arg-type]
     dispatcher._refusal = lambda req, dep: None  # type: ignore[method-assign]
     req = ChatRequest(
@@ -124,7 +125,7 @@ def routing_decision_us() -> float:
         for _ in range(200):
             dispatcher.plan(req)
         samples.append((time.perf_counter() - start) / 200 * 1e6)
-    return statistics.median(samples)
+    return statistics.median(samples), len(catalogue.deployments(req.model))
 
 
 def main() -> None:
@@ -134,7 +135,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("make bench needs wrk (Debian package 'wrk'): apt-get install -y wrk")
     python = sys.executable
-    decision_us = routing_decision_us()  # measured first, on a quiet machine
+    decision_us, weighed = routing_decision_us()  # measured first, on a quiet machine
     fake_port, gw_port = free_port(), free_port()
     tmp = Path(tempfile.mkdtemp(prefix="corral-bench-"))
     env = {
@@ -158,7 +159,7 @@ def main() -> None:
         wait_ready(f"http://127.0.0.1:{fake_port}/", fake)
         wait_ready(f"http://127.0.0.1:{gw_port}/healthz", gateway)
         print(run_table(fake_port, gw_port, args.seconds, gateway.pid))
-        print(f"\nrouting decision (planner, 5 deployments): {decision_us:.1f} µs median")
+        print(f"\nrouting decision (planner, {weighed} deployments): {decision_us:.1f} µs median")
         print(f"gateway RSS after the load: {rss_mb(gateway.pid):.0f} MB")
     finally:
         for proc in (gateway, fake):
