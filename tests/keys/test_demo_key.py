@@ -92,7 +92,9 @@ def test_gateways_starting_together_report_the_same_demo_key(
     assert len(keys) == 1
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert logged.count(keys[0]) == 1 and logged.count("ck_") == 1
-    assert "created by another gateway process" in logged
+    # The other one either lost the race for the demo-key row or, starting a moment later,
+    # found the key already there: both say which key it is, neither prints a key.
+    assert "created by another gateway process" in logged or "is active (printed when it was created)" in logged
     assert len(KeyStore.from_url(pg_schema_url).list()) == 1
 
 
