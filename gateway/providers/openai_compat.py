@@ -5,8 +5,8 @@ finish-reason and logprobs quirks, rate-limit headers, its own status meanings a
 how it reports usage on streams. A subclass overrides a hook only where the wire
 format itself differs (Groq's `x_groq`).
 
-Transport: one `aiohttp.ClientSession` per provider, made in `start()`; request
-bodies are written with orjson and sent as bytes. Failures become `UpstreamError`
+Transport: one pooled `Http1Client` per provider (see `http1.py` for why not aiohttp),
+made in `start()`; request bodies are written with orjson and sent as bytes. Failures become `UpstreamError`
 at this boundary:
 
 | failure | kind |
@@ -31,16 +31,25 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-import aiohttp
 import orjson
 from pydantic import SecretStr
-from yarl import URL
 
+from gateway import __version__
 from gateway.config import ProviderConfig
 from gateway.providers.base import Completion, Provider, RateLimitState, UpstreamStream
-from gateway.providers.bounded import read_bounded, too_large
+from gateway.providers.bounded import MAX_ANSWER_BYTES, too_large
 from gateway.providers.error_map import error_info, read_error, redact, upstream_error
 from gateway.providers.errors import ErrorKind, UpstreamError
+from gateway.providers.http1 import (
+    ConnectFailed,
+    ConnectTimeout,
+    Http1Client,
+    Http1Error,
+    Http1Response,
+    InvalidResponse,
+    ReadTimeout,
+    TotalTimeout,
+)
 from gateway.providers.normalise import Malformed, Shape, normalise_chunk, normalise_completion
 from gateway.providers.params import Rule, Unsupported, find_unsupported, translate_body
 from gateway.providers.ratelimits import RateLimitHeaders, parse_duration, parse_ratelimit
@@ -53,7 +62,6 @@ __all__ = ["Dialect", "OpenAICompatProvider", "OpenAICompatStream"]
 
 log = logging.getLogger(__name__)
 K = ErrorKind
-_JSON_HEADERS = {"Content-Type": "application/json"}
 #: Idle keep-alive connections are dropped after this long (providers close at about 60 s).
 KEEPALIVE_S = 30.0
 
@@ -76,23 +84,23 @@ class Dialect:
 
 
 def transport_error(provider: str, exc: BaseException, stage: str) -> UpstreamError:
-    """An aiohttp/asyncio failure while `stage` -> UpstreamError.
+    """A transport failure while `stage` -> UpstreamError.
 
     Once the status line is in ("reading the answer", "reading the stream"), a lost
     connection is the backend failing mid-answer (UPSTREAM_5XX, `stream_truncated`),
     not a failure to reach it.
     """
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+    if isinstance(exc, ConnectTimeout):
         kind, code, what = K.TIMEOUT, "connect_timeout", "connect timed out"
-    elif isinstance(exc, aiohttp.SocketTimeoutError):
+    elif isinstance(exc, ReadTimeout):
         kind, code, what = K.TIMEOUT, "read_timeout", "no data within the first-byte timeout"
-    elif isinstance(exc, TimeoutError):
+    elif isinstance(exc, TimeoutError | TotalTimeout):
         kind, code, what = K.TIMEOUT, "total_timeout", "total timeout reached"
-    elif isinstance(exc, aiohttp.ClientResponseError):
-        kind, code, what = K.MALFORMED_RESPONSE, "invalid_http", f"invalid HTTP response ({exc.message})"
+    elif isinstance(exc, InvalidResponse):
+        kind, code, what = K.MALFORMED_RESPONSE, "invalid_http", f"invalid HTTP response ({exc})"
     elif stage.startswith("reading"):
         kind, code, what = K.UPSTREAM_5XX, "stream_truncated", f"connection lost mid-answer ({type(exc).__name__})"
-    elif isinstance(exc, aiohttp.ClientConnectorError):
+    elif isinstance(exc, ConnectFailed):
         kind, code, what = K.CONNECTION, "connect_failed", f"cannot connect ({exc.os_error})"
     else:
         kind, code, what = K.CONNECTION, "connection_error", f"{type(exc).__name__}: {exc}"
@@ -107,11 +115,10 @@ class OpenAICompatProvider(Provider):
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
-        self._session: aiohttp.ClientSession | None = None
+        self._client: Http1Client | None = None
         key = self._api_key()
         self._secrets: tuple[str, ...] = (key.get_secret_value(),) if key else ()
-        #: Parsed once: aiohttp would otherwise parse a string URL on every request.
-        self._chat_url = URL(config.base_url.rstrip("/") + "/chat/completions")
+        self._chat_url = config.base_url.rstrip("/") + "/chat/completions"
 
     def _api_key(self) -> SecretStr | None:
         return self.config.api_key
@@ -119,29 +126,31 @@ class OpenAICompatProvider(Provider):
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._session is not None:
+        if self._client is not None:
             return
         t = self.config.timeouts
-        headers = {"Authorization": f"Bearer {self._secrets[0]}"} if self._secrets else {}
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self.config.pool_size, keepalive_timeout=KEEPALIVE_S),
-            timeout=aiohttp.ClientTimeout(total=t.total_s, connect=t.connect_s, sock_read=t.first_byte_s),
+        headers = {"User-Agent": f"corral/{__version__}", "Content-Type": "application/json"}
+        if self._secrets:
+            headers["Authorization"] = f"Bearer {self._secrets[0]}"
+        self._client = Http1Client(
+            limit=self.config.pool_size,
+            connect_s=t.connect_s,
+            first_byte_s=t.first_byte_s,
+            total_s=t.total_s,
+            keepalive_s=KEEPALIVE_S,
             headers=headers,
-            trust_env=False,
-            # Provider APIs set no cookies we need; skipping the jar saves work on every request.
-            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def client(self) -> Http1Client:
+        if self._client is None:
             raise RuntimeError(f"{self.name}: provider used before start()")
-        return self._session
+        return self._client
 
     # -- requests --------------------------------------------------------------------------
 
@@ -174,16 +183,16 @@ class OpenAICompatProvider(Provider):
         body = self.build_body(request, deployment, stream=True)
         return await self._stream_at(self._chat_url, orjson.dumps(body))
 
-    async def _post(self, url: str | URL, payload: bytes) -> aiohttp.ClientResponse:
+    async def _post(self, url: str, payload: bytes) -> Http1Response:
         """POST and wait for status and headers; non-2xx raises the mapped error."""
         try:
-            response = await self.session.post(url, data=payload, headers=_JSON_HEADERS, allow_redirects=False)
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            response = await self.client.post(url, payload)
+        except Http1Error as exc:
             raise transport_error(self.name, exc, "sending the request") from exc
         if response.status >= 300:
             try:
-                raw = await response.read()
-            except (TimeoutError, aiohttp.ClientError):
+                raw = await response.read(MAX_ANSWER_BYTES) or b""
+            except Http1Error:
                 raw = b""
             finally:
                 response.release()
@@ -222,11 +231,11 @@ class OpenAICompatProvider(Provider):
 
     # -- whole answers ----------------------------------------------------------------------
 
-    async def _complete_at(self, url: str | URL, payload: bytes, request: ChatRequest) -> Completion:
+    async def _complete_at(self, url: str, payload: bytes, request: ChatRequest) -> Completion:
         response = await self._post(url, payload)
         try:
             raw = await self._read_capped(response)
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except Http1Error as exc:
             raise transport_error(self.name, exc, "reading the answer") from exc
         finally:
             response.release()
@@ -251,10 +260,10 @@ class OpenAICompatProvider(Provider):
             reported_timing_s=self.completion_timing(parsed),
         )
 
-    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+    async def _read_capped(self, response: Http1Response) -> bytes:
         """The whole answer; one over the size bound is refused (MALFORMED_RESPONSE, so the
         next backend gets the request)."""
-        raw = await read_bounded(response)
+        raw = await response.read(MAX_ANSWER_BYTES)
         if raw is None:
             raise self.malformed(too_large(response.content_length))
         return raw
@@ -270,13 +279,13 @@ class OpenAICompatProvider(Provider):
     # -- streams ----------------------------------------------------------------------------
 
     async def _stream_at(
-        self, url: str | URL, payload: bytes, on_close: Callable[[], None] | None = None
+        self, url: str, payload: bytes, on_close: Callable[[], None] | None = None
     ) -> OpenAICompatStream:
         response = await self._post(url, payload)
         if response.content_type == "application/json":
             try:
-                raw = await response.read()
-            except (TimeoutError, aiohttp.ClientError) as exc:
+                raw = await self._read_capped(response)
+            except Http1Error as exc:
                 raise transport_error(self.name, exc, "reading the answer") from exc
             finally:
                 response.release()
@@ -314,7 +323,7 @@ class OpenAICompatStream(UpstreamStream):
     def __init__(
         self,
         provider: OpenAICompatProvider,
-        response: aiohttp.ClientResponse,
+        response: Http1Response,
         on_close: Callable[[], None] | None = None,
     ) -> None:
         self._provider = provider
@@ -345,13 +354,13 @@ class OpenAICompatStream(UpstreamStream):
     async def _iterate(self) -> AsyncGenerator[list[dict[str, Any]], None]:
         """One list of chunks per network read: everything that arrived together."""
         decoder = SSEDecoder()
-        read = self._response.content.readany
+        read = self._response.readany
         name = self._provider.name
         try:
             while not self._done:
                 try:
                     data = await read()
-                except (TimeoutError, aiohttp.ClientError) as exc:
+                except Http1Error as exc:
                     raise transport_error(name, exc, "reading the stream") from exc
                 if not data:
                     break

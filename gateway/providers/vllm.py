@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
+import aiohttp
 import orjson
 from pydantic import SecretStr
 
@@ -87,19 +88,26 @@ class VllmProvider(OpenAICompatProvider):
         pool = config.vllm or VllmPoolConfig()
         urls = pool.urls or ([config.base_url] if config.base_url else [])
         self.pool = VllmPool(urls, health_interval_s=pool.health_interval_s, metrics_interval_s=pool.metrics_interval_s)
+        self._probes: aiohttp.ClientSession | None = None
 
     def _api_key(self) -> SecretStr | None:
         pool = self.config.vllm
         return pool.api_key if pool is not None and pool.api_key is not None else self.config.api_key
 
     async def start(self) -> None:
-        if self._session is not None:
+        if self._probes is not None:
             return
         await super().start()
-        await self.pool.start(self.session)
+        # Health and metrics probes are occasional GETs: aiohttp's general client serves them.
+        headers = {"Authorization": f"Bearer {self._secrets[0]}"} if self._secrets else {}
+        self._probes = aiohttp.ClientSession(headers=headers, trust_env=False, cookie_jar=aiohttp.DummyCookieJar())
+        await self.pool.start(self._probes)
 
     async def close(self) -> None:
         await self.pool.close()
+        probes, self._probes = self._probes, None
+        if probes is not None:
+            await probes.close()
         await super().close()
 
     def pool_state(self) -> tuple[ReplicaState, ...]:

@@ -27,7 +27,6 @@ from typing import Any
 
 import aiohttp
 import orjson
-from yarl import URL
 
 from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.providers.vllm_metrics import LoadSample, hit_rate, parse_metrics
@@ -82,7 +81,7 @@ class Replica:
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
-        self.chat_url = URL(f"{self.url}/v1/chat/completions")
+        self.chat_url = f"{self.url}/v1/chat/completions"
         self.healthy = False
         #: Served model id -> max_model_len, from the last good `/v1/models` (empty: never read).
         self.models: dict[str, int | None] = {}

@@ -235,12 +235,14 @@ async def test_aclose_before_iterating_releases(backend: Backend) -> None:
     assert result.body["choices"]
 
 
-async def test_many_requests_share_one_session(backend: Backend) -> None:
-    session = backend.provider.session
+async def test_many_requests_share_one_client_and_connection(backend: Backend) -> None:
+    client = backend.provider.client
     for _ in range(5):
         await backend.provider.complete(chat_request(), backend.deployment)
         await collect(await backend.provider.stream(chat_request(stream=True), backend.deployment))
-    assert backend.provider.session is session
+    assert backend.provider.client is client
+    (origin,) = client._origins.values()
+    assert origin.open == 1, "sequential requests reuse one keep-alive connection"
 
 
 async def test_abandoned_stream_releases_its_connection(backend: Backend) -> None:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 
 from gateway.providers.error_map import ErrorInfo, classify, read_error, redact, upstream_error
 from gateway.providers.errors import ErrorKind
 from gateway.providers.groq import GroqProvider
+from gateway.providers.http1 import (
+    ConnectFailed,
+    ConnectionLost,
+    ConnectTimeout,
+    InvalidResponse,
+    ReadTimeout,
+    TotalTimeout,
+)
 from gateway.providers.openai_compat import transport_error
 from gateway.providers.together import TogetherProvider
 from gateway.providers.vllm import VllmProvider
@@ -160,13 +167,16 @@ def test_redact_truncates() -> None:
 @pytest.mark.parametrize(
     ("exc", "stage", "kind", "code"),
     [
-        (aiohttp.ConnectionTimeoutError(), "sending the request", K.TIMEOUT, "connect_timeout"),
-        (aiohttp.SocketTimeoutError(), "sending the request", K.TIMEOUT, "read_timeout"),
-        (aiohttp.SocketTimeoutError(), "reading the stream", K.TIMEOUT, "read_timeout"),
+        (ConnectTimeout(), "sending the request", K.TIMEOUT, "connect_timeout"),
+        (ConnectFailed(ConnectionRefusedError(111, "refused")), "sending the request", K.CONNECTION, "connect_failed"),
+        (ReadTimeout(), "sending the request", K.TIMEOUT, "read_timeout"),
+        (ReadTimeout(), "reading the stream", K.TIMEOUT, "read_timeout"),
+        (TotalTimeout(), "reading the answer", K.TIMEOUT, "total_timeout"),
         (TimeoutError(), "reading the answer", K.TIMEOUT, "total_timeout"),
-        (aiohttp.ServerDisconnectedError(), "sending the request", K.CONNECTION, "connection_error"),
-        (aiohttp.ServerDisconnectedError(), "reading the stream", K.UPSTREAM_5XX, "stream_truncated"),
-        (aiohttp.ClientPayloadError("not completed"), "reading the answer", K.UPSTREAM_5XX, "stream_truncated"),
+        (InvalidResponse("bad status line"), "sending the request", K.MALFORMED_RESPONSE, "invalid_http"),
+        (ConnectionLost(), "sending the request", K.CONNECTION, "connection_error"),
+        (ConnectionLost(), "reading the stream", K.UPSTREAM_5XX, "stream_truncated"),
+        (ConnectionLost(), "reading the answer", K.UPSTREAM_5XX, "stream_truncated"),
     ],
 )
 def test_transport_errors(exc: BaseException, stage: str, kind: ErrorKind, code: str) -> None:

@@ -1,0 +1,314 @@
+"""The pooled HTTP/1.1 transport against raw loopback servers that send exact bytes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from gateway.providers.http1 import (
+    ConnectFailed,
+    ConnectionLost,
+    Http1Client,
+    InvalidResponse,
+    ReadTimeout,
+    TotalTimeout,
+)
+from tests.support import free_port
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
+
+
+class Server:
+    """A loopback server running `handler` per connection; counts connections and requests."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/chat/completions"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self.handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+        request = head + await reader.readexactly(length)
+        self.requests.append(request)
+        return request
+
+    async def __aenter__(self) -> Server:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+
+def client(**overrides: float) -> Http1Client:
+    settings: dict[str, float] = {"connect_s": 2, "first_byte_s": 2, "total_s": 10, "keepalive_s": 30}
+    settings.update(overrides)
+    return Http1Client(limit=int(settings.pop("limit", 8)), headers={"Authorization": "Bearer k"}, **settings)
+
+
+async def keep_answering(server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while True:
+        await server.read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+
+
+async def test_sequential_posts_reuse_one_connection_and_send_the_request_once() -> None:
+    server = Server(lambda r, w: keep_answering(server, r, w))
+    async with server:
+        http = client()
+        for _ in range(3):
+            response = await http.post(server.url, b'{"a":1}')
+            assert (response.status, await response.read()) == (200, b'{"ok":true}')
+            response.release()
+        await http.close()
+    assert server.connections == 1 and len(server.requests) == 3
+    head = server.requests[0]
+    assert head.startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+    assert b"Host: 127.0.0.1:" in head and b"Authorization: Bearer k\r\n" in head and head.endswith(b'{"a":1}')
+
+
+async def test_headers_are_case_insensitive_and_repeats_are_joined() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 429 Too Many\r\nRetry-After: 7\r\nX-A: 1\r\nX-A: 2\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+
+    server = Server(handler)
+    async with server:
+        http = client()
+        response = await http.post(server.url, b"{}")
+        assert response.status == 429
+        assert response.headers.get("retry-after") == response.headers["Retry-After"] == "7"
+        assert response.headers["x-a"] == "1, 2" and "X-A" in response.headers
+        assert await response.read() == b""
+        await http.close()
+
+
+async def test_a_chunked_stream_arrives_piece_by_piece() -> None:
+    release = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        writer.write(b"6\r\ndata: \r\n")
+        await writer.drain()
+        await release.wait()
+        writer.write(b"5\r\n[1]\n\n\r\n0\r\n\r\n")
+        await writer.drain()
+
+    server = Server(handler)
+    async with server:
+        http = client()
+        response = await http.post(server.url, b"{}")
+        assert response.content_type == "text/event-stream"
+        assert await response.readany() == b"data: "
+        release.set()
+        assert await response.readany() == b"[1]\n\n"
+        assert await response.readany() == b""
+        response.release()
+        await http.close()
+
+
+async def test_an_idle_connection_the_server_closed_is_not_reused() -> None:
+    async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+
+    server = Server(answer_once)
+    async with server:
+        http = client()
+        for _ in range(2):
+            response = await http.post(server.url, b"{}")
+            assert await response.read() == b'{"ok":true}'
+            response.release()
+            await asyncio.sleep(0.05)  # the server has closed the kept-alive connection
+        await http.close()
+    assert server.connections == 2
+
+
+async def test_connection_close_and_unfinished_answers_are_not_pooled() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    server = Server(handler)
+    async with server:
+        http = client()
+        response = await http.post(server.url, b"{}")
+        assert await response.readany() == b"partial"
+        response.release()  # body unfinished: the connection must be dropped
+        (origin,) = http._origins.values()
+        assert origin.open == 0 and origin.idle == []
+        await http.close()
+
+
+async def test_body_until_close_and_a_connection_lost_mid_body() -> None:
+    async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
+        await writer.drain()
+
+    server = Server(until_close)
+    async with server:
+        http = client()
+        response = await http.post(server.url, b"{}")
+        assert await response.read() == b"all of it"
+        await http.close()
+
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await cut_server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nhalf")
+        await writer.drain()
+
+    cut_server = Server(cut)
+    async with cut_server:
+        http = client()
+        response = await http.post(cut_server.url, b"{}")
+        with pytest.raises(ConnectionLost):
+            await response.read()
+        await http.close()
+
+
+async def test_first_byte_and_total_timeouts() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        await asyncio.sleep(5)
+
+    server = Server(silent)
+    async with server:
+        http = client(first_byte_s=0.2)
+        with pytest.raises(ReadTimeout):
+            await http.post(server.url, b"{}")
+        await http.close()
+        http = client(first_byte_s=5, total_s=0.2)
+        with pytest.raises(TotalTimeout):
+            await http.post(server.url, b"{}")
+        await http.close()
+
+
+async def test_refused_and_garbage_answers() -> None:
+    http = client()
+    with pytest.raises(ConnectFailed):
+        await http.post(f"http://127.0.0.1:{free_port()}/x", b"{}")
+
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(b"SMTP ready\r\n\r\n")
+        await writer.drain()
+
+    server = Server(garbage)
+    async with server:
+        with pytest.raises(InvalidResponse):
+            await http.post(server.url, b"{}")
+    await http.close()
+
+
+async def test_an_answer_declared_over_the_limit_is_refused_unread() -> None:
+    async def huge(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n{")
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    server = Server(huge)
+    async with server:
+        http = client()
+        response = await http.post(server.url, b"{}")
+        assert await response.read(limit=1024) is None
+        await http.close()
+
+
+async def test_the_pool_never_opens_more_than_its_limit() -> None:
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await server.read_request(reader)
+            await asyncio.sleep(0.05)
+            writer.write(OK)
+            await writer.drain()
+
+    server = Server(slow)
+    async with server:
+        http = client(limit=2)
+
+        async def one() -> bytes | None:
+            response = await http.post(server.url, b"{}")
+            try:
+                return await response.read()
+            finally:
+                response.release()
+
+        answers = await asyncio.gather(*(one() for _ in range(6)))
+        await http.close()
+    assert answers == [b'{"ok":true}'] * 6
+    assert server.connections == 2
+
+
+async def test_a_cancelled_request_drops_its_connection() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        await asyncio.sleep(5)
+
+    server = Server(silent)
+    async with server:
+        http = client()
+        task = asyncio.create_task(http.post(server.url, b"{}"))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        (origin,) = http._origins.values()
+        assert origin.open == 0 and origin.idle == []
+        await http.close()
+
+
+async def test_a_large_stream_is_read_with_back_pressure() -> None:
+    piece = b"x" * 65536
+
+    async def firehose(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (len(piece) * 64))
+        for _ in range(64):
+            writer.write(piece)
+            await writer.drain()
+
+    server = Server(firehose)
+    async with server:
+        http = client()
+        response = await http.post(server.url, b"{}")
+        total = 0
+        async for data in _pieces(response.readany):
+            total += len(data)
+            await asyncio.sleep(0)
+        assert total == len(piece) * 64
+        await http.close()
+
+
+async def _pieces(read: Callable[[], Awaitable[bytes]]) -> AsyncIterator[bytes]:
+    while data := await read():
+        yield data
