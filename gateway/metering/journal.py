@@ -105,7 +105,10 @@ class Journal:
 
     def append(self, events: list[UsageEvent]) -> int:
         """Append events to the open segment; returns its number."""
-        data = b"".join(encode(e) + b"\n" for e in events)
+        return self.append_encoded(b"".join(encode(e) + b"\n" for e in events))
+
+    def append_encoded(self, data: bytes) -> int:
+        """Append already encoded lines (each ending in a newline) in one write."""
         with self._lock:
             if self._fd is None:
                 self._fd = os.open(self.segment(self.current), os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)

@@ -72,10 +72,14 @@ class ProcessStore(SqlStore):
         return self._child
 
     def write(self, events: list[UsageEvent]) -> None:
-        if not events:
+        self.write_lines([encode(event) for event in events])
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Insert events given as journal lines (the sink hands over the lines it journaled)."""
+        if not lines:
             return
         self.ensure_schema()  # migrations run here, once, not in the child
-        payload = b"\n".join(encode(event) for event in events)
+        payload = b"\n".join(lines)
         with self._child_lock:
             child = self._running_child()
             assert child.stdin is not None and child.stdout is not None

@@ -12,14 +12,15 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gateway.metering.events import UsageEvent
-from gateway.metering.journal import Journal
+from gateway.metering.journal import Journal, encode
 
 log = logging.getLogger("corral.metering")
 
-_Item = tuple[int | None, UsageEvent]
+#: (journal segment or None, the event, its journal line)
+_Item = tuple[int | None, UsageEvent, bytes]
 
 
 class UsageSink(Protocol):
@@ -35,6 +36,13 @@ class EventStore(Protocol):
 
     def close(self) -> None:
         """Release connections (and any writer process); called once, after the last write."""
+
+
+@runtime_checkable
+class LineStore(EventStore, Protocol):
+    """A store that can take events as the journal's own lines (no second encoding)."""
+
+    def write_lines(self, lines: list[bytes]) -> None: ...
 
 
 class MemorySink:
@@ -86,13 +94,14 @@ class QueueSink:
 
     def record(self, event: UsageEvent) -> None:
         segment: int | None
+        line = encode(event)
         try:
-            segment = self.journal.append([event])
+            segment = self.journal.append_encoded(line + b"\n")
         except OSError:
             log.exception("usage journal write failed; event %s is only in memory", event.request_id)
             segment = None
         try:
-            self._queue.put_nowait((segment, event))
+            self._queue.put_nowait((segment, event, line))
         except asyncio.QueueFull:
             if segment is None:
                 log.error("usage queue full and journal failing: event %s lost", event.request_id)
@@ -109,7 +118,7 @@ class QueueSink:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        unjournaled = [event for segment, event in self._take_all() if segment is None]
+        unjournaled = [event for segment, event, _ in self._take_all() if segment is None]
         try:
             if unjournaled:
                 await asyncio.to_thread(self.store.write, unjournaled)
@@ -134,7 +143,7 @@ class QueueSink:
             if batch and self.healthy:
                 await self._flush(batch)
             elif batch:
-                self._dirty.update(segment for segment, _ in batch if segment is not None)
+                self._dirty.update(segment for segment, _, _ in batch if segment is not None)
             if not self.healthy and time.monotonic() >= self._next_retry:
                 self.journal.rotate()
                 self.healthy = await asyncio.to_thread(self._replay)
@@ -158,10 +167,13 @@ class QueueSink:
 
     async def _flush(self, batch: list[_Item]) -> None:
         try:
-            await asyncio.to_thread(self.store.write, [event for _, event in batch])
+            if isinstance(self.store, LineStore):
+                await asyncio.to_thread(self.store.write_lines, [line for _, _, line in batch])
+            else:
+                await asyncio.to_thread(self.store.write, [event for _, event, _ in batch])
         except Exception as exc:
             log.error("ledger write failed (%s); journaling until the database is back", type(exc).__name__)
-            self._dirty.update(segment for segment, _ in batch if segment is not None)
+            self._dirty.update(segment for segment, _, _ in batch if segment is not None)
             self.healthy = False
             self._next_retry = time.monotonic() + self.retry_interval_s
             return
