@@ -451,7 +451,10 @@ class OpenAICompatFake(FakeServer):
         response = web.StreamResponse(
             status=200, headers={**exchange.headers, "Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except ConnectionResetError:
+            return response  # the client left before the answer began (a load generator stopping)
         events = self.stream_events(exchange)
         behaviour = exchange.behaviour
         faulty = (
