@@ -15,6 +15,7 @@ from gateway.cli_policy import policy_app
 from gateway.cli_report import prices_command, reconcile_command, report_app
 from gateway.cli_simulate import simulate_command
 from gateway.config import ConfigError, Settings, load_settings
+from gateway.serving import UVICORN_OPTIONS, tune_gc
 
 app = typer.Typer(
     help="Corral: one OpenAI-compatible endpoint for Llama 4, routed across backends.", no_args_is_help=True
@@ -90,22 +91,17 @@ def serve(
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; a drained, clean
     # shutdown is a success, so that re-raised SIGTERM ends the process with status 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    tune_gc()
     uvicorn.run(
         create_app(runtime),
         host=settings.host,
         port=settings.port,
         log_level=log_level,
-        log_config=None,  # keep our handler (JSON lines); Corral writes its own access line per request
-        access_log=False,
+        log_config=None,  # keep our handler (JSON lines)
         # On SIGTERM: stop accepting, let in-flight requests and streams finish (up to this
         # deadline), then the lifespan drains the ledger queue before the process exits.
         timeout_graceful_shutdown=settings.shutdown_grace_s,
-        loop="auto",
-        http="auto",
-        # Corral never reads the client's address, so rewriting it from X-Forwarded-For
-        # (a middleware call on every request) buys nothing.
-        proxy_headers=False,
-        server_header=False,
+        **UVICORN_OPTIONS,
     )
 
 
@@ -137,9 +133,9 @@ def _serve_workers(
         port=settings.port,
         log_level=log_level,
         log_config=None,
-        access_log=False,
         timeout_graceful_shutdown=settings.shutdown_grace_s,
         timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT_S,
+        **UVICORN_OPTIONS,
     )
 
 

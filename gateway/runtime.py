@@ -251,7 +251,11 @@ class Runtime:
             await fake.stop()
 
 
-def ledger_sink(settings: Settings) -> QueueSink:
+def ledger_store(settings: Settings) -> SqlStore:
+    """The ledger as configured: inserts in a child process (default) or in-process."""
     store_type = ProcessStore if settings.ledger_writer == "process" else SqlStore
-    store = store_type(settings.database_url)
-    return QueueSink(store, Path(settings.journal_path))
+    return store_type(settings.database_url)
+
+
+def ledger_sink(settings: Settings) -> QueueSink:
+    return QueueSink(ledger_store(settings), Path(settings.journal_path))

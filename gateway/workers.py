@@ -28,7 +28,8 @@ from gateway.keys.store import KeyStore
 from gateway.metering.journal import claim_journal
 from gateway.metering.sink import QueueSink
 from gateway.metering.sql import SqlStore
-from gateway.runtime import Runtime
+from gateway.runtime import Runtime, ledger_store
+from gateway.serving import tune_gc
 from gateway.telemetry.logs import configure_logging
 
 log = logging.getLogger("corral")
@@ -69,9 +70,11 @@ def create_worker_app() -> FastPath:
     settings = load_settings()
     runtime = Runtime.from_settings(settings)
     journal = claim_journal(Path(settings.journal_path), int(os.environ.get(WORKERS_ENV, "1")))
-    runtime.sink = QueueSink(SqlStore(settings.database_url), journal)
+    runtime.sink = QueueSink(ledger_store(settings), journal)
     log.info("worker %d: usage journal %s", os.getpid(), journal.path)
-    return create_app(runtime)
+    app = create_app(runtime)
+    tune_gc()
+    return app
 
 
 def prepare_keys(settings: Settings) -> None:
