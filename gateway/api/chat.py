@@ -12,8 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.trace import Span
 from starlette.requests import Request
 
@@ -29,7 +27,7 @@ from gateway.providers.errors import UpstreamError
 from gateway.runtime import Runtime
 from gateway.schema.chat import CHARS_PER_TOKEN, ChatRequest
 from gateway.schema.usage import Usage
-from gateway.telemetry.tracing import activated, fail_span, finish_request_span, request_span
+from gateway.telemetry.tracing import activated, attach, detach, fail_span, finish_request_span, request_span
 
 COST_PLACES = Decimal("0.0000000001")
 #: The caller's key id and what admission took from its token bucket.
@@ -211,7 +209,7 @@ async def _relay(
     last: dict[str, Any] = opened.first[0] if opened.first else {}
     guarded = opened.guarded
     # Re-asks made while relaying become children of the request span.
-    token = otel_context.attach(trace.set_span_in_context(span))
+    token = attach(span)
     try:
         async for batch in _upstream_batches(opened):
             if ttft_ms is None:
@@ -246,14 +244,19 @@ async def _relay(
         rt.record(_event(req, outcome, usage, cost, status, started, ttft_ms, key_id=key_id))
         rt.keys.limiter.settle(charge, _tokens_used(usage, outcome.attempts))
         _finish(span, outcome, usage, cost + _billed(outcome.attempts), status)
-        otel_context.detach(token)
+        detach(token)
         stream = guarded.stream if guarded is not None else opened.stream
         await asyncio.shield(stream.aclose())
     if status == "ok":
-        if req.include_usage:
-            total = cost + _billed(outcome.attempts)
-            extra = {"x_corral": {"cost_usd": str(total.quantize(COST_PLACES)), "provider": dep.provider}}
-            if outcome.tool_validation is not None:
-                extra["x_corral"]["tool_validation"] = outcome.tool_validation
-            yield frame(usage_chunk({**last, "model": model}, usage.to_openai(), extra))
-        yield DONE
+        yield _closing_frames(req, outcome, usage, cost, last)
+
+
+def _closing_frames(req: ChatRequest, outcome: Outcome, usage: Usage, cost: Decimal, last: dict[str, Any]) -> bytes:
+    """[DONE], after the usage chunk when the client asked for one (with what Corral adds)."""
+    if not req.include_usage:
+        return DONE
+    total = cost + _billed(outcome.attempts)
+    corral: dict[str, str] = {"cost_usd": str(total.quantize(COST_PLACES)), "provider": outcome.deployment.provider}
+    if outcome.tool_validation is not None:
+        corral["tool_validation"] = outcome.tool_validation
+    return frame(usage_chunk({**last, "model": req.model}, usage.to_openai(), {"x_corral": corral})) + DONE

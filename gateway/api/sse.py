@@ -59,7 +59,11 @@ class SSEResponse:
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             async for data in self.body:
-                await send({"type": "http.response.body", "body": data, "more_body": True})
+                # The [DONE] frame ends the body in the same write as the last chunk marker.
+                last = data.endswith(DONE)
+                await send({"type": "http.response.body", "body": data, "more_body": not last})
+                if last:
+                    return
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not gone.is_set():

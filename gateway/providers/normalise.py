@@ -31,6 +31,7 @@ FINISH_REASONS: Mapping[str, str | None] = {
     "": None,
 }
 _DELTA_KEYS = ("role", "content", "tool_calls")
+_DELTA_KEY_SET = frozenset(_DELTA_KEYS)
 
 
 class Malformed(ValueError):
@@ -151,6 +152,8 @@ def _delta_tool_calls(calls: Any) -> list[dict[str, Any]]:
 def _delta(delta: Any) -> dict[str, Any]:
     if not isinstance(delta, dict):
         raise Malformed("chunk choice without a delta")
+    if "tool_calls" not in delta and delta.keys() <= _DELTA_KEY_SET:
+        return delta  # already only the fields we pass on (nearly every text chunk)
     out = {key: delta[key] for key in _DELTA_KEYS if key in delta}
     if out.get("tool_calls") is not None:
         out["tool_calls"] = _delta_tool_calls(out["tool_calls"])

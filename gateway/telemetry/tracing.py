@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
@@ -76,6 +77,17 @@ def activated(span: Span) -> AbstractContextManager[object]:
     if span is INVALID_SPAN:
         return nullcontext()
     return trace.use_span(span, end_on_exit=False)
+
+
+def attach(span: Span) -> object | None:
+    """Make `span` current until `detach` (for code that is not one `with` block, such as
+    a relayed stream); with tracing off there is nothing to attach."""
+    return None if span is INVALID_SPAN else otel_context.attach(trace.set_span_in_context(span))
+
+
+def detach(token: object | None) -> None:
+    if token is not None:
+        otel_context.detach(token)  # type: ignore[arg-type]
 
 
 def attempt_span(tracer: Tracer, provider: str, model_id: str, number: int) -> Span:
