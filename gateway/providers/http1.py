@@ -290,7 +290,8 @@ class _Origin:
         self.host, self.port, self.limit, self.keepalive_s = host, port, limit, keepalive_s
         self.ssl: ssl.SSLContext | None = ssl.create_default_context() if scheme == "https" else None
         default = 443 if scheme == "https" else 80
-        self.host_header = (host if port == default else f"{host}:{port}").encode("idna")
+        name = f"[{host}]" if ":" in host else host  # an IPv6 literal goes in brackets
+        self.host_header = (name if port == default else f"{name}:{port}").encode("idna")
         self.idle: list[_Connection] = []
         self.open = 0
         self.waiting: collections.deque[asyncio.Future[None]] = collections.deque()

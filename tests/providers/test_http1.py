@@ -312,3 +312,24 @@ async def test_a_large_stream_is_read_with_back_pressure() -> None:
 async def _pieces(read: Callable[[], Awaitable[bytes]]) -> AsyncIterator[bytes]:
     while data := await read():
         yield data
+
+
+async def test_an_ipv6_literal_is_reached_and_named_in_brackets() -> None:
+    port = free_port()
+    requests: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(OK)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handler, "::1", port)
+    try:
+        http = client()
+        response = await http.post(f"http://[::1]:{port}/v1/x", b"")
+        assert await response.read() == b'{"ok":true}'
+        await http.close()
+    finally:
+        server.close()
+    assert f"Host: [::1]:{port}\r\n".encode() in requests[0]
