@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import ssl
 import time
 from collections.abc import Mapping
@@ -281,6 +282,13 @@ class Http1Response:
         self._done = True
         self._conn.close()
         self._conn.origin.give_back(self._conn, reusable=False)
+
+    def __del__(self) -> None:
+        # A safety net, not the way to finish: an answer dropped without release() or
+        # close() would otherwise hold its pool slot for ever.
+        if not self._done:
+            with contextlib.suppress(RuntimeError):  # its event loop may be gone already
+                self.close()
 
 
 class _Origin:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -333,3 +334,19 @@ async def test_an_ipv6_literal_is_reached_and_named_in_brackets() -> None:
     finally:
         server.close()
     assert f"Host: [::1]:{port}\r\n".encode() in requests[0]
+
+
+async def test_an_answer_dropped_unreleased_gives_its_slot_back() -> None:
+    server = Server(lambda r, w: keep_answering(server, r, w))
+    async with server:
+        http = client(limit=1)
+        response = await http.post(server.url, b"{}")
+        (origin,) = http._origins.values()
+        assert origin.open == 1
+        del response  # neither released nor closed
+        gc.collect()
+        assert origin.open == 0
+        second = await http.post(server.url, b"{}")  # the one slot is free again
+        assert await second.read() == b'{"ok":true}'
+        second.release()
+        await http.close()
