@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any, Unpack
 
+from gateway.fakes.oai_admission import BucketAdmission
 from gateway.fakes.oai_base import OpenAICompatFake
 from gateway.fakes.oai_ratelimit import Bucket, Clock, go_duration
 from gateway.fakes.oai_wire import (
@@ -22,12 +23,13 @@ from gateway.fakes.oai_wire import (
 from gateway.routing.catalogue import Deployment
 
 
-class GroqFake(OpenAICompatFake):
+class GroqFake(BucketAdmission, OpenAICompatFake):
     """Groq: `POST /openai/v1/chat/completions`; RPD/TPM headers; `x_groq` on bodies and streams."""
 
     provider = "groq"
     api_prefix = "/openai/v1"
     default_api_key = "test-groq-key"
+    min_wait_s = 0.01
     system_fingerprint = "fp_37da608fc1"
     #: Decode speed reported in usage timings when the behaviour sets no pacing.
     decode_tokens_per_s = 460.0
@@ -63,25 +65,7 @@ class GroqFake(OpenAICompatFake):
         requested = exchange.prompt_tokens + exchange.completion_tokens
         if requested > self.token_limit.limit:
             return Problem("request_too_large", model=exchange.model, limit=self.token_limit.limit, requested=requested)
-        if self.request_limit.remaining() < 1:
-            return self._exhausted(exchange.model, "requests", self.request_limit, 1)
-        if not self.token_limit.take(requested):
-            return self._exhausted(exchange.model, "tokens", self.token_limit, requested)
-        self.request_limit.take(1)
-        exchange.headers = {**self.rate_headers(), "x-request-id": exchange.request_id}
-        return None
-
-    def _exhausted(self, model: str, kind: str, bucket: Bucket, requested: int) -> Problem:
-        return Problem(
-            "rate_limited",
-            model=model,
-            wait_s=max(bucket.wait_s(requested), 0.01),
-            limit_kind=kind,
-            limit=bucket.limit,
-            used=bucket.used(),
-            requested=requested,
-            headers=self.rate_headers(),
-        )
+        return self.take_from_buckets(exchange, requested)
 
     def rate_limited_problem(self, model: str, retry_after_s: float | None) -> Problem:
         used = self.token_limit.used()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any, Unpack
 
+from gateway.fakes.oai_admission import BucketAdmission
 from gateway.fakes.oai_base import OpenAICompatFake
 from gateway.fakes.oai_ratelimit import Bucket, Clock, seconds_header
 from gateway.fakes.oai_wire import (
@@ -22,7 +23,7 @@ from gateway.fakes.oai_wire import (
 from gateway.routing.catalogue import Deployment
 
 
-class TogetherFake(OpenAICompatFake):
+class TogetherFake(BucketAdmission, OpenAICompatFake):
     """Together AI: `POST /v1/chat/completions`; per-second request/token headers; natural
     stop is "eos"; usage rides on a stream's final chunk and `stream_options` is ignored."""
 
@@ -59,24 +60,7 @@ class TogetherFake(OpenAICompatFake):
     async def admit(self, exchange: Exchange) -> Problem | None:
         exchange.request_id = random_hex(16)
         requested = exchange.prompt_tokens + exchange.completion_tokens
-        if self.request_limit.remaining() < 1:
-            return self._exhausted(exchange.model, "requests", self.request_limit, 1)
-        if not self.token_limit.take(requested):
-            return self._exhausted(exchange.model, "tokens", self.token_limit, requested)
-        self.request_limit.take(1)
-        exchange.headers = {**self.rate_headers(), "x-request-id": exchange.request_id}
-        return None
-
-    def _exhausted(self, model: str, kind: str, bucket: Bucket, requested: int) -> Problem:
-        return Problem(
-            "rate_limited",
-            model=model,
-            wait_s=max(bucket.wait_s(requested), 0.001),
-            limit_kind=kind,
-            limit=bucket.limit,
-            requested=requested,
-            headers=self.rate_headers(),
-        )
+        return self.take_from_buckets(exchange, requested)
 
     def rate_limited_problem(self, model: str, retry_after_s: float | None) -> Problem:
         return Problem("rate_limited", model=model, retry_after_s=retry_after_s, headers=self.rate_headers())

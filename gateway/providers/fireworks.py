@@ -16,31 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.providers.openai_compat import Dialect, OpenAICompatProvider
-from gateway.providers.params import DROP, PASS, Rule, clean_messages, output_limit_as, unsupported
+from gateway.providers.params import DROP, OPENAI_PARAMETERS, Rule, output_limit_as, unsupported
 
 __all__ = ["PARAMETERS", "FireworksProvider"]
 
 PARAMETERS: Mapping[str, Rule] = {
-    "messages": clean_messages(drop_name=False),
-    "tools": PASS,
-    "tool_choice": PASS,
+    **OPENAI_PARAMETERS,
     "parallel_tool_calls": unsupported("parallel_tool_calls=false", when=lambda v, _: v is False),
-    "response_format": PASS,
-    "temperature": PASS,
-    "top_p": PASS,
     **output_limit_as("max_tokens"),
-    "stop": PASS,
-    "seed": PASS,
-    "user": PASS,
-    "n": PASS,
-    "frequency_penalty": PASS,
-    "presence_penalty": PASS,
     "logprobs": unsupported("logprobs"),
     "top_logprobs": DROP,
-    "metadata": DROP,
-    "store": DROP,
-    "service_tier": DROP,
-    "corral": DROP,
 }
 
 

@@ -29,7 +29,7 @@ from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.providers.litellm_errors import map_exception
 from gateway.providers.normalise import Malformed, Shape, normalise_chunk, normalise_completion
 from gateway.providers.openai_compat import estimate_usage
-from gateway.providers.params import DROP, PASS, Rule, Unsupported, clean_messages, translate_body
+from gateway.providers.params import OPENAI_PARAMETERS, Rule, Unsupported, translate_body
 from gateway.routing.catalogue import Deployment
 from gateway.schema.chat import ChatRequest
 from gateway.schema.usage import Usage
@@ -40,29 +40,8 @@ NAME = "litellm"
 K_BAD = ErrorKind.BAD_REQUEST
 K_MALFORMED = ErrorKind.MALFORMED_RESPONSE
 #: OpenAI fields litellm translates for its backends; the rest are not forwarded.
-PARAMETERS: Mapping[str, Rule] = {
-    "messages": clean_messages(drop_name=False),
-    "tools": PASS,
-    "tool_choice": PASS,
-    "parallel_tool_calls": PASS,
-    "response_format": PASS,
-    "temperature": PASS,
-    "top_p": PASS,
-    "max_tokens": PASS,
-    "max_completion_tokens": PASS,
-    "stop": PASS,
-    "seed": PASS,
-    "user": PASS,
-    "n": PASS,
-    "frequency_penalty": PASS,
-    "presence_penalty": PASS,
-    "logprobs": PASS,
-    "top_logprobs": PASS,
-    "metadata": DROP,
-    "store": DROP,
-    "service_tier": DROP,
-    "corral": DROP,
-}
+#: litellm translates the whole OpenAI set for its backends.
+PARAMETERS: Mapping[str, Rule] = OPENAI_PARAMETERS
 _SHAPE = Shape()
 
 

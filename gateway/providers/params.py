@@ -166,3 +166,31 @@ def clean_messages(*, drop_name: bool) -> Rule:
         return {"messages": messages if out is None else out}
 
     return translate(fix)
+
+
+#: Every OpenAI chat field Corral forwards, passed as is: the table of a backend that
+#: speaks the whole dialect (vLLM, SGLang, litellm). Other tables start from it and
+#: override only what their backend does differently.
+OPENAI_PARAMETERS: Mapping[str, Rule] = {
+    "messages": clean_messages(drop_name=False),
+    "tools": PASS,
+    "tool_choice": PASS,
+    "parallel_tool_calls": PASS,
+    "response_format": PASS,
+    "temperature": PASS,
+    "top_p": PASS,
+    "max_tokens": PASS,
+    "max_completion_tokens": PASS,
+    "stop": PASS,
+    "seed": PASS,
+    "user": PASS,
+    "n": PASS,
+    "frequency_penalty": PASS,
+    "presence_penalty": PASS,
+    "logprobs": PASS,
+    "top_logprobs": PASS,
+    "metadata": DROP,
+    "store": DROP,
+    "service_tier": DROP,
+    "corral": DROP,
+}

@@ -15,11 +15,11 @@ One base URL: a single server, or SGLang's own router in front of several worker
 from __future__ import annotations
 
 from gateway.providers.openai_compat import Dialect, OpenAICompatProvider
-from gateway.providers.vllm import PARAMETERS
+from gateway.providers.params import OPENAI_PARAMETERS
 
 __all__ = ["SglangProvider"]
 
 
 class SglangProvider(OpenAICompatProvider):
     name = "sglang"
-    dialect = Dialect(params=PARAMETERS, stream_usage="stream_options")
+    dialect = Dialect(params=OPENAI_PARAMETERS, stream_usage="stream_options")

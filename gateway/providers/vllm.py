@@ -25,7 +25,7 @@ from gateway.config import ProviderConfig, VllmPoolConfig
 from gateway.providers.base import Completion, UpstreamStream
 from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.providers.openai_compat import Dialect, OpenAICompatProvider
-from gateway.providers.params import DROP, PASS, Rule, clean_messages
+from gateway.providers.params import OPENAI_PARAMETERS, Rule
 from gateway.providers.vllm_pool import Replica, ReplicaState, VllmPool
 from gateway.routing.catalogue import Deployment
 from gateway.schema.chat import ChatRequest
@@ -34,29 +34,7 @@ __all__ = ["PARAMETERS", "VllmProvider"]
 
 T = TypeVar("T")
 
-PARAMETERS: Mapping[str, Rule] = {
-    "messages": clean_messages(drop_name=False),
-    "tools": PASS,
-    "tool_choice": PASS,
-    "parallel_tool_calls": PASS,
-    "response_format": PASS,
-    "temperature": PASS,
-    "top_p": PASS,
-    "max_tokens": PASS,
-    "max_completion_tokens": PASS,
-    "stop": PASS,
-    "seed": PASS,
-    "user": PASS,
-    "n": PASS,
-    "frequency_penalty": PASS,
-    "presence_penalty": PASS,
-    "logprobs": PASS,
-    "top_logprobs": PASS,
-    "metadata": DROP,
-    "store": DROP,
-    "service_tier": DROP,
-    "corral": DROP,
-}
+PARAMETERS: Mapping[str, Rule] = OPENAI_PARAMETERS
 
 
 #: How much of the conversation's opening identifies it for replica affinity.
