@@ -54,6 +54,20 @@ class Server:
         self.requests.append(request)
         return request
 
+    @classmethod
+    def replying(cls, raw: bytes, *, hold_s: float = 0.0) -> Server:
+        """A server that reads one request, sends `raw`, then holds the connection open
+        for `hold_s` before closing it."""
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(raw)
+            await writer.drain()
+            await asyncio.sleep(hold_s)
+
+        server = cls(handler)
+        return server
+
     async def __aenter__(self) -> Server:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
         return self
@@ -92,12 +106,9 @@ async def test_sequential_posts_reuse_one_connection_and_send_the_request_once()
 
 
 async def test_headers_are_case_insensitive_and_repeats_are_joined() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 429 Too Many\r\nRetry-After: 7\r\nX-A: 1\r\nX-A: 2\r\nContent-Length: 0\r\n\r\n")
-        await writer.drain()
-
-    server = Server(handler)
+    server = Server.replying(
+        b"HTTP/1.1 429 Too Many\r\nRetry-After: 7\r\nX-A: 1\r\nX-A: 2\r\nContent-Length: 0\r\n\r\n"
+    )
     async with server:
         http = client()
         response = await http.post(server.url, b"{}")
@@ -134,31 +145,24 @@ async def test_a_chunked_stream_arrives_piece_by_piece() -> None:
 
 
 async def test_an_idle_connection_the_server_closed_is_not_reused() -> None:
-    async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        writer.write(OK)
-        await writer.drain()
-
-    server = Server(answer_once)
+    server = Server.replying(OK)  # closes each connection after one answer
     async with server:
         http = client()
         for _ in range(2):
             response = await http.post(server.url, b"{}")
             assert await response.read() == b'{"ok":true}'
             response.release()
-            await asyncio.sleep(0.05)  # the server has closed the kept-alive connection
+            (origin,) = http._origins.values()
+            for _ in range(500):  # bounded: until the close has reached the pooled connection
+                if all(conn.lost for conn in origin.idle):
+                    break
+                await asyncio.sleep(0.01)
         await http.close()
     assert server.connections == 2
 
 
 async def test_connection_close_and_unfinished_answers_are_not_pooled() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
-        await writer.drain()
-        await asyncio.sleep(5)
-
-    server = Server(handler)
+    server = Server.replying(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial", hold_s=5)
     async with server:
         http = client()
         response = await http.post(server.url, b"{}")
@@ -170,24 +174,14 @@ async def test_connection_close_and_unfinished_answers_are_not_pooled() -> None:
 
 
 async def test_body_until_close_and_a_connection_lost_mid_body() -> None:
-    async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
-        await writer.drain()
-
-    server = Server(until_close)
+    server = Server.replying(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
     async with server:
         http = client()
         response = await http.post(server.url, b"{}")
         assert await response.read() == b"all of it"
         await http.close()
 
-    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await cut_server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nhalf")
-        await writer.drain()
-
-    cut_server = Server(cut)
+    cut_server = Server.replying(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nhalf")
     async with cut_server:
         http = client()
         response = await http.post(cut_server.url, b"{}")
@@ -197,11 +191,7 @@ async def test_body_until_close_and_a_connection_lost_mid_body() -> None:
 
 
 async def test_first_byte_and_total_timeouts() -> None:
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        await asyncio.sleep(5)
-
-    server = Server(silent)
+    server = Server.replying(b"", hold_s=5)
     async with server:
         http = client(first_byte_s=0.2)
         with pytest.raises(ReadTimeout):
@@ -218,12 +208,7 @@ async def test_refused_and_garbage_answers() -> None:
     with pytest.raises(ConnectFailed):
         await http.post(f"http://127.0.0.1:{free_port()}/x", b"{}")
 
-    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        writer.write(b"SMTP ready\r\n\r\n")
-        await writer.drain()
-
-    server = Server(garbage)
+    server = Server.replying(b"SMTP ready\r\n\r\n")
     async with server:
         with pytest.raises(InvalidResponse):
             await http.post(server.url, b"{}")
@@ -231,13 +216,7 @@ async def test_refused_and_garbage_answers() -> None:
 
 
 async def test_an_answer_declared_over_the_limit_is_refused_unread() -> None:
-    async def huge(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n{")
-        await writer.drain()
-        await asyncio.sleep(5)
-
-    server = Server(huge)
+    server = Server.replying(b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n{", hold_s=5)
     async with server:
         http = client()
         response = await http.post(server.url, b"{}")
@@ -271,11 +250,7 @@ async def test_the_pool_never_opens_more_than_its_limit() -> None:
 
 
 async def test_a_cancelled_request_drops_its_connection() -> None:
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await server.read_request(reader)
-        await asyncio.sleep(5)
-
-    server = Server(silent)
+    server = Server.replying(b"", hold_s=5)
     async with server:
         http = client()
         task = asyncio.create_task(http.post(server.url, b"{}"))
