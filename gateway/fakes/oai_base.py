@@ -55,6 +55,8 @@ class OpenAICompatFake(FakeServer):
     done_after_stream_error: bool = False
     #: Emit OpenAI's extra usage chunk (`choices: []`) for `stream_options.include_usage`.
     honours_include_usage: bool = True
+    #: Usage rides on the stream's last finish chunk, asked for or not (Together, DeepInfra, Fireworks).
+    usage_on_final_chunk: bool = False
     #: The backend answers rate limits with a 429 (Ollama has none: its full queue is a 503).
     sends_429: bool = True
     handler_cancellation = True
@@ -378,7 +380,10 @@ class OpenAICompatFake(FakeServer):
         """Decorate the stream's first chunk in place (Groq adds x_groq.id)."""
 
     def final_chunk(self, exchange: Exchange, index: int, last: bool) -> dict[str, Any]:
-        return self.chunk(exchange, index, {}, self.wire_finish(exchange.answer.finish))
+        chunk = self.chunk(exchange, index, {}, self.wire_finish(exchange.answer.finish))
+        if last and self.usage_on_final_chunk and not exchange.behaviour.omit_usage:
+            chunk["usage"] = self.usage(exchange)
+        return chunk
 
     def usage_chunk(self, exchange: Exchange) -> dict[str, Any] | None:
         if not (self.honours_include_usage and exchange.include_usage) or exchange.behaviour.omit_usage:

@@ -41,6 +41,7 @@ class DeepInfraFake(OpenAICompatFake):
     provider = "deepinfra"
     api_prefix = "/v1/openai"
     default_api_key = "test-deepinfra-key"
+    usage_on_final_chunk = True
 
     def __init__(self, *, max_concurrency: int = 200, **options: Unpack[FakeOptions]) -> None:
         super().__init__(**options)
@@ -97,12 +98,6 @@ class DeepInfraFake(OpenAICompatFake):
         cost = price.estimate(exchange.prompt_tokens, exchange.completion_tokens) if price else 0
         usage["estimated_cost"] = float(cost)
         return usage
-
-    def final_chunk(self, exchange: Exchange, index: int, last: bool) -> dict[str, Any]:
-        chunk = super().final_chunk(exchange, index, last)
-        if last and not exchange.behaviour.omit_usage:
-            chunk["usage"] = self.usage(exchange)
-        return chunk
 
     def stream_error(self, exchange: Exchange) -> dict[str, Any]:
         return openai_error("Internal server error: generation stopped early", "server_error")

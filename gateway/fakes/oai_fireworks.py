@@ -21,6 +21,7 @@ class FireworksFake(OpenAICompatFake):
     provider = "fireworks"
     api_prefix = "/inference/v1"
     default_api_key = "test-fireworks-key"
+    usage_on_final_chunk = True
     #: Retry-After sent on a 429 that was not scripted with one.
     default_retry_after_s = 1.0
 
@@ -48,12 +49,6 @@ class FireworksFake(OpenAICompatFake):
                 return error(503, "The server is overloaded, please try again later", "server_error")
             case _:
                 return error(500, "Internal server error", "server_error")
-
-    def final_chunk(self, exchange: Exchange, index: int, last: bool) -> dict[str, Any]:
-        chunk = super().final_chunk(exchange, index, last)
-        if last and not exchange.behaviour.omit_usage:
-            chunk["usage"] = self.usage(exchange)
-        return chunk
 
     def stream_error(self, exchange: Exchange) -> dict[str, Any]:
         return fireworks_error("Internal server error: generation stopped", "server_error")

@@ -30,6 +30,7 @@ class TogetherFake(BucketAdmission, OpenAICompatFake):
     provider = "together"
     api_prefix = "/v1"
     default_api_key = "test-together-key"
+    usage_on_final_chunk = True
     natural_stop = "eos"
     role_chunk = False
     honours_include_usage = False
@@ -174,12 +175,6 @@ class TogetherFake(BucketAdmission, OpenAICompatFake):
             ],
             "usage": None,
         }
-
-    def final_chunk(self, exchange: Exchange, index: int, last: bool) -> dict[str, Any]:
-        chunk = super().final_chunk(exchange, index, last)
-        if last and not exchange.behaviour.omit_usage:
-            chunk["usage"] = self.usage(exchange)
-        return chunk
 
     def stream_error(self, exchange: Exchange) -> dict[str, Any]:
         return openai_error("Internal server error: generation stopped early", "server_error")
