@@ -13,27 +13,27 @@ from opentelemetry.trace import Tracer
 from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.budgets import Budgets
+from gateway.catalogue.deployments import Catalogue, load_catalogue
+from gateway.catalogue.prices import PriceBook, load_price_book
 from gateway.config import URL_ONLY, BedrockConfig, ProviderConfig, Settings, VllmPoolConfig
-from gateway.dispatch import Dispatcher
+from gateway.dispatch.loop import Dispatcher
 from gateway.fakes.registry import make_fake
 from gateway.fakes.server import FakeServer
 from gateway.keys.access import Access
 from gateway.keys.store import KeyStore
+from gateway.live.policy import PolicyHolder, default_policy_path
+from gateway.live.shared import SharedState
+from gateway.live.state import LiveState
+from gateway.metering.budgets import Budgets
 from gateway.metering.events import UsageEvent
 from gateway.metering.process_store import ProcessStore
 from gateway.metering.sink import MemorySink, QueueSink
 from gateway.metering.sql import SqlStore
-from gateway.policy_holder import PolicyHolder, default_policy_path
-from gateway.pricing import PriceBook, load_price_book
 from gateway.providers.base import Provider
-from gateway.providers.litellm_adapter import catalogue_overrides, deployment_prices
+from gateway.providers.litellm.adapter import catalogue_overrides, deployment_prices
 from gateway.providers.registry import provider_class
-from gateway.routing.catalogue import Catalogue, load_catalogue
-from gateway.routing.planner import PoolLoad
-from gateway.routing.policy_model import Policy
-from gateway.shared_state import SharedState
-from gateway.state import LiveState
+from gateway.routing.policy.model import Policy
+from gateway.routing.types import PoolLoad
 from gateway.telemetry.logs import AccessLog
 from gateway.telemetry.metrics import LiveGauges, Metrics
 from gateway.telemetry.tracing import make_tracer

@@ -99,11 +99,11 @@ def rss_mb(pid: int) -> float:
 def routing_decision_us() -> tuple[float, int]:
     """Median time of one routing decision (the pure planner) on a typical request, with
     every catalogued provider configured; also how many deployments it weighed."""
-    from gateway.dispatch import Dispatcher
-    from gateway.pricing import load_price_book
-    from gateway.routing.catalogue import PROVIDERS, load_catalogue
+    from gateway.catalogue.deployments import PROVIDERS, load_catalogue
+    from gateway.catalogue.prices import load_price_book
+    from gateway.dispatch.loop import Dispatcher
+    from gateway.live.state import LiveState
     from gateway.schema.chat import ChatRequest, CorralPrefs
-    from gateway.state import LiveState
 
     catalogue = load_catalogue()
     providers = dict.fromkeys(PROVIDERS)
@@ -151,7 +151,7 @@ def main() -> None:
         [python, "-m", "gateway.fakes", "deepinfra", "--port", str(fake_port), "--no-record"], stdout=subprocess.DEVNULL
     )
     gateway = subprocess.Popen(
-        [python, "-m", "gateway.cli", "serve", "--port", str(gw_port), "--log-level", "warning"],
+        [python, "-m", "gateway.cli.main", "serve", "--port", str(gw_port), "--log-level", "warning"],
         env=env,
         cwd=tmp,
     )

@@ -120,7 +120,7 @@ def gateway_env(
 def start_gateway(port: int, workers: int, env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
     workdir.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--workers", str(workers),
+        sys.executable, "-m", "gateway.cli.main", "serve", "--port", str(port), "--workers", str(workers),
         "--log-level", "warning", "--log-format", "json",
     ]  # fmt: skip
     with (workdir / "gateway.log").open("ab") as log:

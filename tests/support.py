@@ -11,10 +11,10 @@ from contextlib import contextmanager
 import uvicorn
 from opentelemetry.trace import Tracer
 
-from gateway.app import create_app
 from gateway.config import Settings
 from gateway.metering.sink import MemorySink, QueueSink
 from gateway.runtime import Runtime
+from gateway.serve.app import create_app
 
 
 def free_port() -> int:

@@ -11,12 +11,12 @@ import httpx
 import pytest
 import redis
 
-from gateway.budgets import Budgets
 from gateway.config import load_settings
 from gateway.errors import GatewayError
+from gateway.metering.budgets import Budgets
 from gateway.metering.events import AttemptRecord, UsageEvent
 from gateway.metering.sql import SqlStore
-from gateway.routing.policy_model import DEFAULT_POLICY, Budget, Policy
+from gateway.routing.policy.model import DEFAULT_POLICY, Budget, Policy
 from tests.support import running_gateway
 
 REDIS_URL = "redis://127.0.0.1:6379/15"

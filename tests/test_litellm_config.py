@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from gateway.config import ConfigError, load_settings
-from gateway.providers.litellm_adapter import catalogue_overrides, deployment_prices
+from gateway.providers.litellm.adapter import catalogue_overrides, deployment_prices
 from gateway.runtime import Runtime
 
 VERTEX = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.shared_state import CHANNEL, channel_for
+from gateway.live.shared import CHANNEL, channel_for
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,11 @@ import orjson
 from opentelemetry.trace import Span
 from starlette.requests import Request
 
+from gateway.api.asgi import JSONBody
 from gateway.api.auth import admit, authenticate
-from gateway.api.fastpath import JSONBody
 from gateway.api.parse import parse_chat, read_body
-from gateway.api.sse import DONE, SSEResponse, frame, usage_chunk
-from gateway.dispatch import OpenStream, Outcome
+from gateway.api.sse_encode import DONE, SSEResponse, frame, usage_chunk
+from gateway.dispatch.loop import OpenStream, Outcome
 from gateway.errors import GatewayError
 from gateway.keys.limiter import TokenCharge
 from gateway.metering.events import AttemptRecord, UsageEvent

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from gateway.api.auth import apply_key, authenticate
 from gateway.api.parse import parse_chat, read_body
-from gateway.routing.planner import Plan
+from gateway.routing.types import Plan
 from gateway.runtime import Runtime
 
 

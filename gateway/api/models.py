@@ -9,7 +9,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.routing.catalogue import Deployment
+from gateway.catalogue.deployments import Deployment
 from gateway.runtime import Runtime
 
 CREATED = 1743811200  # 2025-04-05, Llama 4's release

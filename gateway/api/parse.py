@@ -8,8 +8,8 @@ import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
 
+from gateway.catalogue.deployments import Catalogue
 from gateway.errors import GatewayError, bad_request
-from gateway.routing.catalogue import Catalogue
 from gateway.schema.chat import (
     ChatCompletionRequest,
     ChatRequest,

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from gateway.fakes.oai_schema import SchemaError, example_from_schema, is_valid, regex_example, validator
+from gateway.fakes.openai.schema import SchemaError, example_from_schema, is_valid, regex_example, validator
 from gateway.fakes.script import DIRECTIVE
 
 __all__ = [

@@ -10,11 +10,11 @@ lives in its own module and is re-exported here.
 
 from __future__ import annotations
 
-from gateway.fakes.oai_deepinfra import DeepInfraFake
-from gateway.fakes.oai_fireworks import FireworksFake
-from gateway.fakes.oai_groq import GroqFake
-from gateway.fakes.oai_ollama import OllamaFake
-from gateway.fakes.oai_sglang import SglangFake
-from gateway.fakes.oai_together import TogetherFake
+from gateway.fakes.deepinfra import DeepInfraFake
+from gateway.fakes.fireworks import FireworksFake
+from gateway.fakes.groq import GroqFake
+from gateway.fakes.ollama import OllamaFake
+from gateway.fakes.sglang import SglangFake
+from gateway.fakes.together import TogetherFake
 
 __all__ = ["DeepInfraFake", "FireworksFake", "GroqFake", "OllamaFake", "SglangFake", "TogetherFake"]

@@ -11,11 +11,11 @@ FAKE_CLASSES: dict[str, str] = {
     "groq": "gateway.fakes.openai_compat:GroqFake",
     "together": "gateway.fakes.openai_compat:TogetherFake",
     "deepinfra": "gateway.fakes.openai_compat:DeepInfraFake",
-    "bedrock": "gateway.fakes.bedrock:BedrockFake",
+    "bedrock": "gateway.fakes.bedrock.server:BedrockFake",
     "vllm": "gateway.fakes.vllm:VllmFake",
-    "fireworks": "gateway.fakes.oai_fireworks:FireworksFake",
-    "sglang": "gateway.fakes.oai_sglang:SglangFake",
-    "ollama": "gateway.fakes.oai_ollama:OllamaFake",
+    "fireworks": "gateway.fakes.fireworks:FireworksFake",
+    "sglang": "gateway.fakes.sglang:SglangFake",
+    "ollama": "gateway.fakes.ollama:OllamaFake",
 }
 
 

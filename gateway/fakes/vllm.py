@@ -21,12 +21,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
+from gateway.catalogue.deployments import Deployment
 from gateway.fakes.content import count_prompt_tokens, regex_example
-from gateway.fakes.oai_answer import json_example, request_seed
-from gateway.fakes.oai_base import OpenAICompatFake
-from gateway.fakes.oai_ratelimit import seconds_header
-from gateway.fakes.oai_wire import Exchange, FakeOptions, Problem, Reply, provider_models, random_hex
-from gateway.routing.catalogue import Deployment
+from gateway.fakes.openai.answer import json_example, request_seed
+from gateway.fakes.openai.base import OpenAICompatFake
+from gateway.fakes.openai.ratelimit import seconds_header
+from gateway.fakes.openai.wire import Exchange, FakeOptions, Problem, Reply, provider_models, random_hex
 
 SCOUT = "meta-llama/Llama-4-Scout-17B-16E-Instruct"
 #: vLLM's own bucket bounds for time-to-first-token.

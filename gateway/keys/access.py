@@ -18,7 +18,7 @@ from gateway.keys.demo import DEMO_NAME, ensure_demo
 from gateway.keys.limiter import RateLimiter
 from gateway.keys.model import SCOPES, KeyRecord, hash_key, key_id_for
 from gateway.keys.store import KeyStore
-from gateway.routing.policy_model import Budget
+from gateway.routing.policy.model import Budget
 from gateway.telemetry.refusals import Refusals
 
 log = logging.getLogger("corral.keys")
@@ -49,7 +49,7 @@ class Access:
         self.keys: dict[str, KeyRecord] = {}
         #: Hashes of revoked store keys: only to tell "revoked" from "invalid" in the metrics.
         self.revoked: frozenset[str] = frozenset()
-        #: The keys' own budgets, enforced beside the policy's by `gateway.budgets`.
+        #: The keys' own budgets, enforced beside the policy's by `gateway.metering.budgets`.
         self.budgets: tuple[Budget, ...] = ()
         self.limiter = RateLimiter(settings.redis_url)
         self.store: KeyStore | None = None

@@ -26,7 +26,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from gateway.routing.catalogue import Catalogue
+from gateway.catalogue.deployments import Catalogue
 
 
 class ExportError(ValueError):

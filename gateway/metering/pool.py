@@ -11,9 +11,9 @@ from decimal import Decimal
 
 from sqlalchemy.engine import Engine
 
+from gateway.catalogue.prices import PER, PriceBook
 from gateway.metering.money import quantize
 from gateway.metering.reports import Figures, SpendQuery, fetch
-from gateway.pricing import PER, PriceBook
 from gateway.schema.usage import Usage
 
 

@@ -10,9 +10,9 @@ from decimal import Decimal
 
 from sqlalchemy.engine import Engine
 
+from gateway.catalogue.prices import Price, PriceBook
 from gateway.metering.money import quantize
 from gateway.metering.reports import ReportError, SpendQuery, SpendReport, fetch, fold
-from gateway.pricing import Price, PriceBook
 from gateway.schema.usage import Usage
 
 Pricer = Callable[[str, str, date], Price | None]

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from gateway.catalogue.prices import PriceBook, load_price_book
 from gateway.config import Settings
 from gateway.metering.pool import PoolConfig, PoolEconomics, economics
 from gateway.metering.reports import FILTERS, ReportError, SpendQuery, SpendReport, spend
 from gateway.metering.reprice import as_provider, repriced, with_book
-from gateway.pricing import PriceBook, load_price_book
 
 
 def parse_day(value: str, name: str) -> date:

@@ -9,11 +9,11 @@ from typing import Any
 from rich.console import Console, Group
 from rich.table import Table
 
+from gateway.catalogue.prices import PriceBook
 from gateway.metering.pool import PoolEconomics
 from gateway.metering.reconcile import Reconciliation
 from gateway.metering.render import FIGURES, figures, money, records
 from gateway.metering.reports import SpendReport
-from gateway.pricing import PriceBook
 
 SHOWN = ("requests", "attempts", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "reask_cost_usd")
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.catalogue.deployments import Deployment
 from gateway.config import ProviderConfig
-from gateway.routing.catalogue import Deployment
 from gateway.schema.chat import ChatRequest
 from gateway.schema.usage import Usage
 

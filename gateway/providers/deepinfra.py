@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.providers.openai_compat import Dialect, OpenAICompatProvider
-from gateway.providers.params import DROP, PASS, Rule, clean_messages, output_limit_as, unsupported
+from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
+from gateway.providers.openai.params import DROP, PASS, Rule, clean_messages, output_limit_as, unsupported
 
 __all__ = ["PARAMETERS", "DeepInfraProvider"]
 

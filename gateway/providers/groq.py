@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any, TypeGuard
 
 from gateway.providers.errors import ErrorKind, UpstreamError
-from gateway.providers.openai_compat import Dialect, OpenAICompatProvider
-from gateway.providers.params import DROP, PASS, Rule, clean_messages, output_limit_as, unsupported
+from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
+from gateway.providers.openai.params import DROP, PASS, Rule, clean_messages, output_limit_as, unsupported
 from gateway.providers.ratelimits import GROQ_HEADERS
 
 __all__ = ["PARAMETERS", "GroqProvider"]

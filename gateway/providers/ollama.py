@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gateway.providers.openai_compat import Dialect, OpenAICompatProvider
-from gateway.providers.params import DROP, OPENAI_PARAMETERS, Rule, output_limit_as, unsupported
+from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
+from gateway.providers.openai.params import DROP, OPENAI_PARAMETERS, Rule, output_limit_as, unsupported
 
 __all__ = ["PARAMETERS", "OllamaProvider"]
 

@@ -10,12 +10,12 @@ PROVIDER_CLASSES: dict[str, str] = {
     "groq": "gateway.providers.groq:GroqProvider",
     "together": "gateway.providers.together:TogetherProvider",
     "deepinfra": "gateway.providers.deepinfra:DeepInfraProvider",
-    "bedrock": "gateway.providers.bedrock:BedrockProvider",
-    "vllm": "gateway.providers.vllm:VllmProvider",
+    "bedrock": "gateway.providers.bedrock.adapter:BedrockProvider",
+    "vllm": "gateway.providers.vllm.adapter:VllmProvider",
     "fireworks": "gateway.providers.fireworks:FireworksProvider",
     "sglang": "gateway.providers.sglang:SglangProvider",
     "ollama": "gateway.providers.ollama:OllamaProvider",
-    "litellm": "gateway.providers.litellm_adapter:LitellmProvider",
+    "litellm": "gateway.providers.litellm.adapter:LitellmProvider",
 }
 
 

@@ -14,8 +14,8 @@ One base URL: a single server, or SGLang's own router in front of several worker
 
 from __future__ import annotations
 
-from gateway.providers.openai_compat import Dialect, OpenAICompatProvider
-from gateway.providers.params import OPENAI_PARAMETERS
+from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
+from gateway.providers.openai.params import OPENAI_PARAMETERS
 
 __all__ = ["SglangProvider"]
 

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.providers.errors import ErrorKind
-from gateway.providers.normalise import Shape
-from gateway.providers.openai_compat import Dialect, OpenAICompatProvider
-from gateway.providers.params import DROP, PASS, Rule, clean_messages, output_limit_as, translate, unsupported
+from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
+from gateway.providers.openai.normalise import Shape
+from gateway.providers.openai.params import DROP, PASS, Rule, clean_messages, output_limit_as, translate, unsupported
 from gateway.providers.ratelimits import TOGETHER_HEADERS
 
 __all__ = ["PARAMETERS", "TogetherProvider", "together_logprobs"]

@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway.routing.policy_model import Breaker as BreakerConfig
+from gateway.routing.policy.model import Breaker as BreakerConfig
 
 BreakerName = Literal["closed", "open", "half_open"]
 

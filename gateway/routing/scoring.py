@@ -3,40 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from gateway.routing.catalogue import Deployment
-from gateway.routing.policy_model import Objective, RouteSettings, SplitTarget
+from gateway.catalogue.deployments import Deployment
+from gateway.routing.policy.model import Objective, RouteSettings, SplitTarget
 from gateway.routing.stats import DEFAULT_PRIORS, LatencyStats, Prior
+from gateway.routing.types import Candidate, Figures, LiveView
 from gateway.schema.chat import ChatRequest
-
-if TYPE_CHECKING:
-    from gateway.routing.planner import Candidate, LiveView
 
 #: Extra expected wait per request queued ahead of us in the pool (ms), before live data refines it.
 POOL_QUEUE_PENALTY_MS = 400.0
-
-
-@dataclass(frozen=True, slots=True)
-class Figures:
-    """The numbers behind a candidate's rank (shown by /v1/route/explain)."""
-
-    cost_usd: Decimal
-    #: Cost used for ranking (the pool's is zero under the "sunk" cost model).
-    rank_cost_usd: Decimal
-    ttft_ms: float
-    latency_ms: float
-    samples: int
-    meets_slo: bool | None = None
-
-    def describe(self) -> str:
-        slo = "" if self.meets_slo is None else (", meets SLO" if self.meets_slo else ", misses SLO")
-        return (
-            f"expected cost {self.cost_usd:.6f} USD, TTFT {self.ttft_ms:.0f} ms, "
-            f"total {self.latency_ms:.0f} ms ({self.samples} samples){slo}"
-        )
 
 
 def figures_for(

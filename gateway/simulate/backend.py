@@ -6,10 +6,10 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from gateway.catalogue.deployments import Deployment
 from gateway.config import ProviderConfig
 from gateway.providers.base import Completion, Provider, UpstreamStream
 from gateway.providers.errors import ErrorKind, UpstreamError
-from gateway.routing.catalogue import Deployment
 from gateway.schema.chat import ChatRequest
 from gateway.schema.usage import Usage
 from gateway.simulate.scenario import Profile

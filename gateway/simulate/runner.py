@@ -9,16 +9,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from gateway.dispatch import Dispatcher
+from gateway.catalogue.deployments import Catalogue, Deployment
+from gateway.catalogue.prices import PriceBook
+from gateway.dispatch.loop import Dispatcher
 from gateway.errors import GatewayError
-from gateway.pricing import PriceBook
-from gateway.routing.catalogue import Catalogue, Deployment
-from gateway.routing.planner import PoolLoad
-from gateway.routing.policy_model import Policy
+from gateway.live.state import LiveState
+from gateway.routing.policy.model import Policy
+from gateway.routing.types import PoolLoad
 from gateway.schema.chat import ChatRequest, CorralPrefs
 from gateway.simulate.backend import Clock, SimBackend
 from gateway.simulate.scenario import Scenario, TraceRequest
-from gateway.state import LiveState
 
 
 @dataclass

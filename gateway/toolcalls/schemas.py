@@ -21,7 +21,7 @@ from jsonschema.protocols import Validator
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
-from gateway.toolcalls.fastpath import Check, compile_fast
+from gateway.toolcalls.quick_check import Check, compile_fast
 
 __all__ = ["DEFAULT_CACHE", "CompiledSchema", "InvalidSchema", "SchemaCache"]
 

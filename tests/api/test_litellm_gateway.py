@@ -103,7 +103,7 @@ NO_LITELLM = textwrap.dedent(
     """
     import asyncio, sys
     from gateway.config import load_settings
-    from gateway.app import create_app
+    from gateway.serve.app import create_app
     from gateway.runtime import Runtime
 
     async def main() -> None:

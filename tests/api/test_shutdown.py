@@ -69,7 +69,7 @@ def test_sigterm_finishes_in_flight_requests_and_keeps_every_row(tmp_path: Path)
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}", "CORRAL_AUTH": "off"}
     env.pop("REDIS_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "gateway.cli.main", "serve", "--port", str(port), "--log-level", "warning"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -17,9 +17,15 @@ from botocore.config import Config
 from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 from botocore.exceptions import ClientError, EventStreamError
 
-from gateway.fakes.bedrock import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, BedrockFake, known_model_ids, plan_answer
-from gateway.fakes.bedrock_checks import BedrockRejection, validate_converse
-from gateway.fakes.eventstream import encode_message, error_frame, event_frame, exception_frame
+from gateway.fakes.bedrock.checks import BedrockRejection, validate_converse
+from gateway.fakes.bedrock.eventstream import encode_message, error_frame, event_frame, exception_frame
+from gateway.fakes.bedrock.server import (
+    TEST_ACCESS_KEY_ID,
+    TEST_SECRET_ACCESS_KEY,
+    BedrockFake,
+    known_model_ids,
+    plan_answer,
+)
 from gateway.fakes.script import Behaviour
 from gateway.fakes.server import running_in_thread
 

@@ -13,7 +13,7 @@ import jsonschema
 import orjson
 import pytest
 
-from gateway.fakes.oai_base import OpenAICompatFake
+from gateway.fakes.openai.base import OpenAICompatFake
 from gateway.fakes.registry import make_fake
 from gateway.fakes.script import Behaviour
 from tests.fakes import CHAT_PATHS, SCOUT, WEATHER_TOOL, chat, sse_payloads, stream_text

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from gateway.fakes.oai_ollama import BUSY, OllamaFake
+from gateway.fakes.ollama import BUSY, OllamaFake
 from gateway.fakes.script import Behaviour
 from tests.fakes import sse_payloads
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.fakes.oai_ratelimit import Bucket, go_duration, seconds_header
+from gateway.fakes.openai.ratelimit import Bucket, go_duration, seconds_header
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,8 @@ resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
 import orjson
 from gateway.api.parse import parse_chat
 from gateway.errors import GatewayError
-from gateway.routing.catalogue import load_catalogue
-from gateway.routing.policy import analyse_policy
+from gateway.catalogue.deployments import load_catalogue
+from gateway.routing.policy.load import analyse_policy
 from gateway.toolcalls import ToolGuard, prepare
 from gateway.toolcalls.repair import repair_json
 

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.api.parse import parse_chat
+from gateway.catalogue.deployments import Catalogue, load_catalogue
 from gateway.errors import GatewayError
-from gateway.routing.catalogue import Catalogue, load_catalogue
 from gateway.schema.chat import ChatRequest
 from tests.hostile.strategies import CHAT_BODIES, JSON, fuzz
 

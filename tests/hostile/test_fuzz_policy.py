@@ -14,7 +14,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.routing.policy import PolicyError, PolicyReport, analyse_policy, parse_policy
+from gateway.routing.policy.load import PolicyError, PolicyReport, analyse_policy, parse_policy
 from tests.hostile.strategies import JSON, SCALARS, fuzz
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "policies" / "examples").glob("*.yaml"))

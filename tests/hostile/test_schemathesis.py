@@ -22,10 +22,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
-from gateway.app import create_fastapi_app
+from gateway.catalogue.deployments import load_catalogue
 from gateway.config import load_settings
-from gateway.routing.catalogue import load_catalogue
 from gateway.runtime import Runtime
+from gateway.serve.app import create_fastapi_app
 from tests.hostile.conftest import ADMIN_KEY, AuthGateway, bearer
 from tests.hostile.strategies import fuzz
 

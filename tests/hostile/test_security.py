@@ -18,10 +18,10 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from gateway.app import create_fastapi_app
 from gateway.config import load_settings
 from gateway.keys import access as access_module
 from gateway.runtime import Runtime
+from gateway.serve.app import create_fastapi_app
 from tests.hostile.conftest import ADMIN_KEY, AuthGateway, bearer
 
 CHAT = {"model": "llama-4-scout", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}

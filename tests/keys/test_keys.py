@@ -14,7 +14,7 @@ import redis
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from gateway.cli import app as cli
+from gateway.cli.main import app as cli
 from gateway.config import Settings, load_settings
 from gateway.keys.limiter import LocalBuckets
 from gateway.keys.store import KeyStore

@@ -80,7 +80,7 @@ class Load:
 @contextmanager
 def gateway(workdir: Path, database_url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "DATABASE_URL": database_url, "CORRAL_CONFIG": "", "CORRAL_AUTH": "off"}
-    command = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--log-level", "warning"]
+    command = [sys.executable, "-m", "gateway.cli.main", "serve", "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(command, cwd=workdir, env=env)
     deadline = time.monotonic() + 60
     while True:

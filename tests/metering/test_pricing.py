@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.pricing import PriceBookError, load_price_book, parse_price_book
+from gateway.catalogue.prices import PriceBookError, load_price_book, parse_price_book
 from gateway.schema.usage import Usage
 
 BOOK = {

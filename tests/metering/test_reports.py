@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from gateway.catalogue.prices import load_price_book, parse_price_book
 from gateway.metering.drill import requests
 from gateway.metering.pool import PoolConfig, economics, pool_provider
 from gateway.metering.render import records, report_csv, report_json
 from gateway.metering.reports import Figures, ReportError, SpendQuery, spend
 from gateway.metering.reprice import as_provider, repriced, with_book
 from gateway.metering.sql import SqlStore
-from gateway.pricing import load_price_book, parse_price_book
 from tests.metering.seed import TOTAL, seed
 
 NOV1, NOV2 = date(2026, 11, 1), date(2026, 11, 2)

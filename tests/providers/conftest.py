@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from gateway.catalogue.deployments import Deployment, load_catalogue
 from gateway.config import ProviderConfig, Timeouts, VllmPoolConfig
 from gateway.fakes.registry import make_fake
-from gateway.providers.openai_compat import OpenAICompatProvider
+from gateway.providers.openai.adapter import OpenAICompatProvider
 from gateway.providers.registry import provider_class
-from gateway.routing.catalogue import Deployment, load_catalogue
 from gateway.schema.chat import ChatCompletionRequest, ChatRequest, estimate_prompt_tokens, features_of
 
 CATALOGUE = load_catalogue()

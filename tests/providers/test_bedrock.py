@@ -15,13 +15,13 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from gateway.catalogue.deployments import Deployment, load_catalogue
 from gateway.config import BedrockConfig, ProviderConfig, Timeouts
-from gateway.fakes.bedrock import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, BedrockFake
+from gateway.fakes.bedrock.server import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, BedrockFake
 from gateway.fakes.script import Behaviour
 from gateway.providers.base import UpstreamStream
-from gateway.providers.bedrock import BedrockProvider
+from gateway.providers.bedrock.adapter import BedrockProvider
 from gateway.providers.errors import ErrorKind, UpstreamError
-from gateway.routing.catalogue import Deployment, load_catalogue
 from gateway.schema.chat import ChatCompletionRequest, ChatRequest, estimate_prompt_tokens, features_of
 from gateway.schema.usage import Usage
 

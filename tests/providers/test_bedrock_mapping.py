@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from gateway.providers.bedrock import clean_message, error_code, error_kind, http_error, stream_error
-from gateway.providers.bedrock_mapping import (
+from gateway.catalogue.deployments import Deployment, load_catalogue
+from gateway.providers.bedrock.adapter import clean_message, error_code, error_kind, http_error, stream_error
+from gateway.providers.bedrock.mapping import (
     FINISH_REASONS,
     PARAMETERS,
     Handling,
@@ -23,7 +24,6 @@ from gateway.providers.bedrock_mapping import (
     usage_from_converse,
 )
 from gateway.providers.errors import ErrorKind, UpstreamError
-from gateway.routing.catalogue import Deployment, load_catalogue
 from gateway.schema.chat import ChatCompletionRequest
 from gateway.schema.usage import Usage
 

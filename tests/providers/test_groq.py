@@ -9,7 +9,7 @@ import pytest
 
 from gateway.fakes.script import Behaviour
 from gateway.providers.errors import ErrorKind, UpstreamError
-from gateway.providers.openai_compat import OpenAICompatProvider
+from gateway.providers.openai.adapter import OpenAICompatProvider
 
 from .conftest import chat_request, deployment, running_provider, start_fake
 

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import SecretStr
 
+from gateway.catalogue.deployments import Deployment, load_catalogue
 from gateway.config import LitellmDeployment, ProviderConfig
 from gateway.fakes.script import Behaviour
 from gateway.fakes.vllm import VllmFake
 from gateway.providers.errors import ErrorKind, UpstreamError
-from gateway.providers.litellm_adapter import LitellmProvider, catalogue_overrides
-from gateway.routing.catalogue import Deployment, load_catalogue
+from gateway.providers.litellm.adapter import LitellmProvider, catalogue_overrides
 
 from .conftest import WEATHER_TOOL, chat_request
 

@@ -11,7 +11,7 @@ from gateway.config import Timeouts
 from gateway.fakes.script import Behaviour
 from gateway.providers.base import UpstreamStream
 from gateway.providers.errors import ErrorKind, UpstreamError
-from gateway.providers.vllm import VllmProvider
+from gateway.providers.vllm.adapter import VllmProvider
 
 from .conftest import WEATHER_TOOL, Backend, chat_request, closed_port, deployment, fake_base, running_provider
 

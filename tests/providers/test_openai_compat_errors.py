@@ -7,7 +7,6 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.providers.error_map import ErrorInfo, classify, read_error, redact, upstream_error
 from gateway.providers.errors import ErrorKind
 from gateway.providers.groq import GroqProvider
 from gateway.providers.http1 import (
@@ -18,9 +17,10 @@ from gateway.providers.http1 import (
     ReadTimeout,
     TotalTimeout,
 )
-from gateway.providers.openai_compat import transport_error
+from gateway.providers.openai.adapter import transport_error
+from gateway.providers.openai.error_map import ErrorInfo, classify, read_error, redact, upstream_error
 from gateway.providers.together import TogetherProvider
-from gateway.providers.vllm import VllmProvider
+from gateway.providers.vllm.adapter import VllmProvider
 
 K = ErrorKind
 GROQ = GroqProvider.dialect.status_kinds

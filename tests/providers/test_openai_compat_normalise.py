@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gateway.providers.normalise import Malformed, Shape, normalise_chunk, normalise_completion
+from gateway.providers.openai.normalise import Malformed, Shape, normalise_chunk, normalise_completion
 from gateway.providers.together import together_logprobs
 
 PLAIN = Shape()

@@ -10,10 +10,10 @@ from gateway.config import ProviderConfig
 from gateway.providers.deepinfra import DeepInfraProvider
 from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.providers.groq import GroqProvider
-from gateway.providers.openai_compat import OpenAICompatProvider
-from gateway.providers.params import DROP, PASS, Unsupported, rename, translate_body, unsupported
+from gateway.providers.openai.adapter import OpenAICompatProvider
+from gateway.providers.openai.params import DROP, PASS, Unsupported, rename, translate_body, unsupported
 from gateway.providers.together import TogetherProvider
-from gateway.providers.vllm import VllmProvider
+from gateway.providers.vllm.adapter import VllmProvider
 from gateway.schema.chat import ChatCompletionRequest
 
 from .conftest import WEATHER_TOOL, chat_request, deployment

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from gateway.providers.sse import SSEDecoder, SSEEvent
+from gateway.providers.openai.sse_decode import SSEDecoder, SSEEvent
 
 STREAM = (
     b": keep-alive comment\n\n"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.providers.errors import ErrorKind, UpstreamError
-from gateway.providers.openai_compat import OpenAICompatProvider
+from gateway.providers.openai.adapter import OpenAICompatProvider
 
 from .conftest import chat_request, deployment, running_provider, start_fake
 

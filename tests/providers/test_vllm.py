@@ -8,7 +8,7 @@ import pytest
 
 from gateway.fakes.script import Behaviour
 from gateway.providers.errors import ErrorKind, UpstreamError
-from gateway.providers.vllm import VllmProvider
+from gateway.providers.vllm.adapter import VllmProvider
 
 from .conftest import chat_request, deployment, running_provider, start_fake
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.providers.vllm_metrics import LoadSample, hit_rate, parse_metrics
+from gateway.providers.vllm.metrics import LoadSample, hit_rate, parse_metrics
 
 NEW = """\
 # HELP vllm:num_requests_running Number of requests in model execution batches.

@@ -10,9 +10,9 @@ import pytest
 
 from gateway.fakes.script import Behaviour
 from gateway.providers.errors import ErrorKind, UpstreamError
-from gateway.providers.vllm import VllmProvider
-from gateway.providers.vllm_metrics import LoadSample
-from gateway.providers.vllm_pool import AFFINITY_SLACK, Replica, ReplicaState, VllmPool
+from gateway.providers.vllm.adapter import VllmProvider
+from gateway.providers.vllm.metrics import LoadSample
+from gateway.providers.vllm.pool import AFFINITY_SLACK, Replica, ReplicaState, VllmPool
 
 from .conftest import chat_request, closed_port, deployment, eventually, running_provider, start_fake
 

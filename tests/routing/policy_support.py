@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from gateway.routing.policy import PolicyIssue, analyse_policy
+from gateway.routing.policy.load import PolicyIssue, analyse_policy
 
 SOURCE = "test.yaml"
 

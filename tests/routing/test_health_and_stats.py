@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.routing.health import Breaker
-from gateway.routing.policy_model import Breaker as BreakerConfig
+from gateway.routing.policy.model import Breaker as BreakerConfig
 from gateway.routing.stats import LatencyStats, Prior
 
 CONFIG = BreakerConfig(consecutive_failures=3, error_rate=0.5, min_requests=10, window_s=30, cooldown_s=10)

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from gateway.pricing import load_price_book
-from gateway.routing.catalogue import Deployment, load_catalogue
+from gateway.catalogue.deployments import Deployment, load_catalogue
+from gateway.catalogue.prices import load_price_book
 from gateway.routing.health import Breaker
-from gateway.routing.planner import LiveView, Plan, PoolLoad, plan
-from gateway.routing.policy_model import (
+from gateway.routing.planner import plan
+from gateway.routing.policy.model import (
     Breaker as BreakerConfig,
 )
-from gateway.routing.policy_model import (
+from gateway.routing.policy.model import (
     Match,
     Objective,
     Policy,
@@ -26,6 +26,7 @@ from gateway.routing.policy_model import (
     SplitTarget,
 )
 from gateway.routing.stats import LatencyStats, Prior
+from gateway.routing.types import LiveView, Plan, PoolLoad
 from gateway.schema.chat import ChatCompletionRequest, ChatRequest, CorralPrefs, estimate_prompt_tokens, features_of
 
 CATALOGUE = load_catalogue()

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateway.cli import app
-from gateway.routing.catalogue import load_catalogue
-from gateway.routing.policy import parse_policy
-from gateway.routing.policy_diff import diff_policies, probes
+from gateway.catalogue.deployments import load_catalogue
+from gateway.cli.main import app
+from gateway.routing.policy.diff import diff_policies, probes
+from gateway.routing.policy.load import parse_policy
 from tests.routing.policy_support import yaml_text
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from gateway.cli import app
+from gateway.cli.main import app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "policies" / "examples"
 

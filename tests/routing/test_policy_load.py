@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from gateway.providers.errors import ErrorKind
-from gateway.routing.policy import (
+from gateway.routing.policy.load import (
     SCHEMA_PATH,
     PolicyError,
     PolicyIssue,
@@ -19,7 +19,7 @@ from gateway.routing.policy import (
     load_schema,
     parse_policy,
 )
-from gateway.routing.policy_model import Objective, Retry, RouteSettings, ToolCalls
+from gateway.routing.policy.model import Objective, Retry, RouteSettings, ToolCalls
 from tests.routing.policy_support import SOURCE, found, report, show, yaml_text
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from gateway.cli import app
-from gateway.pricing import load_price_book
-from gateway.routing.catalogue import load_catalogue
-from gateway.routing.policy import load_policy
+from gateway.catalogue.deployments import load_catalogue
+from gateway.catalogue.prices import load_price_book
+from gateway.cli.main import app
+from gateway.routing.policy.load import load_policy
 from gateway.simulate.runner import simulate
 from gateway.simulate.scenario import load_scenario, load_trace
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from gateway.toolcalls import Action, ToolGuard, prepare
-from gateway.toolcalls.fastpath import compile_fast
+from gateway.toolcalls.quick_check import compile_fast
 from tests.toolcalls.helpers import call, completion, tool
 
 SETTINGS = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

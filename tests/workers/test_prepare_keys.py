@@ -9,7 +9,7 @@ from pydantic import SecretStr
 from gateway.config import Settings
 from gateway.keys.access import DEMO_NAME
 from gateway.keys.store import KeyStore
-from gateway.workers import prepare_keys
+from gateway.serve.workers import prepare_keys
 
 
 def _keys(url: str) -> list[str]:

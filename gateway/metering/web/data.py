@@ -7,9 +7,9 @@ from datetime import date, datetime
 
 from sqlalchemy.engine import Engine
 
+from gateway.catalogue.prices import PriceBook
 from gateway.metering.pool import PoolConfig, PoolEconomics, economics
 from gateway.metering.reports import SpendQuery, SpendReport, spend
-from gateway.pricing import PriceBook
 
 
 @dataclass(frozen=True, slots=True)

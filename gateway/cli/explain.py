@@ -1,0 +1,74 @@
+"""`corral policy explain`: the plan a policy gives a request, with every reason, offline.
+
+Uses the same router as live traffic and `POST /v1/route/explain`, with all five
+providers assumed configured and no live statistics (priors only), so an SRE can see
+what a policy file does before loading it. Against a running gateway, use
+`POST /v1/route/explain` for the plan with live health and latency.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from gateway.api.explain import plan_to_json
+from gateway.api.parse import parse_chat
+from gateway.catalogue.deployments import DEV_ONLY, PROVIDERS, load_catalogue
+from gateway.catalogue.prices import load_price_book
+from gateway.errors import GatewayError
+from gateway.live.state import LiveState
+from gateway.routing.planner import plan
+from gateway.routing.policy.load import PolicyError, load_policy
+
+IMAGE = "data:image/png;base64,iVBORw0KGgo="
+
+
+def _body(model: str, prompt_tokens: int, max_tokens: int | None, features: list[str], tags: dict[str, str]) -> Any:
+    content: Any = "x" * (prompt_tokens * 4)
+    if "images" in features:
+        content = [{"type": "text", "text": content}, {"type": "image_url", "image_url": {"url": IMAGE}}]
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": "user", "content": content}],
+        "corral": {"tags": tags},
+    }
+    if max_tokens:
+        body["max_tokens"] = max_tokens
+    if "stream" in features:
+        body["stream"] = True
+    if "tools" in features:
+        body["tools"] = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    if "json_schema" in features:
+        body["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": {}}}
+    return body
+
+
+def explain_command(
+    policy: Annotated[Path, typer.Argument(help="Policy file.")],
+    model: Annotated[str, typer.Option(help="Model or alias the client asks for.")] = "llama-4-scout",
+    prompt_tokens: Annotated[int, typer.Option(help="Prompt size in tokens.")] = 500,
+    max_tokens: Annotated[int | None, typer.Option(help="max_tokens the client sets.")] = None,
+    feature: Annotated[list[str], typer.Option(help="tools, images, json_schema or stream (repeatable).")] = [],  # noqa: B006
+    tag: Annotated[list[str], typer.Option(help="Request tag KEY=VALUE (repeatable), e.g. team=search.")] = [],  # noqa: B006
+) -> None:
+    """Print the plan POLICY gives a request: candidates in order with figures, and why the rest were dropped."""
+    try:
+        the_policy = load_policy(policy)
+    except (PolicyError, OSError) as exc:
+        typer.echo(f"{policy}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    tags = dict(t.split("=", 1) for t in tag if "=" in t)
+    catalogue = load_catalogue()
+    try:
+        req = parse_chat(orjson.dumps(_body(model, prompt_tokens, max_tokens, feature, tags)), catalogue, "explain")
+    except GatewayError as exc:
+        typer.echo(f"corral policy explain: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    state = LiveState(available=frozenset(PROVIDERS) - DEV_ONLY)
+    the_plan = plan(
+        req, catalogue.deployments(req.model), load_price_book(), state.view(), lambda r, d: None, the_policy
+    )
+    typer.echo(orjson.dumps(plan_to_json(the_plan, {}), option=orjson.OPT_INDENT_2).decode())

@@ -1,0 +1,224 @@
+"""Finance's commands: `corral report spend|requests`, `corral prices`, `corral reconcile`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from sqlalchemy.engine import Engine
+
+from gateway.catalogue.deployments import load_catalogue
+from gateway.catalogue.prices import PriceBookError, load_price_book
+from gateway.config import ConfigError, Settings, load_settings
+from gateway.metering.drill import requests as drill_requests
+from gateway.metering.exports import ExportError, read_export
+from gateway.metering.reconcile import Reconciliation, Tolerance, period_of, reconcile
+from gateway.metering.render import money, report_csv, report_json
+from gateway.metering.reports import ReportError
+from gateway.metering.service import make_pool, make_query, make_report, parse_day, price_book
+from gateway.metering.sql import SqlStore
+from gateway.metering.terminal import console, prices_table, reconciliation_table, report_view
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+RECONCILE_COLUMNS = ("day", "model", "ledger_cost_usd", "export_cost_usd", "difference_usd", "reason")
+report_app = typer.Typer(help="Spend reports from the usage ledger.", no_args_is_help=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config file (ledger URL, pool GPU cost).")]
+FromOpt = Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="Last day, inclusive (default: --from).")]
+FormatOpt = Annotated[Format, typer.Option("--format", help="table (terminal), csv or json.")]
+TeamOpt = Annotated[str | None, typer.Option(help="Only this team.")]
+ModelOpt = Annotated[str | None, typer.Option(help="Only this logical model.")]
+ProviderOpt = Annotated[str | None, typer.Option(help="Only this provider.")]
+KeyOpt = Annotated[str | None, typer.Option(help="Only this API key id.")]
+ProjectOpt = Annotated[str | None, typer.Option(help="Only this project.")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"corral: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _engine(settings: Settings) -> Engine:
+    store = SqlStore(settings.database_url)
+    try:
+        store.ensure_schema()
+    except Exception as exc:
+        raise _fail(f"cannot open the ledger: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    return store.engine
+
+
+def _csv(rows: list[dict[str, str]], header: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@report_app.command("spend")
+def spend_command(
+    start: FromOpt,
+    end: ToOpt = None,
+    by: Annotated[str, typer.Option(help="Group by provider, model, model_id, team, project, key, day.")] = "provider",
+    output: FormatOpt = Format.TABLE,
+    team: TeamOpt = None,
+    model: ModelOpt = None,
+    provider: ProviderOpt = None,
+    key: KeyOpt = None,
+    project: ProjectOpt = None,
+    reprice: Annotated[Path | None, typer.Option(help="Price the period with this price book instead.")] = None,
+    as_provider: Annotated[str | None, typer.Option(help="Price everything at this provider's prices.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Spend for a period, grouped as asked; the self-hosted pool's GPU-hour economics below."""
+    settings = _settings(config)
+    try:
+        query = make_query(
+            start, end, by, {"team": team, "model": model, "provider": provider, "key": key, "project": project}
+        )
+        book = price_book(settings)
+        other = (str(reprice), load_price_book(reprice)) if reprice else None
+        engine = _engine(settings)
+        report = make_report(engine, book, query, reprice=other, provider=as_provider)
+        pool = make_pool(engine, book, settings, query)
+    except (ReportError, PriceBookError) as exc:
+        raise _fail(str(exc)) from exc
+    if output is Format.JSON:
+        _emit(orjson.dumps(report_json(report, pool), option=orjson.OPT_INDENT_2).decode())
+    elif output is Format.CSV:
+        _emit(report_csv(report))
+    else:
+        console().print(report_view(report, pool))
+
+
+@report_app.command("requests")
+def requests_command(
+    start: FromOpt,
+    end: ToOpt = None,
+    team: TeamOpt = None,
+    model: ModelOpt = None,
+    provider: ProviderOpt = None,
+    key: KeyOpt = None,
+    project: ProjectOpt = None,
+    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 100,
+    config: ConfigOpt = None,
+) -> None:
+    """The requests behind a report line, each with its attempts (JSON lines)."""
+    settings = _settings(config)
+    filters = {"team": team, "model": model, "provider": provider, "key": key, "project": project}
+    try:
+        query = make_query(start, end, "provider", filters)
+    except ReportError as exc:
+        raise _fail(str(exc)) from exc
+    for row in drill_requests(_engine(settings), query, limit):
+        _emit(orjson.dumps(row).decode())
+
+
+def prices_command(
+    at: Annotated[str | None, typer.Option("--at", help="Show the book in force on this day (default today).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Price book (default: the configured one).")] = None,
+    output: FormatOpt = Format.TABLE,
+    config: ConfigOpt = None,
+) -> None:
+    """Show the prices in force on a day; a bad price file is refused with the reason."""
+    try:
+        when = parse_day(at, "--at") if at else datetime.now(UTC).date()
+        book = load_price_book(file) if file else price_book(_settings(config))
+    except (ReportError, PriceBookError) as exc:
+        raise _fail(str(exc)) from exc
+    rows = [
+        {
+            "provider": p.provider,
+            "model": p.model,
+            "effective": p.effective.isoformat(),
+            "input": str(p.input),
+            "cached_input": str(p.cached_input),
+            "output": str(p.output),
+            "basis": p.basis,
+        }
+        for p in book.in_force(when)
+    ]
+    if output is Format.JSON:
+        _emit(orjson.dumps({"at": when.isoformat(), "currency": book.currency, "prices": rows}).decode())
+    elif output is Format.CSV:
+        _emit(_csv(rows, ["provider", "model", "effective", "input", "cached_input", "output", "basis"]))
+    else:
+        console().print(prices_table(book, when))
+
+
+def _print_reconciliation(result: Reconciliation, output: Format) -> None:
+    if output is Format.TABLE:
+        console().print(reconciliation_table(result))
+        return
+    lines: list[dict[str, str]] = [
+        {
+            "day": line.day.isoformat(),
+            "model": line.model,
+            "ledger_cost_usd": str(money(line.ledger_cost_usd)),
+            "export_cost_usd": str(money(line.export_cost_usd)),
+            "difference_usd": str(money(line.difference_usd)),
+            "reason": line.reason,
+        }
+        for line in result.disagreements
+    ]
+    if output is Format.JSON:
+        body = {"provider": result.provider, "agrees": result.agrees, "disagreements": lines}
+        _emit(orjson.dumps(body).decode())
+    else:
+        _emit(_csv(lines, list(RECONCILE_COLUMNS)))
+
+
+def reconcile_command(
+    provider: Annotated[str, typer.Option(help="Whose export this is (a provider name, e.g. bedrock).")],
+    file: Annotated[Path, typer.Option("--file", help="The provider's usage or billing export (CSV).")],
+    start: Annotated[str | None, typer.Option("--from", help="First day (default: the export's first).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day (default: the export's last).")] = None,
+    tolerance_usd: Annotated[str, typer.Option(help="Absolute tolerance per day x model, USD.")] = "0.01",
+    tolerance_pct: Annotated[str, typer.Option(help="Relative tolerance per day x model, percent.")] = "1",
+    output: FormatOpt = Format.TABLE,
+    config: ConfigOpt = None,
+) -> None:
+    """Compare the ledger with a provider's export; exit 1 when lines disagree beyond tolerance."""
+    settings = _settings(config)
+    try:
+        tolerance = Tolerance(Decimal(tolerance_usd), Decimal(tolerance_pct))
+        export = read_export(file, provider, load_catalogue().with_overrides(settings.catalogue))
+        period = period_of(export)
+        if period is None and not (start and end):
+            raise ExportError(f"{file}: no {provider} usage lines (give --from and --to to compare anyway)")
+        first = parse_day(start, "--from") if start else period[0] if period else None
+        last = parse_day(end, "--to") if end else period[1] if period else None
+        if first is None or last is None:
+            raise ExportError(f"{file}: no period to compare")
+        result = reconcile(_engine(settings), provider, export, first, last, tolerance)
+    except (ExportError, ReportError, InvalidOperation) as exc:
+        raise _fail(str(exc) or "tolerances must be numbers") from exc
+    _print_reconciliation(result, output)
+    if not result.agrees:
+        raise typer.Exit(1)

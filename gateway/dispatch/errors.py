@@ -1,0 +1,136 @@
+"""What the client is told when dispatch cannot serve a request: honest statuses,
+the backends tried and why each was dropped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.errors import GatewayError
+from gateway.metering.events import AttemptRecord
+from gateway.providers.errors import ErrorKind, UpstreamError
+from gateway.routing.types import Plan
+
+NOT_CONFIGURED = "provider not configured"
+
+
+def attempts_extra(records: list[AttemptRecord]) -> dict[str, Any]:
+    return {
+        "attempts": [
+            {
+                "provider": r.provider,
+                "model_id": r.model_id,
+                "kind": r.error_kind,
+                "status": r.status,
+                "message": r.message,
+            }
+            for r in records
+        ]
+    }
+
+
+def _dropped_extra(the_plan: Plan) -> list[dict[str, str]]:
+    return [{"provider": d.deployment.provider, "reason": d.reason} for d in the_plan.dropped]
+
+
+def rejected(the_plan: Plan) -> GatewayError:
+    return GatewayError(
+        403,
+        the_plan.rejected or "refused by policy",
+        type="permission_error",
+        code="policy_rejected",
+        extra={"rule": the_plan.rule},
+    )
+
+
+def no_candidates(the_plan: Plan) -> GatewayError:
+    dropped = _dropped_extra(the_plan)
+    extra: dict[str, Any] = {"dropped": dropped, "rule": the_plan.rule}
+    relevant = [d for d in the_plan.dropped if d.reason != NOT_CONFIGURED]
+    cooling = [d.retry_after_s for d in relevant if d.retry_after_s is not None]
+    if cooling and len(cooling) == len(relevant):
+        wait = max(1, round(min(cooling)))
+        return GatewayError(
+            429,
+            f"every deployment of {the_plan.model} is rate-limited; retry in {wait}s",
+            type="rate_limit_error",
+            code="rate_limit_exceeded",
+            headers={"retry-after": str(wait)},
+            extra=extra,
+        )
+    if relevant and all(d.reason.startswith("context window") for d in relevant):
+        return GatewayError(
+            400,
+            f"the prompt is too long for every deployment of {the_plan.model}",
+            code="context_length_exceeded",
+            param="messages",
+            extra=extra,
+        )
+    reasons = "; ".join(f"{d['provider']}: {d['reason']}" for d in dropped)
+    return GatewayError(
+        503,
+        f"no deployment of {the_plan.model} can serve this request ({reasons})",
+        type="upstream_error",
+        code="no_deployment_available",
+        extra=extra,
+    )
+
+
+def caller_error(exc: UpstreamError, records: list[AttemptRecord]) -> GatewayError:
+    return GatewayError(
+        400,
+        f"{exc.provider} rejected the request: {exc.message}",
+        param=exc.param,
+        code="invalid_value",
+        extra=attempts_extra(records),
+    )
+
+
+def timed_out(the_plan: Plan, deadline_ms: float, records: list[AttemptRecord]) -> GatewayError:
+    tried = ", ".join(dict.fromkeys(r.provider for r in records)) or "none"
+    return GatewayError(
+        504,
+        f"no answer within the {deadline_ms:.0f} ms deadline (tried: {tried})",
+        type="upstream_error",
+        code="upstream_timeout",
+        extra=attempts_extra(records),
+    )
+
+
+def exhausted(the_plan: Plan, failures: list[UpstreamError], records: list[AttemptRecord]) -> GatewayError:
+    kinds = {f.kind for f in failures}
+    tried = ", ".join(dict.fromkeys(f.provider for f in failures)) or "none (breakers open)"
+    extra = attempts_extra(records)
+    if kinds == {ErrorKind.RATE_LIMITED}:
+        waits = [f.retry_after for f in failures if f.retry_after is not None]
+        wait = max(1, round(min(waits))) if waits else 5
+        return GatewayError(
+            429,
+            f"every backend tried is rate-limiting ({tried}); retry in {wait}s",
+            type="rate_limit_error",
+            code="rate_limit_exceeded",
+            headers={"retry-after": str(wait)},
+            extra=extra,
+        )
+    if kinds == {ErrorKind.CONTEXT_TOO_LONG}:
+        return GatewayError(
+            400,
+            f"the prompt is too long for every backend tried ({tried})",
+            code="context_length_exceeded",
+            param="messages",
+            extra=extra,
+        )
+    if failures and failures[-1].kind is ErrorKind.TIMEOUT:
+        return GatewayError(
+            504, f"upstream timed out (tried: {tried})", type="upstream_error", code="upstream_timeout", extra=extra
+        )
+    if kinds <= {ErrorKind.OVERLOADED, ErrorKind.CONNECTION, ErrorKind.RATE_LIMITED}:
+        return GatewayError(
+            503,
+            f"no backend could take the request (tried: {tried})",
+            type="upstream_error",
+            code="upstream_unavailable",
+            extra=extra,
+        )
+    return GatewayError(
+        502, f"every backend failed (tried: {tried})", type="upstream_error", code="upstream_failed", extra=extra
+    )

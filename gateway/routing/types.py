@@ -1,0 +1,101 @@
+"""The router's vocabulary: what it is given (the live view) and what it returns (a plan of
+candidates with their figures, and the deployments it dropped with why). Data only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from gateway.catalogue.deployments import Deployment
+from gateway.routing.health import Breaker
+from gateway.routing.policy.model import DEFAULT_POLICY, RouteSettings
+from gateway.routing.stats import LatencyStats, Prior
+from gateway.schema.chat import ChatRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The numbers behind a candidate's rank (shown by /v1/route/explain)."""
+
+    cost_usd: Decimal
+    #: Cost used for ranking (the pool's is zero under the "sunk" cost model).
+    rank_cost_usd: Decimal
+    ttft_ms: float
+    latency_ms: float
+    samples: int
+    meets_slo: bool | None = None
+
+    def describe(self) -> str:
+        slo = "" if self.meets_slo is None else (", meets SLO" if self.meets_slo else ", misses SLO")
+        return (
+            f"expected cost {self.cost_usd:.6f} USD, TTFT {self.ttft_ms:.0f} ms, "
+            f"total {self.latency_ms:.0f} ms ({self.samples} samples){slo}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    deployment: Deployment
+    expected_cost_usd: Decimal
+    figures: Figures | None = None
+
+    @property
+    def reason(self) -> str:
+        """Why it ranks where it does (formatted only when someone asks, e.g. explain)."""
+        if self.figures is None:
+            return f"expected cost {self.expected_cost_usd:.6f} USD"
+        return self.figures.describe()
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    deployment: Deployment
+    reason: str
+    #: Seconds until the deployment may be tried again, when it is only cooling down.
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    model: str
+    candidates: tuple[Candidate, ...]
+    dropped: tuple[Dropped, ...]
+    rule: str | None = None
+    settings: RouteSettings = DEFAULT_POLICY.defaults
+    #: Set when the policy refuses the request outright (the rule's message).
+    rejected: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolLoad:
+    """The self-hosted pool's load for one model, summed over healthy replicas."""
+
+    healthy_replicas: int
+    queue_depth: int
+    running: int
+    #: KV-cache usage of the least-loaded healthy replica (0..1).
+    kv_cache_usage: float
+
+
+@dataclass(frozen=True, slots=True)
+class LiveView:
+    """What the router needs to know about the world right now (read-only)."""
+
+    now: float
+    today: date
+    #: Providers this gateway has an adapter for (configured or simulated).
+    available: frozenset[str]
+    #: deployment key -> monotonic time until which it is cooling down (e.g. after a 429).
+    cooldowns: Mapping[str, float]
+    #: deployment key -> why it was taken out of rotation (e.g. the provider said the model is gone).
+    out_of_rotation: Mapping[str, str]
+    breakers: Mapping[str, Breaker] | None = None
+    stats: Mapping[str, LatencyStats] | None = None
+    #: logical model -> pool load (absent: no pool information yet).
+    pool: Mapping[str, PoolLoad] | None = None
+    priors: Mapping[str, Prior] | None = None
+
+
+Refusal = Callable[[ChatRequest, Deployment], str | None]
