@@ -11,36 +11,23 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-DEFAULT_BASE_URLS = {
-    "groq": "https://api.groq.com/openai/v1",
-    "together": "https://api.together.xyz/v1",
-    "deepinfra": "https://api.deepinfra.com/v1/openai",
-    "bedrock": "",  # derived from the region
-    "vllm": "",  # a pool of replicas, see VllmPoolConfig
-    "fireworks": "https://api.fireworks.ai/inference/v1",
-    # Self-hosted and local servers have no default: each is used only once its base URL is
-    # set (CORRAL_<NAME>_BASE_URL or providers.<name>.base_url), so neither is ever picked by
-    # accident. A local Ollama is usually OLLAMA_LOCAL_URL.
-    "sglang": "",
-    "ollama": "",
-    "litellm": "",  # per deployment, see LitellmDeployment
-}
+if TYPE_CHECKING:
+    from gateway.providers.spec import ProviderSpec
+
+#: Where a local Ollama usually listens (set CORRAL_OLLAMA_BASE_URL to it to use one).
 OLLAMA_LOCAL_URL = "http://localhost:11434/v1"
-API_KEY_ENV = {
-    "groq": "GROQ_API_KEY",
-    "together": "TOGETHER_API_KEY",
-    "deepinfra": "DEEPINFRA_API_KEY",
-    "fireworks": "FIREWORKS_API_KEY",
-    "sglang": "SGLANG_API_KEY",
-    "ollama": "OLLAMA_API_KEY",
-}
-#: Providers reached by a base URL alone: the URL is what turns them on; a key is optional.
-URL_ONLY = frozenset({"sglang", "ollama"})
+
+
+def _specs() -> dict[str, ProviderSpec]:
+    """The provider registry, imported when first needed (the adapters import this module)."""
+    from gateway.providers.registry import specs
+
+    return specs()
 
 
 class ConfigError(ValueError):
@@ -113,7 +100,7 @@ class ProviderConfig(_Model):
 
     @model_validator(mode="after")
     def _deployments_are_litellms(self) -> ProviderConfig:
-        if self.deployments and self.name != "litellm":
+        if self.deployments and _specs()[self.name].credentials != "deployments":
             raise ValueError("deployments: only the litellm provider takes a list of deployments")
         models = [d.model for d in self.deployments]
         if len(set(models)) != len(models):
@@ -121,14 +108,15 @@ class ProviderConfig(_Model):
         return self
 
     def has_credentials(self) -> bool:
-        if self.name == "bedrock":
+        kind = _specs()[self.name].credentials
+        if kind == "aws":
             b = self.bedrock
             return b is not None and b.access_key_id is not None and b.secret_access_key is not None
-        if self.name == "vllm":
+        if kind == "pool":
             return self.vllm is not None and bool(self.vllm.urls)
-        if self.name in URL_ONLY:
+        if kind == "url":
             return bool(self.base_url)
-        if self.name == "litellm":
+        if kind == "deployments":
             return bool(self.deployments)
         return self.api_key is not None
 
@@ -160,17 +148,26 @@ class Settings(_Model):
     simulate_missing: bool = True
 
 
-def _provider_from_env(name: str, env: Mapping[str, str], base: dict[str, Any]) -> dict[str, Any]:
+def _provider_from_env(provider: ProviderSpec, env: Mapping[str, str], base: dict[str, Any]) -> dict[str, Any]:
+    name = provider.name
     spec = dict(base)
     spec["name"] = name
     url = env.get(f"CORRAL_{name.upper()}_BASE_URL")
     if url:
         spec["base_url"] = url
-    spec.setdefault("base_url", DEFAULT_BASE_URLS[name])
-    key_env = API_KEY_ENV.get(name)
-    if key_env and env.get(key_env):
+    spec.setdefault("base_url", provider.base_url)
+    key_env = provider.key_env
+    if provider.credentials == "pool":
+        pool = dict(spec.get("vllm") or {})
+        urls = env.get(f"CORRAL_{name.upper()}_URLS")
+        if urls:
+            pool["urls"] = [u.strip() for u in urls.split(",") if u.strip()]
+        if key_env and env.get(key_env):
+            pool["api_key"] = env[key_env]
+        spec["vllm"] = pool
+    elif key_env and env.get(key_env):
         spec["api_key"] = env[key_env]
-    if name == "bedrock":
+    if provider.credentials == "aws":
         bedrock = dict(spec.get("bedrock") or {})
         for field, var in (
             ("access_key_id", "AWS_ACCESS_KEY_ID"),
@@ -183,15 +180,8 @@ def _provider_from_env(name: str, env: Mapping[str, str], base: dict[str, Any]) 
         if region:
             bedrock["region"] = region
         spec["bedrock"] = bedrock
-    if name == "litellm":
+    if provider.credentials == "deployments":
         spec["deployments"] = [_litellm_key(dict(d), env) for d in spec.get("deployments") or ()]
-    if name == "vllm":
-        pool = dict(spec.get("vllm") or {})
-        if env.get("CORRAL_VLLM_URLS"):
-            pool["urls"] = [u.strip() for u in env["CORRAL_VLLM_URLS"].split(",") if u.strip()]
-        if env.get("VLLM_API_KEY"):
-            pool["api_key"] = env["VLLM_API_KEY"]
-        spec["vllm"] = pool
     return spec
 
 
@@ -236,14 +226,15 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
     if env.get("CORRAL_SIMULATE") in {"0", "false", "no"}:
         raw["simulate_missing"] = False
     file_providers = raw.get("providers") or {}
-    unknown = set(file_providers) - set(DEFAULT_BASE_URLS)
+    specs = _specs()
+    unknown = set(file_providers) - set(specs)
     if unknown:
-        known = sorted(DEFAULT_BASE_URLS)
+        known = sorted(specs)
         raise ConfigError(
             f"{path or 'configuration'}: providers: unknown provider(s) {sorted(unknown)}; known: {known}"
         )
     raw["providers"] = {
-        name: _provider_from_env(name, env, file_providers.get(name) or {}) for name in DEFAULT_BASE_URLS
+        name: _provider_from_env(spec, env, file_providers.get(name) or {}) for name, spec in specs.items()
     }
     try:
         return Settings.model_validate(raw)

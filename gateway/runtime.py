@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from opentelemetry.trace import Tracer
-from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.catalogue.deployments import Catalogue, load_catalogue
 from gateway.catalogue.prices import PriceBook, load_price_book
-from gateway.config import URL_ONLY, BedrockConfig, ProviderConfig, Settings, VllmPoolConfig
+from gateway.config import ProviderConfig, Settings
 from gateway.dispatch.loop import Dispatcher
-from gateway.fakes.registry import make_fake
+from gateway.fakes.demo import pointed_at, start_fakes
 from gateway.fakes.server import FakeServer
 from gateway.keys.access import Access
 from gateway.keys.store import KeyStore
@@ -30,8 +29,7 @@ from gateway.metering.process_store import ProcessStore
 from gateway.metering.sink import MemorySink, QueueSink
 from gateway.metering.sql import SqlStore
 from gateway.providers.base import Provider
-from gateway.providers.litellm.adapter import catalogue_overrides, deployment_prices
-from gateway.providers.registry import provider_class
+from gateway.providers.registry import provider_class, specs
 from gateway.routing.policy.model import Policy
 from gateway.routing.types import PoolLoad
 from gateway.telemetry.logs import AccessLog
@@ -39,19 +37,6 @@ from gateway.telemetry.metrics import LiveGauges, Metrics
 from gateway.telemetry.tracing import make_tracer
 
 log = logging.getLogger("corral")
-
-#: Credentials Corral's own fakes accept (they are not secrets: the fakes only run on loopback).
-SIMULATED_KEYS = {
-    "groq": "test-groq-key",
-    "together": "test-together-key",
-    "deepinfra": "test-deepinfra-key",
-    "fireworks": "test-fireworks-key",
-}
-#: Never simulated: a self-hosted SGLang server, a local Ollama and litellm deployments exist
-#: only where an operator configures one (the demo keeps to the hosted backends and the pool).
-NOT_SIMULATED = URL_ONLY | {"litellm"}
-SIMULATED_AWS = ("AKIDCORRALTEST00000", "corral-test-secret")
-
 
 @dataclass
 class Runtime:
@@ -107,8 +92,7 @@ class Runtime:
             return [(key, until - now) for key, until in self.state.cooldowns.items() if until > now]
 
         def pool() -> list[tuple[str, bool, int, int, float]]:
-            provider = self.providers.get("vllm")
-            replicas = provider.pool_state() if provider is not None and hasattr(provider, "pool_state") else ()
+            replicas = [r for provider in self.providers.values() for r in provider.pool_state()]
             return [(r.url, r.healthy, r.running, r.waiting, r.kv_cache_usage) for r in replicas]
 
         def queue() -> int:
@@ -130,13 +114,13 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         """Build from settings; an invalid catalogue, price book or policy fails here, before serving."""
-        litellm = settings.providers.get("litellm")
-        configured = litellm if litellm is not None and litellm.enabled else None
-        extra_rows = catalogue_overrides(configured) if configured else {}
+        enabled = [(provider_class(name), c) for name, c in settings.providers.items() if c.enabled]
+        extra_rows = {k: v for cls, config in enabled for k, v in cls.catalogue_rows(config).items()}
         catalogue = load_catalogue().with_overrides({**extra_rows, **settings.catalogue})
         prices = load_price_book(Path(settings.price_book_path)) if settings.price_book_path else load_price_book()
+        configured = [p for cls, config in enabled for p in cls.configured_prices(config)]
         if configured:
-            prices = prices.with_prices(deployment_prices(configured))
+            prices = prices.with_prices(configured)
         policy = PolicyHolder(Path(settings.policy_path) if settings.policy_path else default_policy_path())
         policy.load_initial()
         return cls(settings=settings, catalogue=catalogue, prices=prices, policy=policy)
@@ -149,7 +133,7 @@ class Runtime:
         for name, configured in enabled.items():
             config = configured
             if not config.has_credentials():
-                if not simulate or name in NOT_SIMULATED:
+                if not simulate or not specs()[name].demo:
                     log.info("provider %s: no credentials, not used", name)
                     continue
                 config = await self._simulate(name, config)
@@ -161,7 +145,7 @@ class Runtime:
         self.dispatcher = Dispatcher(
             self.providers, self.catalogue, self.prices, self.state, self.policy, tracer=self.tracer
         )
-        if "vllm" in self.providers:
+        if any(specs()[name].pooled for name in self.providers):
             self.state.pool_source = self._pool_loads
         if isinstance(self.sink, QueueSink):
             await self.sink.start()
@@ -195,11 +179,11 @@ class Runtime:
             log.warning("budgets: ledger unreadable at start (%s); counting from zero", type(exc).__name__)
 
     def _pool_loads(self) -> dict[str, PoolLoad]:
-        """The pool's load per logical model, from the vLLM adapter's latest scrape."""
-        pool = self.providers["vllm"]
-        replicas = pool.pool_state() if hasattr(pool, "pool_state") else ()
+        """The pool's load per logical model, from the pool adapter's latest scrape."""
         loads: dict[str, PoolLoad] = {}
-        for dep in (d for m in self.catalogue.models for d in self.catalogue.deployments(m) if d.provider == "vllm"):
+        for dep in (d for m in self.catalogue.models for d in self.catalogue.deployments(m) if d.pooled):
+            provider = self.providers.get(dep.provider)
+            replicas = provider.pool_state() if provider is not None else ()
             serving = [r for r in replicas if dep.model_id in r.models]
             healthy = [r for r in serving if r.healthy]
             loads[dep.model] = PoolLoad(
@@ -211,30 +195,11 @@ class Runtime:
         return loads
 
     async def _simulate(self, name: str, config: ProviderConfig) -> ProviderConfig:
-        """Start this provider's fake in-process and point the adapter at it."""
-        if name == "vllm":
-            urls = []
-            for model in self.catalogue.models:
-                dep = next(d for d in self.catalogue.deployments(model) if d.provider == "vllm")
-                fake = make_fake("vllm", model_id=dep.model_id)
-                await fake.start()
-                self.fakes.append(fake)
-                urls.append(fake.base_url)
-            pool = (config.vllm or VllmPoolConfig()).model_copy(update={"urls": urls})
-            return config.model_copy(update={"vllm": pool, "simulated": True})
-        region = (config.bedrock or BedrockConfig()).region
-        fake = make_fake(name, region=region) if name == "bedrock" else make_fake(name)
-        await fake.start()
-        self.fakes.append(fake)
-        update: dict[str, object] = {"base_url": fake.base_url, "simulated": True}
-        if name == "bedrock":
-            key, secret = SIMULATED_AWS
-            update["bedrock"] = BedrockConfig(
-                region=region, access_key_id=SecretStr(key), secret_access_key=SecretStr(secret)
-            )
-        else:
-            update["api_key"] = SecretStr(SIMULATED_KEYS[name])
-        return config.model_copy(update=update)
+        """Start this provider's fakes in-process and point the adapter at them."""
+        spec = specs()[name]
+        fakes = await start_fakes(spec, config, self.catalogue)
+        self.fakes.extend(fakes)
+        return pointed_at(spec, config, fakes)
 
     async def close(self) -> None:
         await self.keys.close()

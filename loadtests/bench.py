@@ -99,14 +99,14 @@ def rss_mb(pid: int) -> float:
 def routing_decision_us() -> tuple[float, int]:
     """Median time of one routing decision (the pure planner) on a typical request, with
     every catalogued provider configured; also how many deployments it weighed."""
-    from gateway.catalogue.deployments import PROVIDERS, load_catalogue
+    from gateway.catalogue.deployments import load_catalogue
     from gateway.catalogue.prices import load_price_book
     from gateway.dispatch.loop import Dispatcher
     from gateway.live.state import LiveState
     from gateway.schema.chat import ChatRequest, CorralPrefs
 
     catalogue = load_catalogue()
-    providers = dict.fromkeys(PROVIDERS)
+    providers = dict.fromkeys(catalogue.providers)
     dispatcher = Dispatcher(providers, catalogue, load_price_book(), LiveState())  # type: ignore[arg-type]
     dispatcher._refusal = lambda req, dep: None  # type: ignore[method-assign]
     req = ChatRequest(

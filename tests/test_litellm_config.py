@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from gateway.config import ConfigError, load_settings
-from gateway.providers.litellm.adapter import catalogue_overrides, deployment_prices
+from gateway.providers.litellm.adapter import LitellmProvider
 from gateway.runtime import Runtime
 
 VERTEX = {
@@ -41,9 +41,9 @@ def test_the_key_is_read_from_the_named_variable(tmp_path: Path) -> None:
 def test_deployments_become_catalogue_rows_and_prices(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, {"litellm": {"deployments": [VERTEX]}}), env={})
     config = settings.providers["litellm"]
-    row = catalogue_overrides(config)["litellm/llama-4-maverick"]
+    row = LitellmProvider.catalogue_rows(config)["litellm/llama-4-maverick"]
     assert row["model_id"] == VERTEX["litellm_model"] and row["capabilities"] == ["stream", "tools"]
-    (price,) = deployment_prices(config)
+    (price,) = LitellmProvider.configured_prices(config)
     assert (price.provider, price.model, str(price.input), str(price.output)) == (
         "litellm",
         "llama-4-maverick",

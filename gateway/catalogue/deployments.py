@@ -9,10 +9,6 @@ from typing import Any
 
 import yaml
 
-PROVIDERS = ("groq", "together", "deepinfra", "bedrock", "vllm", "fireworks", "sglang", "ollama", "litellm")
-#: Local development backends: eligible only where an operator configured one explicitly,
-#: so offline tools (`corral policy explain`) do not assume one is there.
-DEV_ONLY = frozenset({"ollama"})
 CAPABILITIES = frozenset(
     {"stream", "tools", "tool_choice", "stream_tools", "images", "json_object", "json_schema", "logprobs"}
 )
@@ -43,6 +39,8 @@ class Deployment:
     retired: Retirement | None = None
     #: Operator re-enabled a retired deployment (for example under an enterprise contract).
     reenabled: bool = False
+    #: Served by the self-hosted pool (fixed GPU cost, live load, spill-over).
+    pooled: bool = False
     #: "provider/model": the deployment's name in live state, metrics and config overrides.
     key: str = field(init=False, compare=False)
     #: Why a retired deployment is left out ("" when it is not retired); formatted once.
@@ -70,6 +68,10 @@ class LogicalModel:
 class Catalogue:
     models: dict[str, LogicalModel]
     _by_alias: dict[str, str] = field(default_factory=dict)
+    #: The providers rows may name (every provider Corral has an adapter for), and which of
+    #: them is the self-hosted pool.
+    providers: tuple[str, ...] = ()
+    pooled: frozenset[str] = frozenset()
 
     def resolve(self, name: str) -> LogicalModel | None:
         """The logical model for a name or alias (case-insensitive), or None."""
@@ -86,7 +88,7 @@ class Catalogue:
         for key, changes in overrides.items():
             provider, _, model = key.partition("/")
             logical = models.get(model)
-            if logical is None or provider not in PROVIDERS:
+            if logical is None or provider not in self.providers:
                 raise CatalogueError(f"catalogue override {key!r}: no such provider/model")
             new_deps = []
             hit = False
@@ -95,9 +97,9 @@ class Catalogue:
                     hit = True
                 new_deps.append(_apply(dep, key, changes) if dep.provider == provider else dep)
             if not hit:
-                new_deps.append(_deployment(provider, model, changes, key))
+                new_deps.append(_deployment(provider, model, changes, key, provider in self.pooled))
             models[model] = replace(logical, deployments=tuple(new_deps))
-        return _build(models)
+        return _build(models, self.providers, self.pooled)
 
 
 def _apply(dep: Deployment, key: str, changes: dict[str, Any]) -> Deployment:
@@ -120,7 +122,7 @@ def _capabilities(raw: Any, where: str) -> frozenset[str]:
     return frozenset(raw)
 
 
-def _deployment(provider: str, model: str, raw: dict[str, Any], where: str) -> Deployment:
+def _deployment(provider: str, model: str, raw: dict[str, Any], where: str, pooled: bool) -> Deployment:
     try:
         retired_raw = raw.get("retired")
         retired = (
@@ -136,6 +138,7 @@ def _deployment(provider: str, model: str, raw: dict[str, Any], where: str) -> D
             quantization=str(raw.get("quantization", "")),
             retired=retired,
             reenabled=bool(raw.get("reenabled", False)),
+            pooled=pooled,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CatalogueError(f"{where}: {exc}") from exc
@@ -145,31 +148,36 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def _build(models: dict[str, LogicalModel]) -> Catalogue:
+def _build(models: dict[str, LogicalModel], providers: tuple[str, ...], pooled: frozenset[str]) -> Catalogue:
     by_alias: dict[str, str] = {}
     for name, model in models.items():
         for alias in (name, *model.aliases):
             by_alias[alias.lower()] = name
-    return Catalogue(models=models, _by_alias=by_alias)
+    return Catalogue(models=models, _by_alias=by_alias, providers=providers, pooled=pooled)
 
 
-def parse_catalogue(raw: dict[str, Any]) -> Catalogue:
+def parse_catalogue(raw: dict[str, Any], providers: tuple[str, ...], pooled: frozenset[str]) -> Catalogue:
     models: dict[str, LogicalModel] = {}
     for name, spec in (raw.get("models") or {}).items():
         deployments = []
         for provider, dep in (spec.get("deployments") or {}).items():
-            if provider not in PROVIDERS:
+            if provider not in providers:
                 raise CatalogueError(f"models.{name}.deployments: unknown provider {provider!r}")
-            deployments.append(_deployment(provider, name, dep, f"models.{name}.deployments.{provider}"))
+            where = f"models.{name}.deployments.{provider}"
+            deployments.append(_deployment(provider, name, dep, where, provider in pooled))
         models[name] = LogicalModel(
             name=name,
             description=str(spec.get("description", "")),
             aliases=tuple(spec.get("aliases") or ()),
             deployments=tuple(deployments),
         )
-    return _build(models)
+    return _build(models, providers, pooled)
 
 
 def load_catalogue(path: Path = DEFAULT_PATH) -> Catalogue:
+    """The catalogue file, checked against the provider registry (imported here, when a
+    catalogue is loaded: the adapters themselves read this module's types)."""
+    from gateway.providers.registry import names, pooled
+
     with path.open() as handle:
-        return parse_catalogue(yaml.safe_load(handle))
+        return parse_catalogue(yaml.safe_load(handle), names(), pooled())

@@ -16,10 +16,11 @@ import typer
 
 from gateway.api.explain import plan_to_json
 from gateway.api.parse import parse_chat
-from gateway.catalogue.deployments import DEV_ONLY, PROVIDERS, load_catalogue
+from gateway.catalogue.deployments import load_catalogue
 from gateway.catalogue.prices import load_price_book
 from gateway.errors import GatewayError
 from gateway.live.state import LiveState
+from gateway.providers.registry import specs
 from gateway.routing.planner import plan
 from gateway.routing.policy.load import PolicyError, load_policy
 
@@ -67,7 +68,7 @@ def explain_command(
     except GatewayError as exc:
         typer.echo(f"corral policy explain: {exc.message}", err=True)
         raise typer.Exit(2) from exc
-    state = LiveState(available=frozenset(PROVIDERS) - DEV_ONLY)
+    state = LiveState(available=frozenset(name for name, spec in specs().items() if not spec.dev_only))
     the_plan = plan(
         req, catalogue.deployments(req.model), load_price_book(), state.view(), lambda r, d: None, the_policy
     )

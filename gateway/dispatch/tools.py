@@ -36,9 +36,9 @@ def guard_for(req: ChatRequest, settings: RouteSettings) -> ToolGuard:
     return ToolGuard(req.tool_contract, mode, settings.tool_calls.reasks)
 
 
-def reask_request(req: ChatRequest, guard: ToolGuard, attempt: Attempt, dep: Deployment) -> ChatRequest:
+def reask_request(req: ChatRequest, guard: ToolGuard, attempt: Attempt, provider: Provider) -> ChatRequest:
     body = {**req.body, "messages": guard.reask_messages(req.body["messages"], attempt)}
-    if dep.provider == "vllm":
+    if provider.constrains_reasks:
         body |= guard.constraint(attempt) or {}
     return replace(req, body=body, prompt_tokens_estimate=estimate_prompt_tokens(body))
 
@@ -120,7 +120,7 @@ async def checked_complete(
         records.append(_billed(dep, usage, cost(dep, usage), decision.attempt, started, reask=asked_again))
         if not asked_again or decision.attempt is None:
             raise _invalid(dep, decision.attempt)
-        request = reask_request(req, guard, decision.attempt, dep)
+        request = reask_request(req, guard, decision.attempt, provider)
 
 
 @dataclass
@@ -169,6 +169,6 @@ class GuardedStream:
             if end.action is not Action.REASK or end.attempt is None:
                 self.failure = _invalid(self.dep, end.attempt)
                 raise self.failure
-            retry = reask_request(self.req, self.guard, end.attempt, self.dep)
+            retry = reask_request(self.req, self.guard, end.attempt, self.provider)
             self.stream = await self.provider.stream(retry, self.dep)
             first, batches, gate = [], self.stream.batches(), gate.next()

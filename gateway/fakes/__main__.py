@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from gateway.fakes.registry import FAKE_CLASSES, make_fake
+from gateway.fakes.registry import faked, make_fake
 from gateway.fakes.script import Behaviour
 
 
@@ -31,7 +31,7 @@ def _option(text: str) -> tuple[str, Any]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gateway.fakes", description="Run one fake LLM provider.")
-    parser.add_argument("provider", choices=sorted(FAKE_CLASSES))
+    parser.add_argument("provider", choices=faked())
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer's status line")

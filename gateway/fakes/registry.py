@@ -1,27 +1,20 @@
-"""Provider name -> fake server class, and the adapter base URL that reaches a fake."""
+"""The fake of a provider, by the provider's name (each provider's descriptor names its fake)."""
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
 from gateway.fakes.server import FakeServer
+from gateway.providers.registry import fake_class, specs
 
-FAKE_CLASSES: dict[str, str] = {
-    "groq": "gateway.fakes.openai_compat:GroqFake",
-    "together": "gateway.fakes.openai_compat:TogetherFake",
-    "deepinfra": "gateway.fakes.openai_compat:DeepInfraFake",
-    "bedrock": "gateway.fakes.bedrock.server:BedrockFake",
-    "vllm": "gateway.fakes.vllm:VllmFake",
-    "fireworks": "gateway.fakes.fireworks:FireworksFake",
-    "sglang": "gateway.fakes.sglang:SglangFake",
-    "ollama": "gateway.fakes.ollama:OllamaFake",
-}
+
+def faked() -> list[str]:
+    """The providers that have a fake."""
+    return sorted(name for name, spec in specs().items() if spec.fake is not None)
 
 
 def make_fake(provider: str, **kwargs: Any) -> FakeServer:
-    module, _, attr = FAKE_CLASSES[provider].partition(":")
-    cls = getattr(import_module(module), attr)
+    cls = fake_class(provider)
     assert issubclass(cls, FakeServer)
     fake: FakeServer = cls(**kwargs)
     return fake

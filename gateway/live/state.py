@@ -12,13 +12,22 @@ from typing import get_args
 
 from gateway.routing.health import Breaker, BreakerName
 from gateway.routing.policy.model import Breaker as BreakerConfig
-from gateway.routing.stats import DEFAULT_PRIORS, LatencyStats, Prior
+from gateway.routing.stats import FALLBACK_PRIOR, LatencyStats, Prior
 from gateway.routing.types import LiveView, PoolLoad
 
 #: Cooldown applied after a 429 that did not say how long to wait.
 DEFAULT_COOLDOWN_S = 5.0
 #: Never trust a retry-after longer than this (a misbehaving header must not park a backend for hours).
 MAX_COOLDOWN_S = 300.0
+
+
+
+def provider_priors() -> dict[str, Prior]:
+    """Each provider's own latency prior, as its descriptor states it."""
+    from gateway.providers.registry import specs
+
+    return {name: Prior(s.prior_ttft_ms, s.prior_tokens_per_s) for name, s in specs().items()}
+
 
 Listener = Callable[[str, str, dict[str, float]], None]
 SampleListener = Callable[[str, str, float, int, float], None]
@@ -31,7 +40,7 @@ class LiveState:
     out_of_rotation: dict[str, str] = field(default_factory=dict)
     breakers: dict[str, Breaker] = field(default_factory=dict)
     stats: dict[str, LatencyStats] = field(default_factory=dict)
-    priors: Mapping[str, Prior] = field(default_factory=lambda: dict(DEFAULT_PRIORS))
+    priors: Mapping[str, Prior] = field(default_factory=provider_priors)
     #: Returns the pool's load per logical model (set by the runtime when a pool exists).
     pool_source: Callable[[], Mapping[str, PoolLoad]] | None = None
     #: Called on breaker and cooldown changes, so they can be shared with other replicas.
@@ -83,7 +92,7 @@ class LiveState:
                 listener(key, provider, ttft_ms, tokens, generation_s)
         stats = self.stats.get(key)
         if stats is None:
-            prior = self.priors.get(provider) or DEFAULT_PRIORS.get(provider) or Prior(500, 100)
+            prior = self.priors.get(provider) or FALLBACK_PRIOR
             stats = self.stats[key] = LatencyStats(prior)
         stats.observe(ttft_ms, tokens, generation_s, self.clock())
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.catalogue.deployments import Deployment
+from gateway.catalogue.prices import Price
 from gateway.config import ProviderConfig
 from gateway.schema.chat import ChatRequest
 from gateway.schema.usage import Usage
@@ -38,6 +39,27 @@ class Completion:
     #: Timings the backend itself reported, (time to first token, generation) in seconds;
     #: preferred over our own wall-clock measurement when present.
     reported_timing_s: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaState:
+    """A snapshot of one replica for the router (and /metrics, /readyz)."""
+
+    url: str
+    healthy: bool
+    models: tuple[str, ...]
+    #: The smallest `max_model_len` among the served models (None: not reported).
+    max_model_len: int | None
+    running: int
+    waiting: int
+    #: 0-1 fraction of the fullest engine's KV cache (0.0 until a scrape reports it).
+    kv_cache_usage: float
+    #: Prefix-cache hit rate over the last scrape interval with traffic (None: no data yet).
+    prefix_hit_rate: float | None
+    #: `time.monotonic()` of the last good health check (None: never).
+    last_ok_at: float | None
+    #: Requests this gateway process has open on the replica right now.
+    inflight: int
 
 
 class UpstreamStream(ABC):
@@ -73,9 +95,27 @@ class Provider(ABC):
     """One backend. Holds one long-lived HTTP client, created in `start()`."""
 
     name: str
+    #: The backend enforces structured-output constraints while generating, so a tool-call
+    #: re-ask may carry them and come back valid by construction.
+    constrains_reasks: bool = False
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
+
+    @classmethod
+    def catalogue_rows(cls, config: ProviderConfig) -> dict[str, dict[str, Any]]:
+        """Catalogue rows ("provider/model" -> fields) that this provider's configuration
+        itself defines (e.g. litellm's deployments); most providers define none."""
+        return {}
+
+    @classmethod
+    def configured_prices(cls, config: ProviderConfig) -> list[Price]:
+        """Prices the configuration states (beside the price book's); most state none."""
+        return []
+
+    def pool_state(self) -> tuple[ReplicaState, ...]:
+        """The replicas of a self-hosted pool as last seen; empty for a hosted provider."""
+        return ()
 
     @property
     def simulated(self) -> bool:

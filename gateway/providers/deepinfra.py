@@ -16,6 +16,7 @@ from typing import Any
 
 from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
 from gateway.providers.openai.params import DROP, PASS, Rule, clean_messages, output_limit_as, unsupported
+from gateway.providers.spec import ProviderSpec
 
 __all__ = ["PARAMETERS", "DeepInfraProvider"]
 
@@ -51,3 +52,14 @@ PARAMETERS: Mapping[str, Rule] = {
 class DeepInfraProvider(OpenAICompatProvider):
     name = "deepinfra"
     dialect = Dialect(params=PARAMETERS, stream_usage="final_chunk")
+
+
+SPEC = ProviderSpec(
+    name="deepinfra",
+    adapter="gateway.providers.deepinfra:DeepInfraProvider",
+    fake="gateway.fakes.deepinfra:DeepInfraFake",
+    base_url="https://api.deepinfra.com/v1/openai",
+    key_env="DEEPINFRA_API_KEY",
+    prior_ttft_ms=550,
+    prior_tokens_per_s=80,
+)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
 from gateway.providers.openai.params import DROP, OPENAI_PARAMETERS, Rule, output_limit_as, unsupported
+from gateway.providers.spec import ProviderSpec
 
 __all__ = ["PARAMETERS", "FireworksProvider"]
 
@@ -32,3 +33,14 @@ PARAMETERS: Mapping[str, Rule] = {
 class FireworksProvider(OpenAICompatProvider):
     name = "fireworks"
     dialect = Dialect(params=PARAMETERS, stream_usage="final_chunk")
+
+
+SPEC = ProviderSpec(
+    name="fireworks",
+    adapter="gateway.providers.fireworks:FireworksProvider",
+    fake="gateway.fakes.fireworks:FireworksFake",
+    base_url="https://api.fireworks.ai/inference/v1",
+    key_env="FIREWORKS_API_KEY",
+    prior_ttft_ms=400,
+    prior_tokens_per_s=120,
+)

@@ -17,6 +17,7 @@ from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
 from gateway.providers.openai.params import DROP, PASS, Rule, clean_messages, output_limit_as, unsupported
 from gateway.providers.ratelimits import GROQ_HEADERS
+from gateway.providers.spec import ProviderSpec
 
 __all__ = ["PARAMETERS", "GroqProvider"]
 
@@ -87,3 +88,14 @@ def _number(value: Any) -> TypeGuard[float | int]:
 def _x_groq(raw: dict[str, Any]) -> dict[str, Any]:
     extra = raw.get("x_groq")
     return extra if isinstance(extra, dict) else {}
+
+
+SPEC = ProviderSpec(
+    name="groq",
+    adapter="gateway.providers.groq:GroqProvider",
+    fake="gateway.fakes.groq:GroqFake",
+    base_url="https://api.groq.com/openai/v1",
+    key_env="GROQ_API_KEY",
+    prior_ttft_ms=200,
+    prior_tokens_per_s=450,
+)

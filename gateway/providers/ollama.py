@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
 from gateway.providers.openai.params import DROP, OPENAI_PARAMETERS, Rule, output_limit_as, unsupported
+from gateway.providers.spec import ProviderSpec
 
 __all__ = ["PARAMETERS", "OllamaProvider"]
 
@@ -37,3 +38,17 @@ PARAMETERS: Mapping[str, Rule] = {
 class OllamaProvider(OpenAICompatProvider):
     name = "ollama"
     dialect = Dialect(params=PARAMETERS, stream_usage="stream_options")
+
+
+SPEC = ProviderSpec(
+    name="ollama",
+    adapter="gateway.providers.ollama:OllamaProvider",
+    fake="gateway.fakes.ollama:OllamaFake",
+    key_env="OLLAMA_API_KEY",
+    credentials="url",
+    dev_only=True,
+    demo=False,
+    # A laptop or workstation: slow, and never a candidate unless configured explicitly.
+    prior_ttft_ms=800,
+    prior_tokens_per_s=25,
+)

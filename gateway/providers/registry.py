@@ -1,26 +1,64 @@
-"""Provider name -> adapter class. Adding a backend is one file plus one line here."""
+"""Every backend Corral can use, by name. Adding a backend is its own module (exporting
+`SPEC` and its adapter) plus one line in `MODULES`."""
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import import_module
 
 from gateway.providers.base import Provider
+from gateway.providers.spec import ProviderSpec
 
-PROVIDER_CLASSES: dict[str, str] = {
-    "groq": "gateway.providers.groq:GroqProvider",
-    "together": "gateway.providers.together:TogetherProvider",
-    "deepinfra": "gateway.providers.deepinfra:DeepInfraProvider",
-    "bedrock": "gateway.providers.bedrock.adapter:BedrockProvider",
-    "vllm": "gateway.providers.vllm.adapter:VllmProvider",
-    "fireworks": "gateway.providers.fireworks:FireworksProvider",
-    "sglang": "gateway.providers.sglang:SglangProvider",
-    "ollama": "gateway.providers.ollama:OllamaProvider",
-    "litellm": "gateway.providers.litellm.adapter:LitellmProvider",
-}
+#: The modules that export a provider's `SPEC`, in the order providers are listed.
+MODULES = (
+    "gateway.providers.groq",
+    "gateway.providers.together",
+    "gateway.providers.deepinfra",
+    "gateway.providers.bedrock.adapter",
+    "gateway.providers.vllm.adapter",
+    "gateway.providers.fireworks",
+    "gateway.providers.sglang",
+    "gateway.providers.ollama",
+    "gateway.providers.litellm.adapter",
+)
+
+
+@cache
+def specs() -> dict[str, ProviderSpec]:
+    found: dict[str, ProviderSpec] = {}
+    for module in MODULES:
+        spec = import_module(module).SPEC
+        assert isinstance(spec, ProviderSpec)
+        found[spec.name] = spec
+    return found
+
+
+def names() -> tuple[str, ...]:
+    return tuple(specs())
+
+
+def spec(name: str) -> ProviderSpec:
+    return specs()[name]
+
+
+def pooled() -> frozenset[str]:
+    return frozenset(n for n, s in specs().items() if s.pooled)
+
+
+def _load(path: str) -> type:
+    module, _, attr = path.partition(":")
+    found: type = getattr(import_module(module), attr)
+    return found
 
 
 def provider_class(name: str) -> type[Provider]:
-    module, _, attr = PROVIDER_CLASSES[name].partition(":")
-    cls: type[Provider] = getattr(import_module(module), attr)
+    cls = _load(specs()[name].adapter)
     assert issubclass(cls, Provider)
     return cls
+
+
+def fake_class(name: str) -> type:
+    path = specs()[name].fake
+    if path is None:
+        raise KeyError(f"provider {name!r} has no fake")
+    return _load(path)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
 from gateway.providers.openai.params import OPENAI_PARAMETERS
+from gateway.providers.spec import ProviderSpec
 
 __all__ = ["SglangProvider"]
 
@@ -23,3 +24,15 @@ __all__ = ["SglangProvider"]
 class SglangProvider(OpenAICompatProvider):
     name = "sglang"
     dialect = Dialect(params=OPENAI_PARAMETERS, stream_usage="stream_options")
+
+
+SPEC = ProviderSpec(
+    name="sglang",
+    adapter="gateway.providers.sglang:SglangProvider",
+    fake="gateway.fakes.sglang:SglangFake",
+    key_env="SGLANG_API_KEY",
+    credentials="url",
+    demo=False,
+    prior_ttft_ms=300,
+    prior_tokens_per_s=95,
+)

@@ -20,6 +20,7 @@ from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
 from gateway.providers.openai.normalise import Shape
 from gateway.providers.openai.params import DROP, PASS, Rule, clean_messages, output_limit_as, translate, unsupported
 from gateway.providers.ratelimits import TOGETHER_HEADERS
+from gateway.providers.spec import ProviderSpec
 
 __all__ = ["PARAMETERS", "TogetherProvider", "together_logprobs"]
 
@@ -98,3 +99,14 @@ class TogetherProvider(OpenAICompatProvider):
         stream_usage="final_chunk",
         retry_hint_header="x-ratelimit-reset",
     )
+
+
+SPEC = ProviderSpec(
+    name="together",
+    adapter="gateway.providers.together:TogetherProvider",
+    fake="gateway.fakes.together:TogetherFake",
+    base_url="https://api.together.xyz/v1",
+    key_env="TOGETHER_API_KEY",
+    prior_ttft_ms=450,
+    prior_tokens_per_s=110,
+)

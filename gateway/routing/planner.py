@@ -11,7 +11,6 @@ from gateway.catalogue.deployments import Deployment
 from gateway.catalogue.prices import PriceBook
 from gateway.routing.policy.model import DEFAULT_POLICY, Policy, RouteSettings, Rule
 from gateway.routing.scoring import effective_objective, figures_for, order_candidates
-from gateway.routing.stats import DEFAULT_PRIORS
 from gateway.routing.types import Candidate, Dropped, LiveView, Plan, Refusal
 from gateway.schema.chat import ChatRequest
 
@@ -57,7 +56,7 @@ def _live_reason(dep: Deployment, view: LiveView, settings: RouteSettings) -> Dr
     until = view.cooldowns.get(dep.key)
     if until is not None and until > view.now:
         return Dropped(dep, "cooling down after rate limiting", retry_after_s=until - view.now)
-    if dep.provider == "vllm" and view.pool is not None:
+    if dep.pooled and view.pool is not None:
         load = view.pool.get(dep.model)
         spill = settings.pool
         if load is not None and load.healthy_replicas == 0:
@@ -97,7 +96,7 @@ def plan(
         return Plan(req.model, (), (), rule_name, settings, rejected=rule.reject)
     output = req.max_output_tokens or DEFAULT_EXPECTED_OUTPUT
     max_price = _max_price(req, settings)
-    priors = view.priors or DEFAULT_PRIORS
+    priors = view.priors or {}
     objective = effective_objective(req, settings)
     kept: list[Candidate] = []
     dropped: list[Dropped] = []

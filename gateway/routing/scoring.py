@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from gateway.catalogue.deployments import Deployment
 from gateway.routing.policy.model import Objective, RouteSettings, SplitTarget
-from gateway.routing.stats import DEFAULT_PRIORS, LatencyStats, Prior
+from gateway.routing.stats import FALLBACK_PRIOR, LatencyStats, Prior
 from gateway.routing.types import Candidate, Figures, LiveView
 from gateway.schema.chat import ChatRequest
 
@@ -25,7 +25,7 @@ def figures_for(
     settings: RouteSettings,
     objective: Objective,
 ) -> Figures:
-    prior = priors.get(dep.provider) or DEFAULT_PRIORS.get(dep.provider) or Prior(500, 100)
+    prior = priors.get(dep.provider) or FALLBACK_PRIOR
     if stats is not None:
         ttft, latency = stats.expected(output_tokens, view.now)
         samples = stats.samples
@@ -33,11 +33,11 @@ def figures_for(
         ttft = prior.ttft_ms
         latency = ttft + 1000.0 * output_tokens / prior.tokens_per_s
         samples = 0
-    if dep.provider == "vllm" and view.pool is not None and (load := view.pool.get(dep.model)) is not None:
+    if dep.pooled and view.pool is not None and (load := view.pool.get(dep.model)) is not None:
         wait = POOL_QUEUE_PENALTY_MS * load.queue_depth / max(load.healthy_replicas, 1)
         ttft += wait
         latency += wait
-    rank_cost = Decimal(0) if dep.provider == "vllm" and settings.pool.cost_model == "sunk" else cost
+    rank_cost = Decimal(0) if dep.pooled and settings.pool.cost_model == "sunk" else cost
     meets = None
     if objective.max_ttft_ms is not None or objective.max_latency_ms is not None:
         meets = (objective.max_ttft_ms is None or ttft <= objective.max_ttft_ms) and (
@@ -107,7 +107,7 @@ def order_candidates(
     and a weighted split's pick, each moving its favourite to the front."""
     ordered = _ranked(cands, objective)
     if settings.pool.prefer_pool:
-        ordered.sort(key=lambda c: c.deployment.provider != "vllm")
+        ordered.sort(key=lambda c: not c.deployment.pooled)
     for order in (settings.order, (req.prefs.providers.order if req.prefs.providers else None) or ()):
         if order:
             rank = {name: i for i, name in enumerate(order)}

@@ -17,18 +17,8 @@ class Prior:
     tokens_per_s: float
 
 
-#: Starting assumptions before a deployment has served anything (overridable in config).
-DEFAULT_PRIORS: dict[str, Prior] = {
-    "groq": Prior(ttft_ms=200, tokens_per_s=450),
-    "together": Prior(ttft_ms=450, tokens_per_s=110),
-    "deepinfra": Prior(ttft_ms=550, tokens_per_s=80),
-    "bedrock": Prior(ttft_ms=750, tokens_per_s=70),
-    "vllm": Prior(ttft_ms=300, tokens_per_s=95),
-    "fireworks": Prior(ttft_ms=400, tokens_per_s=120),
-    "sglang": Prior(ttft_ms=300, tokens_per_s=95),
-    #: A laptop or workstation: slow, and never a candidate unless configured explicitly.
-    "ollama": Prior(ttft_ms=800, tokens_per_s=25),
-}
+#: Assumed for a provider that states no prior of its own.
+FALLBACK_PRIOR = Prior(ttft_ms=500, tokens_per_s=100)
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ Non-streamed, per attempt::
         completion.body = decision.body                  # repaired / recognised calls
     elif decision.action is Action.REASK:                # same deployment, new messages
         retry_body = {**body, "messages": guard.reask_messages(body["messages"], decision.attempt)}
-        if deployment.provider == "vllm":                # valid by construction
+        if provider.constrains_reasks:                    # valid by construction
             retry_body |= guard.constraint(decision.attempt) or {}
         ...call the same deployment with retry_body, then guard.check(...) again...
     else:                                                # Action.FAIL

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 
 from gateway.config import load_settings
-from gateway.fakes.openai_compat import DeepInfraFake
+from gateway.fakes.deepinfra import DeepInfraFake
 from gateway.fakes.server import running_in_thread
 from tests.support import running_gateway
 

@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from gateway.config import OLLAMA_LOCAL_URL, load_settings
-from gateway.fakes.openai_compat import FireworksFake, OllamaFake, SglangFake
+from gateway.fakes.fireworks import FireworksFake
+from gateway.fakes.ollama import OllamaFake
 from gateway.fakes.server import FakeServer, running_in_thread
+from gateway.fakes.sglang import SglangFake
 from tests.support import running_gateway
 
 CASES = [

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from gateway.fakes.openai_compat import DeepInfraFake
+from gateway.fakes.deepinfra import DeepInfraFake
 from tests.fakes import SCOUT, chat, sse_payloads
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from gateway.fakes.openai_compat import GroqFake
+from gateway.fakes.groq import GroqFake
 from gateway.fakes.script import Behaviour
 from tests.fakes import SCOUT, chat, sse_payloads
 

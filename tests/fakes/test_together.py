@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from gateway.fakes.openai_compat import TogetherFake
 from gateway.fakes.script import Behaviour
+from gateway.fakes.together import TogetherFake
 from tests.fakes import SCOUT, chat, sse_payloads
 
 

@@ -14,11 +14,12 @@ from typing import Any
 import yaml
 
 from gateway.config import Settings, load_settings
+from gateway.fakes.bedrock.server import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
 from gateway.fakes.registry import make_fake
 from gateway.fakes.server import FakeServer
 from gateway.metering.sink import QueueSink
 from gateway.metering.sql import SqlStore
-from gateway.runtime import SIMULATED_AWS, SIMULATED_KEYS, Runtime
+from gateway.runtime import Runtime
 from tests.support import running_gateway
 
 MAVERICK = "llama-4-maverick"
@@ -91,11 +92,13 @@ def provider_entry(name: str, fake: FakeServer, first_byte_s: float) -> dict[str
         pool = {"urls": [fake.base_url], "health_interval_s": 0.2, "metrics_interval_s": 0.1}
         return {"vllm": pool, "timeouts": timeouts}
     if name == "bedrock":
-        key, secret = SIMULATED_AWS
+        key = getattr(fake, "access_key_id", TEST_ACCESS_KEY_ID)
+        secret = getattr(fake, "secret_access_key", TEST_SECRET_ACCESS_KEY)
         region = getattr(fake, "region", "us-east-1")
         auth = {"region": region, "access_key_id": key, "secret_access_key": secret}
         return {"base_url": fake.base_url, "bedrock": auth, "timeouts": timeouts}
-    return {"base_url": fake.base_url, "api_key": SIMULATED_KEYS[name], "timeouts": timeouts}
+    key = getattr(fake, "api_key", None) or getattr(fake, "default_api_key", None) or "test-key"
+    return {"base_url": fake.base_url, "api_key": key, "timeouts": timeouts}
 
 
 def fault_settings(

@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from gateway.config import load_settings
-from gateway.fakes.openai_compat import DeepInfraFake
+from gateway.fakes.deepinfra import DeepInfraFake
 from gateway.fakes.server import running_in_thread
 from gateway.metering.sink import QueueSink
 from gateway.metering.sql import SqlStore

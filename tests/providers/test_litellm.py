@@ -14,7 +14,7 @@ from gateway.config import LitellmDeployment, ProviderConfig
 from gateway.fakes.script import Behaviour
 from gateway.fakes.vllm import VllmFake
 from gateway.providers.errors import ErrorKind, UpstreamError
-from gateway.providers.litellm.adapter import LitellmProvider, catalogue_overrides
+from gateway.providers.litellm.adapter import LitellmProvider
 
 from .conftest import WEATHER_TOOL, chat_request
 
@@ -39,7 +39,7 @@ def litellm_config(api_base: str, key: str = KEY) -> ProviderConfig:
 
 
 def litellm_deployment(config: ProviderConfig) -> Deployment:
-    catalogue = load_catalogue().with_overrides(catalogue_overrides(config))
+    catalogue = load_catalogue().with_overrides(LitellmProvider.catalogue_rows(config))
     return next(d for d in catalogue.deployments("llama-4-scout") if d.provider == "litellm")
 
 

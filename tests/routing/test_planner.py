@@ -11,6 +11,7 @@ import pytest
 
 from gateway.catalogue.deployments import Deployment, load_catalogue
 from gateway.catalogue.prices import load_price_book
+from gateway.live.state import provider_priors
 from gateway.routing.health import Breaker
 from gateway.routing.planner import plan
 from gateway.routing.policy.model import (
@@ -62,6 +63,7 @@ def view(today: date = EARLY, **kw: Any) -> LiveView:
         available=kw.pop("available", ALL),
         cooldowns=kw.pop("cooldowns", {}),
         out_of_rotation=kw.pop("out_of_rotation", {}),
+        priors=kw.pop("priors", provider_priors()),
         **kw,
     )
 

@@ -152,6 +152,7 @@ class BedrockFake(FakeServer):
     ) -> None:
         super().__init__(script=script, host=host, port=port)
         self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
         self.region = region
         self.session_token = session_token
         #: Accept tools on ConverseStream (real Llama 4 refuses them, providers.md §6.9).

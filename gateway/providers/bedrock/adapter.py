@@ -34,6 +34,7 @@ from gateway.providers.bedrock.mapping import (
 )
 from gateway.providers.bounded import read_bounded, too_large
 from gateway.providers.errors import ErrorKind, UpstreamError
+from gateway.providers.spec import ProviderSpec
 from gateway.schema.chat import ChatRequest
 
 SIGNING_NAME = "bedrock"
@@ -356,3 +357,14 @@ class BedrockStream(UpstreamStream):
         if self._iterator is not None:
             await self._iterator.aclose()
         self._release()
+
+
+SPEC = ProviderSpec(
+    name="bedrock",
+    adapter="gateway.providers.bedrock.adapter:BedrockProvider",
+    fake="gateway.fakes.bedrock.server:BedrockFake",
+    credentials="aws",  # the endpoint is derived from the region
+    prior_ttft_ms=750,
+    prior_tokens_per_s=70,
+    billing_export="aws_cur",
+)

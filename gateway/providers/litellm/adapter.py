@@ -31,10 +31,11 @@ from gateway.providers.litellm.errors import map_exception
 from gateway.providers.openai.adapter import estimate_usage
 from gateway.providers.openai.normalise import Malformed, Shape, normalise_chunk, normalise_completion
 from gateway.providers.openai.params import OPENAI_PARAMETERS, Rule, Unsupported, translate_body
+from gateway.providers.spec import ProviderSpec
 from gateway.schema.chat import ChatRequest
 from gateway.schema.usage import Usage
 
-__all__ = ["PARAMETERS", "LitellmProvider", "catalogue_overrides", "deployment_prices", "load_litellm"]
+__all__ = ["PARAMETERS", "SPEC", "LitellmProvider", "load_litellm"]
 
 NAME = "litellm"
 K_BAD = ErrorKind.BAD_REQUEST
@@ -56,31 +57,31 @@ def load_litellm() -> ModuleType:
     return loaded
 
 
-def catalogue_overrides(config: ProviderConfig) -> dict[str, dict[str, Any]]:
-    """Catalogue rows ("litellm/<model>") for the configured deployments."""
-    return {
-        f"{NAME}/{d.model}": {
-            "model_id": d.litellm_model,
-            "context_window": d.context_window,
-            "max_output_tokens": d.max_output_tokens,
-            "capabilities": list(d.capabilities),
-        }
-        for d in config.deployments
-    }
-
-
-def deployment_prices(config: ProviderConfig) -> list[Price]:
-    """The deployments' list prices, for the price book."""
-    return [
-        Price(NAME, d.model, d.prices_effective, d.input_usd_per_1m, d.output_usd_per_1m, d.input_usd_per_1m)
-        for d in config.deployments
-    ]
-
-
 class LitellmProvider(Provider):
     """Hands each call to `litellm.acompletion` for the deployment of its logical model."""
 
     name = NAME
+
+    @classmethod
+    def catalogue_rows(cls, config: ProviderConfig) -> dict[str, dict[str, Any]]:
+        """Catalogue rows ("litellm/<model>") for the configured deployments."""
+        return {
+            f"{NAME}/{d.model}": {
+                "model_id": d.litellm_model,
+                "context_window": d.context_window,
+                "max_output_tokens": d.max_output_tokens,
+                "capabilities": list(d.capabilities),
+            }
+            for d in config.deployments
+        }
+
+    @classmethod
+    def configured_prices(cls, config: ProviderConfig) -> list[Price]:
+        """The deployments' list prices, for the price book."""
+        return [
+            Price(NAME, d.model, d.prices_effective, d.input_usd_per_1m, d.output_usd_per_1m, d.input_usd_per_1m)
+            for d in config.deployments
+        ]
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
@@ -231,3 +232,11 @@ class LitellmStream(UpstreamStream):
         if closer is not None:
             with contextlib.suppress(Exception):
                 await closer()
+
+
+SPEC = ProviderSpec(
+    name="litellm",
+    adapter="gateway.providers.litellm.adapter:LitellmProvider",
+    credentials="deployments",
+    demo=False,
+)

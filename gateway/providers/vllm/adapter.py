@@ -27,6 +27,7 @@ from gateway.providers.base import Completion, UpstreamStream
 from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
 from gateway.providers.openai.params import OPENAI_PARAMETERS, Rule
+from gateway.providers.spec import ProviderSpec
 from gateway.providers.vllm.pool import Replica, ReplicaState, VllmPool
 from gateway.schema.chat import ChatRequest
 
@@ -59,6 +60,7 @@ def _unreachable(error: UpstreamError) -> bool:
 
 class VllmProvider(OpenAICompatProvider):
     name = "vllm"
+    constrains_reasks = True
     dialect = Dialect(params=PARAMETERS, stream_usage="stream_options")
 
     def __init__(self, config: ProviderConfig) -> None:
@@ -147,3 +149,15 @@ class VllmProvider(OpenAICompatProvider):
     def _after_failure(self, replica: Replica, error: UpstreamError) -> None:
         if _unreachable(error):
             self.pool.mark_unhealthy(replica, error.message)
+
+
+SPEC = ProviderSpec(
+    name="vllm",
+    adapter="gateway.providers.vllm.adapter:VllmProvider",
+    fake="gateway.fakes.vllm:VllmFake",
+    credentials="pool",
+    key_env="VLLM_API_KEY",
+    pooled=True,
+    prior_ttft_ms=300,
+    prior_tokens_per_s=95,
+)

@@ -22,12 +22,12 @@ import logging
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 
+from gateway.providers.base import ReplicaState
 from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.providers.vllm.metrics import LoadSample, hit_rate, parse_metrics
 
@@ -39,27 +39,6 @@ PROVIDER = "vllm"
 
 #: How many more requests than the least-loaded replica a conversation's home replica may carry.
 AFFINITY_SLACK = 4
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicaState:
-    """A snapshot of one replica for the router (and /metrics, /readyz)."""
-
-    url: str
-    healthy: bool
-    models: tuple[str, ...]
-    #: The smallest `max_model_len` among the served models (None: not reported).
-    max_model_len: int | None
-    running: int
-    waiting: int
-    #: 0-1 fraction of the fullest engine's KV cache (0.0 until a scrape reports it).
-    kv_cache_usage: float
-    #: Prefix-cache hit rate over the last scrape interval with traffic (None: no data yet).
-    prefix_hit_rate: float | None
-    #: `time.monotonic()` of the last good health check (None: never).
-    last_ok_at: float | None
-    #: Requests this gateway process has open on the replica right now.
-    inflight: int
 
 
 class Replica:

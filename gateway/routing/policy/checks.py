@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from gateway.catalogue.deployments import CAPABILITIES, PROVIDERS, Catalogue
+from gateway.catalogue.deployments import CAPABILITIES, Catalogue
 from gateway.routing.policy.build import decimal_of
 from gateway.routing.policy.model import Match, Policy, RouteSettings, Rule
 from gateway.routing.policy.yaml_lines import Path, YamlDoc
@@ -98,14 +98,14 @@ def semantic_findings(doc: YamlDoc, policy: Policy, catalogue: Catalogue) -> lis
 
 
 def check_providers(ctx: Context) -> Iterator[Finding]:
-    known = ", ".join(PROVIDERS)
+    known = ", ".join(ctx.catalogue.providers)
     for b in ctx.blocks:
         named = [
             ((*b.at, key, i), name) for key in ("allow", "deny", "order") for i, name in enumerate(b.raw.get(key) or ())
         ]
         named += [((*b.at, "split", i, "provider"), t["provider"]) for i, t in enumerate(b.raw.get("split", ()))]
         for path, name in named:
-            if name not in PROVIDERS:
+            if name not in ctx.catalogue.providers:
                 yield Finding(path, f"unknown provider {name!r}; known providers: {known}")
 
 
@@ -190,7 +190,7 @@ def _split_target(ctx: Context, b: Block, path: Path, provider: str, seen: set[s
     if provider in seen:
         yield Finding(path, f"{provider!r} appears twice in the split")
     seen.add(provider)
-    if provider not in PROVIDERS:
+    if provider not in ctx.catalogue.providers:
         return
     if not allowed(b.settings, provider):
         yield Finding(path, f"the split sends traffic to {provider!r}, which allow/deny exclude here")
@@ -281,7 +281,7 @@ def warn_order_and_allow(ctx: Context) -> Iterator[Finding]:
         s = b.settings
         if "order" in b.raw or "allow" in b.raw or "deny" in b.raw:
             for i, provider in enumerate(s.order):
-                if provider in PROVIDERS and not allowed(s, provider):
+                if provider in ctx.catalogue.providers and not allowed(s, provider):
                     path = (*b.at, "order", i) if "order" in b.raw else _allow_path(b)
                     why = "denied" if provider in s.deny else "not in allow"
                     yield _warn(path, f"{provider!r} is in order but {why}, so it is never tried")
