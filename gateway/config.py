@@ -158,28 +158,29 @@ def _provider_from_env(provider: ProviderSpec, env: Mapping[str, str], base: dic
     spec.setdefault("base_url", provider.base_url)
     key_env = provider.key_env
     if provider.credentials == "pool":
-        pool = dict(spec.get("vllm") or {})
+        # A pool's and an AWS provider's own settings sit in a section named after the provider.
+        pool = dict(spec.get(name) or {})
         urls = env.get(f"CORRAL_{name.upper()}_URLS")
         if urls:
             pool["urls"] = [u.strip() for u in urls.split(",") if u.strip()]
         if key_env and env.get(key_env):
             pool["api_key"] = env[key_env]
-        spec["vllm"] = pool
+        spec[name] = pool
     elif key_env and env.get(key_env):
         spec["api_key"] = env[key_env]
     if provider.credentials == "aws":
-        bedrock = dict(spec.get("bedrock") or {})
+        aws = dict(spec.get(name) or {})
         for field, var in (
             ("access_key_id", "AWS_ACCESS_KEY_ID"),
             ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
             ("session_token", "AWS_SESSION_TOKEN"),
         ):
             if env.get(var):
-                bedrock[field] = env[var]
+                aws[field] = env[var]
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if region:
-            bedrock["region"] = region
-        spec["bedrock"] = bedrock
+            aws["region"] = region
+        spec[name] = aws
     if provider.credentials == "deployments":
         spec["deployments"] = [_litellm_key(dict(d), env) for d in spec.get("deployments") or ()]
     return spec

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.catalogue.deployments import Catalogue, load_catalogue
 from gateway.catalogue.prices import PriceBook, load_price_book
 from gateway.config import ProviderConfig, Settings
+from gateway.dispatch.accounting import Accounting
 from gateway.dispatch.loop import Dispatcher
 from gateway.fakes.demo import pointed_at, start_fakes
 from gateway.fakes.server import FakeServer
@@ -26,7 +27,7 @@ from gateway.live.state import LiveState
 from gateway.metering.budgets import Budgets
 from gateway.metering.events import UsageEvent
 from gateway.metering.process_store import ProcessStore
-from gateway.metering.sink import MemorySink, QueueSink
+from gateway.metering.sink import MemorySink, QueueSink, UsageSink
 from gateway.metering.sql import SqlStore
 from gateway.providers.base import Provider
 from gateway.providers.registry import provider_class, specs
@@ -38,6 +39,7 @@ from gateway.telemetry.tracing import make_tracer
 
 log = logging.getLogger("corral")
 
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -46,7 +48,7 @@ class Runtime:
     providers: dict[str, Provider] = field(default_factory=dict)
     fakes: list[FakeServer] = field(default_factory=list)
     state: LiveState = field(default_factory=LiveState)
-    sink: QueueSink | MemorySink = field(default_factory=MemorySink)
+    sink: UsageSink = field(default_factory=MemorySink)
     policy: PolicyHolder = field(default_factory=lambda: PolicyHolder(None))
     shared: SharedState | None = None
     tracer: Tracer = field(default_factory=make_tracer)
@@ -55,6 +57,7 @@ class Runtime:
     budgets: Budgets = field(init=False)
     keys: Access = field(init=False)
     dispatcher: Dispatcher = field(init=False)
+    accounting: Accounting = field(init=False)
     _merged: tuple[Policy, tuple[object, ...], Policy] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -96,10 +99,10 @@ class Runtime:
             return [(r.url, r.healthy, r.running, r.waiting, r.kv_cache_usage) for r in replicas]
 
         def queue() -> int:
-            return self.sink.depth if isinstance(self.sink, QueueSink) else 0
+            return self.sink.depth
 
         def journal() -> int:
-            return self.sink.backlog_bytes if isinstance(self.sink, QueueSink) else 0
+            return self.sink.backlog_bytes
 
         return LiveGauges(
             breakers,
@@ -145,10 +148,12 @@ class Runtime:
         self.dispatcher = Dispatcher(
             self.providers, self.catalogue, self.prices, self.state, self.policy, tracer=self.tracer
         )
+        self.accounting = Accounting(
+            self.dispatcher, self.record, self.keys.limiter, self.budgets, self.metrics.refusals
+        )
         if any(specs()[name].pooled for name in self.providers):
             self.state.pool_source = self._pool_loads
-        if isinstance(self.sink, QueueSink):
-            await self.sink.start()
+        await self.sink.start()
         self.policy.start_watching()
         self.metrics.start()
         self._bind_key_store()
@@ -161,17 +166,14 @@ class Runtime:
 
     def _bind_key_store(self) -> None:
         """API keys live in the ledger database: share the ledger's engine when there is one."""
-        store = self.sink.store if isinstance(self.sink, QueueSink) else None
-        if isinstance(store, SqlStore):
-            ledger = store
+        ledger = self.sink.ledger
+        if ledger is not None:
             self.keys.use_store(lambda: KeyStore(ledger.engine, ledger.ensure_schema), owned=False)
 
     async def _seed_budgets(self) -> None:
         """Budgets start from what the ledger already holds for their period."""
-        if not self._budget_policy().budgets or not isinstance(self.sink, QueueSink):
-            return
-        store = self.sink.store
-        if not isinstance(store, SqlStore):
+        store = self.sink.ledger
+        if not self._budget_policy().budgets or store is None:
             return
         try:
             await asyncio.to_thread(self.budgets.seed_from_ledger, store.engine)
@@ -208,8 +210,7 @@ class Runtime:
         await self.metrics.stop()
         if self.shared is not None:
             await self.shared.close()
-        if isinstance(self.sink, QueueSink):
-            await self.sink.close()
+        await self.sink.close()
         for provider in self.providers.values():
             await provider.close()
         for fake in self.fakes:

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from gateway.api.auth import authenticate
 from gateway.api.parse import read_body
-from gateway.errors import GatewayError, bad_request
+from gateway.errors import Code, GatewayError, bad_request, error
 from gateway.keys.store import KeyRequestError
 from gateway.runtime import Runtime
 
@@ -23,9 +23,7 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 def _store_down(exc: SQLAlchemyError) -> GatewayError:
-    return GatewayError(
-        503, f"the key store is unreachable ({type(exc).__name__})", type="upstream_error", code="key_store_unavailable"
-    )
+    return error(Code.KEY_STORE_UNAVAILABLE, f"the key store is unreachable ({type(exc).__name__})")
 
 
 def make_reload_handler(rt: Runtime) -> Any:
@@ -49,14 +47,14 @@ def _key_request(raw: bytes) -> dict[str, Any]:
     try:
         spec = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError as exc:
-        raise bad_request(f"body is not valid JSON: {exc}", code="invalid_json") from exc
+        raise bad_request(f"body is not valid JSON: {exc}", code=Code.INVALID_JSON) from exc
     if not isinstance(spec, dict):
         raise bad_request("body must be a JSON object")
     unknown = sorted(set(spec) - KEY_FIELDS)
     if unknown:
         raise bad_request(f"unknown field(s) {unknown}; known: {', '.join(sorted(KEY_FIELDS))}", param=unknown[0])
     if "scopes" not in spec:
-        raise bad_request("missing 'scopes' (e.g. [\"chat\"])", param="scopes", code="missing_required_parameter")
+        raise bad_request("missing 'scopes' (e.g. [\"chat\"])", param="scopes", code=Code.MISSING_REQUIRED_PARAMETER)
     for name in ("team", "name", "budget_period"):
         if spec.get(name) is not None and not isinstance(spec[name], str):
             raise bad_request(f"{name} must be a string", param=name)
@@ -112,7 +110,7 @@ def make_revoke_key_handler(rt: Runtime) -> Any:
         except SQLAlchemyError as exc:
             raise _store_down(exc) from exc
         if record is None:
-            raise GatewayError(404, f"no API key {key_id!r}", code="not_found", param="key_id")
+            raise GatewayError(404, f"no API key {key_id!r}", code=Code.NOT_FOUND, param="key_id")
         return _json({**record.public(), "revoked": True})
 
     return revoke_key

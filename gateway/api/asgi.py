@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.api.errors import error_response
-from gateway.errors import GatewayError
+from gateway.errors import Code, GatewayError
 
 log = logging.getLogger("corral.api")
 #: A handler answers with any ASGI response (a Starlette Response, or our SSEResponse).
@@ -62,7 +62,7 @@ class FastPath:
         except Exception as exc:
             log.error("unhandled error on %s %s: %s", scope["method"], scope["path"], type(exc).__name__, exc_info=exc)
             internal = GatewayError(
-                500, "internal error in the gateway; it has been logged", type="server_error", code="internal_error"
+                500, "internal error in the gateway; it has been logged", type="server_error", code=Code.INTERNAL_ERROR
             )
             response = error_response(internal)
         await response(scope, receive, send)

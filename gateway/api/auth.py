@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from gateway.errors import GatewayError
+from gateway.errors import Code, GatewayError
 from gateway.keys.access import Access
 from gateway.keys.limiter import LimitRefused, TokenCharge
 from gateway.keys.model import ANONYMOUS, KeyRecord
@@ -40,7 +40,7 @@ def authenticate(request: Request, access: Access, scope: str) -> KeyRecord:
             403,
             f"API key {record.key_id} lacks the scope {scope!r} (it has: {', '.join(sorted(record.scopes))})",
             type="permission_error",
-            code="insufficient_scope",
+            code=Code.INSUFFICIENT_SCOPE,
         )
     return record
 
@@ -52,7 +52,7 @@ def _unauthenticated(access: Access, reason: AuthFailure, scope: str) -> Gateway
         401,
         "missing, invalid or revoked API key (send 'Authorization: Bearer <key>')",
         type="authentication_error",
-        code="invalid_api_key",
+        code=Code.INVALID_API_KEY,
     )
 
 

@@ -11,11 +11,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.errors import GatewayError
+from gateway.errors import Code, GatewayError
 
 log = logging.getLogger("corral.api")
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+_HTTP_CODES = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 413: Code.REQUEST_TOO_LARGE}
 
 
 def error_response(err: GatewayError, headers: dict[str, str] | None = None) -> Response:
@@ -47,7 +47,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
     err = GatewayError(
-        500, "internal error in the gateway; it has been logged", type="server_error", code="internal_error"
+        500, "internal error in the gateway; it has been logged", type="server_error", code=Code.INTERNAL_ERROR
     )
     return error_response(err)
 

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from gateway.catalogue.deployments import Catalogue
-from gateway.errors import GatewayError, bad_request
+from gateway.errors import Code, GatewayError, bad_request
 from gateway.schema.chat import (
     ChatCompletionRequest,
     ChatRequest,
@@ -34,7 +34,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
-            raise GatewayError(400, "the client went away while sending the body", code="client_disconnected")
+            raise GatewayError(400, "the client went away while sending the body", code=Code.CLIENT_DISCONNECTED)
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -45,7 +45,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def _too_large(limit: int) -> GatewayError:
-    return GatewayError(413, f"request body is larger than {limit} bytes", code="request_too_large")
+    return GatewayError(413, f"request body is larger than {limit} bytes", code=Code.REQUEST_TOO_LARGE)
 
 
 def _depth(value: Any, level: int = 0) -> int:
@@ -75,24 +75,24 @@ def _validation_error(exc: ValidationError) -> GatewayError:
     param = _param(tuple(first["loc"]))
     kind = first["type"]
     if kind == "missing":
-        return bad_request(f"missing required parameter: '{param}'", param=param, code="missing_required_parameter")
+        return bad_request(f"missing required parameter: '{param}'", param=param, code=Code.MISSING_REQUIRED_PARAMETER)
     if kind == "extra_forbidden":
-        return bad_request(f"unrecognized request argument: '{param}'", param=param, code="unsupported_parameter")
+        return bad_request(f"unrecognized request argument: '{param}'", param=param, code=Code.UNSUPPORTED_PARAMETER)
     return bad_request(f"invalid value for '{param}': {first['msg']}", param=param)
 
 
 def parse_chat(raw: bytes, catalogue: Catalogue, request_id: str) -> ChatRequest:
     if not raw:
-        raise bad_request("request body is empty; expected a JSON object", code="invalid_json")
+        raise bad_request("request body is empty; expected a JSON object", code=Code.INVALID_JSON)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise bad_request(f"request body is not valid JSON: {exc}", code="invalid_json") from exc
+        raise bad_request(f"request body is not valid JSON: {exc}", code=Code.INVALID_JSON) from exc
     if not isinstance(body, dict):
-        raise bad_request("request body must be a JSON object", code="invalid_json")
+        raise bad_request("request body must be a JSON object", code=Code.INVALID_JSON)
     # Nesting needs an opening bracket per level: few brackets in all, no walk needed.
     if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(body) > MAX_DEPTH:
-        raise bad_request(f"request body is nested deeper than {MAX_DEPTH} levels", code="invalid_json")
+        raise bad_request(f"request body is nested deeper than {MAX_DEPTH} levels", code=Code.INVALID_JSON)
     try:
         req = ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
@@ -101,7 +101,7 @@ def parse_chat(raw: bytes, catalogue: Catalogue, request_id: str) -> ChatRequest
     if logical is None:
         known = ", ".join(sorted(catalogue.models))
         raise GatewayError(
-            404, f"the model '{req.model}' does not exist; available: {known}", code="model_not_found", param="model"
+            404, f"the model '{req.model}' does not exist; available: {known}", code=Code.MODEL_NOT_FOUND, param="model"
         )
     prefs = req.corral or CorralPrefs()
     body.pop("corral", None)

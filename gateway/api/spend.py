@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from gateway.api.auth import authenticate
-from gateway.errors import GatewayError, bad_request
+from gateway.errors import Code, GatewayError, bad_request
 from gateway.keys.model import KeyRecord
 from gateway.metering.drill import requests as drill_requests
 from gateway.metering.render import report_csv, report_json
@@ -59,7 +59,7 @@ def spend_scope(caller: KeyRecord) -> SpendScope:
 def _store(rt: Runtime) -> SqlStore:
     store = getattr(rt.sink, "store", None)
     if not isinstance(store, SqlStore):
-        raise GatewayError(503, "this gateway keeps no ledger", type="upstream_error", code="ledger_unavailable")
+        raise GatewayError(503, "this gateway keeps no ledger", type="upstream_error", code=Code.LEDGER_UNAVAILABLE)
     return store
 
 
@@ -75,7 +75,7 @@ def _params(request: Request, forced: dict[str, str]) -> dict[str, str]:
                 403,
                 f"this API key may only see spend with {name}={value}",
                 type="permission_error",
-                code="insufficient_scope",
+                code=Code.INSUFFICIENT_SCOPE,
             )
         given[name] = value
     return given
@@ -90,7 +90,7 @@ def _wants_csv(request: Request, params: dict[str, str]) -> bool:
 
 def _report(rt: Runtime, store: SqlStore, params: dict[str, str], csv: bool, scope: SpendScope) -> Response:
     if "from" not in params:
-        raise bad_request("missing 'from' (YYYY-MM-DD)", param="from", code="missing_required_parameter")
+        raise bad_request("missing 'from' (YYYY-MM-DD)", param="from", code=Code.MISSING_REQUIRED_PARAMETER)
     query = make_query(params["from"], params.get("to"), params.get("by", "provider"), params)
     store.ensure_schema()
     book = price_book(rt.settings)
@@ -122,7 +122,7 @@ def make_spend_handler(rt: Runtime) -> Any:
 
 def _requests(store: SqlStore, params: dict[str, str]) -> Response:
     if "from" not in params:
-        raise bad_request("missing 'from' (YYYY-MM-DD)", param="from", code="missing_required_parameter")
+        raise bad_request("missing 'from' (YYYY-MM-DD)", param="from", code=Code.MISSING_REQUIRED_PARAMETER)
     query = make_query(params["from"], params.get("to"), "provider", params)
     limit = int(params["limit"]) if params.get("limit", "").isdigit() else 100
     store.ensure_schema()

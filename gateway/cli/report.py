@@ -26,6 +26,7 @@ from gateway.metering.reports import ReportError
 from gateway.metering.service import make_pool, make_query, make_report, parse_day, price_book
 from gateway.metering.sql import SqlStore
 from gateway.metering.terminal import console, prices_table, reconciliation_table, report_view
+from gateway.providers.registry import specs
 
 
 class Format(StrEnum):
@@ -208,7 +209,8 @@ def reconcile_command(
     settings = _settings(config)
     try:
         tolerance = Tolerance(Decimal(tolerance_usd), Decimal(tolerance_pct))
-        export = read_export(file, provider, load_catalogue().with_overrides(settings.catalogue))
+        layout = specs()[provider].billing_export if provider in specs() else "generic"
+        export = read_export(file, provider, load_catalogue().with_overrides(settings.catalogue), layout)
         period = period_of(export)
         if period is None and not (start and end):
             raise ExportError(f"{file}: no {provider} usage lines (give --from and --to to compare anyway)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import GatewayError
+from gateway.errors import Code, GatewayError
 from gateway.metering.events import AttemptRecord
 from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.routing.types import Plan
@@ -37,7 +37,7 @@ def rejected(the_plan: Plan) -> GatewayError:
         403,
         the_plan.rejected or "refused by policy",
         type="permission_error",
-        code="policy_rejected",
+        code=Code.POLICY_REJECTED,
         extra={"rule": the_plan.rule},
     )
 
@@ -53,7 +53,7 @@ def no_candidates(the_plan: Plan) -> GatewayError:
             429,
             f"every deployment of {the_plan.model} is rate-limited; retry in {wait}s",
             type="rate_limit_error",
-            code="rate_limit_exceeded",
+            code=Code.RATE_LIMIT_EXCEEDED,
             headers={"retry-after": str(wait)},
             extra=extra,
         )
@@ -61,7 +61,7 @@ def no_candidates(the_plan: Plan) -> GatewayError:
         return GatewayError(
             400,
             f"the prompt is too long for every deployment of {the_plan.model}",
-            code="context_length_exceeded",
+            code=Code.CONTEXT_LENGTH_EXCEEDED,
             param="messages",
             extra=extra,
         )
@@ -70,7 +70,7 @@ def no_candidates(the_plan: Plan) -> GatewayError:
         503,
         f"no deployment of {the_plan.model} can serve this request ({reasons})",
         type="upstream_error",
-        code="no_deployment_available",
+        code=Code.NO_DEPLOYMENT_AVAILABLE,
         extra=extra,
     )
 
@@ -80,7 +80,7 @@ def caller_error(exc: UpstreamError, records: list[AttemptRecord]) -> GatewayErr
         400,
         f"{exc.provider} rejected the request: {exc.message}",
         param=exc.param,
-        code="invalid_value",
+        code=Code.INVALID_VALUE,
         extra=attempts_extra(records),
     )
 
@@ -91,7 +91,7 @@ def timed_out(the_plan: Plan, deadline_ms: float, records: list[AttemptRecord]) 
         504,
         f"no answer within the {deadline_ms:.0f} ms deadline (tried: {tried})",
         type="upstream_error",
-        code="upstream_timeout",
+        code=Code.UPSTREAM_TIMEOUT,
         extra=attempts_extra(records),
     )
 
@@ -107,7 +107,7 @@ def exhausted(the_plan: Plan, failures: list[UpstreamError], records: list[Attem
             429,
             f"every backend tried is rate-limiting ({tried}); retry in {wait}s",
             type="rate_limit_error",
-            code="rate_limit_exceeded",
+            code=Code.RATE_LIMIT_EXCEEDED,
             headers={"retry-after": str(wait)},
             extra=extra,
         )
@@ -115,22 +115,22 @@ def exhausted(the_plan: Plan, failures: list[UpstreamError], records: list[Attem
         return GatewayError(
             400,
             f"the prompt is too long for every backend tried ({tried})",
-            code="context_length_exceeded",
+            code=Code.CONTEXT_LENGTH_EXCEEDED,
             param="messages",
             extra=extra,
         )
     if failures and failures[-1].kind is ErrorKind.TIMEOUT:
         return GatewayError(
-            504, f"upstream timed out (tried: {tried})", type="upstream_error", code="upstream_timeout", extra=extra
+            504, f"upstream timed out (tried: {tried})", type="upstream_error", code=Code.UPSTREAM_TIMEOUT, extra=extra
         )
     if kinds <= {ErrorKind.OVERLOADED, ErrorKind.CONNECTION, ErrorKind.RATE_LIMITED}:
         return GatewayError(
             503,
             f"no backend could take the request (tried: {tried})",
             type="upstream_error",
-            code="upstream_unavailable",
+            code=Code.UPSTREAM_UNAVAILABLE,
             extra=extra,
         )
     return GatewayError(
-        502, f"every backend failed (tried: {tried})", type="upstream_error", code="upstream_failed", extra=extra
+        502, f"every backend failed (tried: {tried})", type="upstream_error", code=Code.UPSTREAM_FAILED, extra=extra
     )

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gateway.errors import GatewayError
+from gateway.errors import Code, GatewayError
 from gateway.keys.buckets import SETTLE_LUA, TAKE_LUA, LocalBuckets, Verdict
 
 log = logging.getLogger("corral.keys")
@@ -50,7 +50,7 @@ class LimitRefused(GatewayError):
             429,
             f"rate limit exceeded: {name} limit of {value} for API key {key_id}; retry after {seconds} s",
             type="rate_limit_error",
-            code="rate_limit_exceeded",
+            code=Code.RATE_LIMIT_EXCEEDED,
             headers={"retry-after": str(seconds)},
         )
         self.limit: LimitName = limit

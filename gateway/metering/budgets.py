@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
 
-from gateway.errors import GatewayError
+from gateway.errors import Code, GatewayError
 from gateway.metering.events import UsageEvent
 from gateway.metering.reports import ReportError, SpendQuery, spend
 from gateway.routing.policy.model import Budget, Policy
@@ -108,7 +108,7 @@ class Budgets:
                     402,
                     f"{what} is spent ({spent:.2f} USD); requests are refused until the period resets",
                     type="budget_error",
-                    code="budget_exceeded",
+                    code=Code.BUDGET_EXCEEDED,
                     extra={
                         "budget": {
                             "kind": kind,

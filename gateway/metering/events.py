@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-#: Request statuses the ledger knows; "correction" rows adjust an earlier request.
-STATUSES = frozenset({"ok", "error", "cancelled", "correction"})
-
 
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:

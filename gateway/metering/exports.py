@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Literal
 
 from gateway.catalogue.deployments import Catalogue
 
@@ -66,7 +67,9 @@ CUR = {
     "amount": ("line_item_usage_amount", "lineitem/usageamount"),
     "cost": ("line_item_unblended_cost", "lineitem/unblendedcost"),
 }
-CUR_PROVIDER = "bedrock"
+#: AWS's product code for Bedrock lines in a Cost and Usage Report.
+CUR_PRODUCT = "amazonbedrock"
+Layout = Literal["generic", "aws_cur"]
 
 
 def _column(header: Mapping[str, str], names: Iterable[str], required: bool, where: str) -> str | None:
@@ -132,7 +135,7 @@ def _cur(rows: list[dict[str, str]], header: dict[str, str], models: list[str], 
         product = (row.get(cols["product"] or "") or "AmazonBedrock").strip()
         usage_type = row.get(cols["usage_type"] or "") or ""
         model = next((name for key, name in squashed if key in _squash(usage_type)), None)
-        if "bedrock" not in product.lower() or model is None:
+        if CUR_PRODUCT not in _squash(product) or model is None:
             out.skipped_lines += 1
             continue
         usage = out.add(_day(row[cols["date"] or ""], where), model)
@@ -141,7 +144,7 @@ def _cur(rows: list[dict[str, str]], header: dict[str, str], models: list[str], 
     return out
 
 
-def read_export(path: Path, provider: str, catalogue: Catalogue) -> Export:
+def read_export(path: Path, provider: str, catalogue: Catalogue, layout: Layout = "generic") -> Export:
     """Daily totals per logical model from `path` in `provider`'s documented layout."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -152,7 +155,7 @@ def read_export(path: Path, provider: str, catalogue: Catalogue) -> Export:
         raise ExportError(f"{path}: {exc}") from exc
     if not header:
         raise ExportError(f"{path}: empty file (expected a header line)")
-    if provider == CUR_PROVIDER:
+    if layout == "aws_cur":
         return _cur(rows, header, sorted(catalogue.models), str(path))
     names = {d.model_id: d.model for m in catalogue.models for d in catalogue.deployments(m) if d.provider == provider}
     return _generic(rows, header, names, str(path))

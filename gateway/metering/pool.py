@@ -21,6 +21,8 @@ from gateway.schema.usage import Usage
 class PoolConfig:
     gpus: int
     gpu_hour_usd: Decimal
+    #: The provider configured as the pool.
+    provider: str = ""
 
 
 @dataclass(slots=True)
@@ -57,15 +59,11 @@ def period_hours(start: date, end: date, now: datetime) -> Decimal:
     return Decimal(seconds) / 3600
 
 
-#: The provider whose config holds the pool's GPUs and $/GPU-hour.
-POOL = "vllm"
-
-
-def pool_provider(book: PriceBook, when: date) -> str | None:
-    """The vLLM pool when the book prices it by GPU-hours, else the first provider that is
-    (another self-hosted server, such as SGLang, priced the same way is not the pool)."""
+def pool_provider(book: PriceBook, when: date, configured: str) -> str | None:
+    """The configured pool when the book prices it by GPU-hours, else the first provider
+    that is (another self-hosted server, such as SGLang, priced the same way is not the pool)."""
     pooled = [p.provider for p in book.in_force(when) if p.basis == "gpu_hours"]
-    return POOL if POOL in pooled else next(iter(pooled), None)
+    return configured if configured in pooled else next(iter(pooled), None)
 
 
 def per_1m(cost: Decimal, tokens: int) -> Decimal | None:
@@ -93,7 +91,7 @@ def economics(
     engine: Engine, book: PriceBook, config: PoolConfig, start: date, end: date, now: datetime
 ) -> PoolEconomics | None:
     """The pool's figures for the period (all teams and models: the GPUs are shared)."""
-    pool = pool_provider(book, end)
+    pool = pool_provider(book, end, config.provider)
     if pool is None:
         return None
     query = SpendQuery(start, end, by=("model", "day"), filters=(("provider", pool),))

@@ -50,7 +50,7 @@ def pool_config(settings: Settings) -> PoolConfig | None:
                 hourly = Decimal(provider.vllm.gpu_hour_usd)
             except InvalidOperation as exc:
                 raise ReportError(f"providers.{provider.name}.vllm.gpu_hour_usd is not a number") from exc
-            return PoolConfig(gpus=provider.vllm.gpus, gpu_hour_usd=hourly)
+            return PoolConfig(gpus=provider.vllm.gpus, gpu_hour_usd=hourly, provider=provider.name)
     return None
 
 

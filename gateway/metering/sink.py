@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from gateway.metering.events import UsageEvent
 from gateway.metering.journal import Journal, encode
+from gateway.metering.sql import SqlStore
 
 log = logging.getLogger("corral.metering")
 
@@ -24,7 +25,25 @@ _Item = tuple[int | None, UsageEvent, bytes]
 
 
 class UsageSink(Protocol):
+    """What the runtime holds: where finished requests' usage goes."""
+
     def record(self, event: UsageEvent) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    @property
+    def depth(self) -> int:
+        """Events queued, not yet in the ledger."""
+
+    @property
+    def backlog_bytes(self) -> int:
+        """Bytes of journal waiting to be replayed into the ledger."""
+
+    @property
+    def ledger(self) -> SqlStore | None:
+        """The SQL ledger behind the sink, when there is one (keys and budgets read it)."""
 
 
 class EventStore(Protocol):
@@ -54,6 +73,16 @@ class MemorySink:
     def record(self, event: UsageEvent) -> None:
         self.events.append(event)
 
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    depth = 0
+    backlog_bytes = 0
+    ledger = None
+
 
 class QueueSink:
     def __init__(
@@ -79,6 +108,10 @@ class QueueSink:
         self._dirty: set[int] = set()
         self._task: asyncio.Task[None] | None = None
         self._next_retry = 0.0
+
+    @property
+    def ledger(self) -> SqlStore | None:
+        return self.store if isinstance(self.store, SqlStore) else None
 
     @property
     def depth(self) -> int:

@@ -35,6 +35,8 @@ class SimBackend(Provider):
     #: (start, end) of pool requests, for queue depth (pool only).
     busy: list[tuple[float, float]] = field(default_factory=list)
     last_ttft_s: float = 0.0
+    #: The self-hosted pool: requests queue once its replicas' batches are full.
+    pooled: bool = False
 
     def __post_init__(self) -> None:
         super().__init__(ProviderConfig(name=self.name, simulated=True))
@@ -67,11 +69,11 @@ class SimBackend(Provider):
             self.clock.spent_s += 0.2
             raise UpstreamError(ErrorKind.UPSTREAM_5XX, "simulated 500", provider=self.name, status=500)
         ttft_s = self.profile.ttft_ms / 1000 * math.exp(self.rng.gauss(0, self.profile.ttft_sigma))
-        if self.name == "vllm":
+        if self.pooled:
             _, waiting = self.queue_depth(t)
             ttft_s += waiting * 0.05
         generation_s = self.output_tokens / self.profile.tokens_per_s
-        if self.name == "vllm":
+        if self.pooled:
             self.busy.append((t, t + ttft_s + generation_s))
         self.last_ttft_s = ttft_s
         usage = Usage(request.prompt_tokens_estimate, self.output_tokens)

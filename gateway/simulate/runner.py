@@ -59,7 +59,7 @@ def _request(tr: TraceRequest, catalogue: Catalogue, index: int) -> ChatRequest:
 
 
 def _pool_source(backends: dict[str, SimBackend], clock: Clock, catalogue: Catalogue) -> dict[str, PoolLoad]:
-    pool = backends.get("vllm")
+    pool = next((b for b in backends.values() if b.pooled), None)
     if pool is None:
         return {}
     running, waiting = pool.queue_depth(clock.now + clock.spent_s)
@@ -90,7 +90,7 @@ def oracle_cost(
     advance (the pool counts only while it has room at that moment)."""
     options: list[tuple[bool, Decimal, float]] = []
     for dep in deployments:
-        if dep.provider == "vllm" and not pool_has_room:
+        if dep.pooled and not pool_has_room:
             continue
         profile = scenario.profiles.get(dep.provider)
         price = prices.at(dep.provider, dep.model, scenario.today)
@@ -113,7 +113,10 @@ async def simulate(
 ) -> PolicyResult:
     clock = Clock()
     rng = random.Random(scenario.seed)
-    backends = {name: SimBackend(name, profile, clock, rng) for name, profile in scenario.profiles.items()}
+    backends = {
+        name: SimBackend(name, profile, clock, rng, pooled=name in catalogue.pooled)
+        for name, profile in scenario.profiles.items()
+    }
     state = LiveState(clock=lambda: clock.now + clock.spent_s, today=lambda: scenario.today)
     state.pool_source = lambda: _pool_source(backends, clock, catalogue)
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gateway.errors import GatewayError, bad_request
+from gateway.errors import Code, GatewayError, bad_request
 from gateway.toolcalls.schemas import DEFAULT_CACHE, CompiledSchema, InvalidSchema, SchemaCache
 
 __all__ = ["Choice", "Contract", "OutputKind", "prepare"]
@@ -41,10 +41,6 @@ class Contract:
     output_kind: OutputKind | None = None
     #: The response_format schema (json_schema), or None for json_object / no format.
     output: CompiledSchema | None = None
-
-    @property
-    def has_tools(self) -> bool:
-        return bool(self.tools)
 
     @property
     def calls_allowed(self) -> bool:
@@ -94,7 +90,7 @@ def _tool_schema(position: int, name: str, schema: Any, cache: SchemaCache) -> C
         raise GatewayError(
             400,
             f"tools[{position}] ({name}): the parameters schema is invalid: {exc}",
-            code="invalid_tool_schema",
+            code=Code.INVALID_TOOL_SCHEMA,
             param=f"tools[{position}].function.parameters",
         ) from exc
 

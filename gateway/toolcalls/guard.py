@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.errors import GatewayError
+from gateway.errors import Code, GatewayError
 from gateway.toolcalls.contract import Contract
 from gateway.toolcalls.model import Action, Attempt, Mode, new_call_id
 from gateway.toolcalls.reask import reask_messages, structured_constraint
@@ -136,7 +136,7 @@ class ToolGuard:
             502,
             f"the model's reply did not validate after {len(self.attempts)} attempt(s): {summary}",
             type="upstream_error",
-            code="tool_call_validation_failed",
+            code=Code.TOOL_CALL_VALIDATION_FAILED,
             extra={
                 "validation_errors": [list(errors) for errors in self.errors],
                 "attempts": [

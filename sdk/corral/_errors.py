@@ -262,6 +262,18 @@ _BY_CODE: dict[str, tuple[int, type[APIStatusError]]] = {
     "insufficient_scope": (403, PermissionDeniedError),
     "model_not_found": (404, NotFoundError),
     "request_too_large": (413, RequestTooLargeError),
+    "invalid_json": (400, BadRequestError),
+    "invalid_value": (400, BadRequestError),
+    "missing_required_parameter": (400, BadRequestError),
+    "unsupported_parameter": (400, BadRequestError),
+    "context_length_exceeded": (400, BadRequestError),
+    "invalid_tool_schema": (400, BadRequestError),
+    "client_disconnected": (400, BadRequestError),
+    "not_found": (404, NotFoundError),
+    "method_not_allowed": (405, APIStatusError),
+    "internal_error": (500, InternalServerError),
+    "ledger_unavailable": (503, UpstreamUnavailableError),
+    "key_store_unavailable": (503, UpstreamUnavailableError),
 }
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

@@ -123,7 +123,7 @@ def test_a_what_if_without_a_price_says_which(seeded: SqlStore) -> None:
 
 def test_pool_economics_against_hosted_list_prices(seeded: SqlStore) -> None:
     later = datetime(2026, 12, 1, tzinfo=UTC)
-    pool = economics(seeded.engine, load_price_book(), PoolConfig(8, Decimal("2.50")), NOV1, NOV1, later)
+    pool = economics(seeded.engine, load_price_book(), PoolConfig(8, Decimal("2.50"), "vllm"), NOV1, NOV1, later)
     assert pool is not None and pool.provider == "vllm"
     # 8 GPUs x $2.50 x 24 h; 2M tokens served -> $240 per 1M
     assert (pool.hours, pool.fixed_cost_usd, pool.effective_per_1m_usd) == (24, Decimal(480), Decimal(240))
@@ -131,7 +131,7 @@ def test_pool_economics_against_hosted_list_prices(seeded: SqlStore) -> None:
     assert (groq.same_tokens_cost_usd, groq.effective_per_1m_usd) == (Decimal("0.45"), Decimal("0.225"))
     assert pool.cheapest_hosted is not None and pool.cheapest_hosted.provider == "deepinfra"
     halfway = datetime(2026, 11, 1, 6, tzinfo=UTC)
-    partial = economics(seeded.engine, load_price_book(), PoolConfig(8, Decimal("2.50")), NOV1, NOV1, halfway)
+    partial = economics(seeded.engine, load_price_book(), PoolConfig(8, Decimal("2.50"), "vllm"), NOV1, NOV1, halfway)
     assert partial is not None and partial.fixed_cost_usd == Decimal(120)
 
 
@@ -154,9 +154,9 @@ def test_bad_queries_are_refused() -> None:
 
 def test_the_pool_is_vllm_and_free_backends_are_not_compared(seeded: SqlStore) -> None:
     book = load_price_book()
-    assert pool_provider(book, NOV1) == "vllm"  # SGLang is priced on GPU-hours too, but is not the pool
+    assert pool_provider(book, NOV1, "vllm") == "vllm"  # SGLang is priced on GPU-hours too, but is not the pool
     later = datetime(2026, 12, 1, tzinfo=UTC)
-    pool = economics(seeded.engine, book, PoolConfig(8, Decimal("2.50")), NOV1, NOV1, later)
+    pool = economics(seeded.engine, book, PoolConfig(8, Decimal("2.50"), "vllm"), NOV1, NOV1, later)
     assert pool is not None
     hosted = {h.provider for h in pool.hosted}
     assert "fireworks" in hosted and not hosted & {"ollama", "sglang", "vllm"}

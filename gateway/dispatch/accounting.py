@@ -1,0 +1,138 @@
+"""Everything that follows dispatch for every request, in one place: the answer's cost,
+its ledger event (also fed to metrics, budgets and the access log), the caller's token
+bucket settled, the budget check before and the request span closed after. The HTTP edge
+calls `budget_warnings` before dispatch and `served` / `failed` after it; a stream is
+accounted for by `gateway.dispatch.relay` when it ends, however it ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from opentelemetry.trace import Span
+
+from gateway.dispatch.loop import Dispatcher, Outcome
+from gateway.errors import Code, GatewayError
+from gateway.keys.limiter import RateLimiter, TokenCharge
+from gateway.metering.budgets import Budgets
+from gateway.metering.events import AttemptRecord, UsageEvent
+from gateway.schema.chat import ChatRequest
+from gateway.schema.usage import Usage
+from gateway.telemetry.refusals import Refusals
+from gateway.telemetry.tracing import fail_span, finish_request_span
+
+COST_PLACES = Decimal("0.0000000001")
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request on its way through: when it started, who sent it, what admission
+    took from their token bucket, and its trace span."""
+
+    req: ChatRequest
+    started: float
+    key_id: str | None
+    charge: TokenCharge | None
+    span: Span
+
+
+def billed(attempts: list[AttemptRecord] | tuple[AttemptRecord, ...]) -> Decimal:
+    """What the provider billed for answers we did not deliver (re-asked tool calls)."""
+    return sum((a.cost_usd for a in attempts), Decimal(0))
+
+
+def _tokens_used(usage: Usage, attempts: tuple[AttemptRecord, ...] | list[AttemptRecord]) -> int:
+    """Every token the providers reported for a request: the answer and any billed attempts."""
+    return usage.total_tokens + sum(a.prompt_tokens + a.completion_tokens for a in attempts)
+
+
+class Accounting:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        record: Callable[[UsageEvent], None],
+        limiter: RateLimiter,
+        budgets: Budgets,
+        refusals: Refusals,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.record = record
+        self.limiter = limiter
+        self.budgets = budgets
+        self.refusals = refusals
+
+    def budget_warnings(self, call: Call) -> tuple[str, ...]:
+        """Refuse a request whose team or key has spent its budget; else the warnings to send."""
+        team = (call.req.prefs.tags or {}).get("team")
+        try:
+            return self.budgets.check(team, call.key_id).warnings
+        except GatewayError as err:
+            if err.code == Code.BUDGET_EXCEEDED:
+                self.refusals.rate_limited("budget", team)
+            raise
+
+    def failed(self, call: Call, err: GatewayError) -> None:
+        """A request that reached a backend gets its ledger row even when it failed."""
+        self.limiter.settle(call.charge, _tokens_used(Usage(), err.attempt_records))
+        if err.attempt_records:
+            self.record(self._event(call, None, Usage(), Decimal(0), "error", attempts=err.attempt_records))
+        fail_span(call.span, err.code or str(err.status), err.message)
+
+    def served(
+        self, call: Call, outcome: Outcome, usage: Usage, status: str = "ok", ttft_ms: float | None = None
+    ) -> Decimal:
+        """Account for an answer (whole, or a stream that ended); returns what it cost in all."""
+        dep = outcome.deployment
+        cost = self.dispatcher.cost(dep, usage, datetime.now(UTC).date())
+        self.record(self._event(call, outcome, usage, cost, status, ttft_ms))
+        self.limiter.settle(call.charge, _tokens_used(usage, outcome.attempts))
+        total = cost + billed(outcome.attempts)
+        finish_request_span(
+            call.span,
+            provider=dep.provider,
+            model_id=dep.model_id,
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
+            cost_usd=str(total.quantize(COST_PLACES)),
+            attempts=len(outcome.attempts),
+            rule=outcome.plan.rule,
+            tool_validation=outcome.tool_validation,
+            status=status,
+        )
+        return total
+
+    def _event(
+        self,
+        call: Call,
+        outcome: Outcome | None,
+        usage: Usage,
+        cost: Decimal,
+        status: str,
+        ttft_ms: float | None = None,
+        attempts: tuple[AttemptRecord, ...] = (),
+    ) -> UsageEvent:
+        req = call.req
+        dep = outcome.deployment if outcome else None
+        return UsageEvent(
+            request_id=req.request_id,
+            at=datetime.now(UTC),
+            model=req.model,
+            provider=dep.provider if dep else "",
+            model_id=dep.model_id if dep else "",
+            status=status,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            usage_estimated=usage.estimated,
+            cost_usd=cost,
+            latency_ms=(time.perf_counter() - call.started) * 1000,
+            ttft_ms=ttft_ms,
+            stream=req.stream,
+            attempts=tuple(outcome.attempts) if outcome else attempts,
+            api_key_id=call.key_id,
+            tags=dict(req.prefs.tags or {}),
+            tool_validation=outcome.tool_validation if outcome else None,
+        )
