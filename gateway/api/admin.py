@@ -110,7 +110,7 @@ def make_revoke_key_handler(rt: Runtime) -> Any:
         except SQLAlchemyError as exc:
             raise _store_down(exc) from exc
         if record is None:
-            raise GatewayError(404, f"no API key {key_id!r}", code=Code.NOT_FOUND, param="key_id")
+            raise error(Code.NOT_FOUND, f"no API key {key_id!r}", param="key_id")
         return _json({**record.public(), "revoked": True})
 
     return revoke_key

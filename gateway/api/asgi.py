@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.api.errors import error_response
-from gateway.errors import Code, GatewayError
+from gateway.errors import Code, GatewayError, error
 
 log = logging.getLogger("corral.api")
 #: A handler answers with any ASGI response (a Starlette Response, or our SSEResponse).
@@ -61,8 +61,6 @@ class FastPath:
             response = error_response(failure)
         except Exception as exc:
             log.error("unhandled error on %s %s: %s", scope["method"], scope["path"], type(exc).__name__, exc_info=exc)
-            internal = GatewayError(
-                500, "internal error in the gateway; it has been logged", type="server_error", code=Code.INTERNAL_ERROR
-            )
+            internal = error(Code.INTERNAL_ERROR, "internal error in the gateway; it has been logged")
             response = error_response(internal)
         await response(scope, receive, send)

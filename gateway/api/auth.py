@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from gateway.errors import Code, GatewayError
+from gateway.errors import Code, GatewayError, error
 from gateway.keys.access import Access
 from gateway.keys.limiter import LimitRefused, TokenCharge
 from gateway.keys.model import ANONYMOUS, KeyRecord
@@ -36,11 +36,9 @@ def authenticate(request: Request, access: Access, scope: str) -> KeyRecord:
         raise _unauthenticated(access, "revoked" if access.is_revoked(token) else "invalid", scope)
     if not record.allows(scope):
         access.refusals.auth_failed("scope", scope)
-        raise GatewayError(
-            403,
+        raise error(
+            Code.INSUFFICIENT_SCOPE,
             f"API key {record.key_id} lacks the scope {scope!r} (it has: {', '.join(sorted(record.scopes))})",
-            type="permission_error",
-            code=Code.INSUFFICIENT_SCOPE,
         )
     return record
 
@@ -48,11 +46,9 @@ def authenticate(request: Request, access: Access, scope: str) -> KeyRecord:
 def _unauthenticated(access: Access, reason: AuthFailure, scope: str) -> GatewayError:
     """401 for every kind of bad key alike (the counter, not the caller, learns which)."""
     access.refusals.auth_failed(reason, scope)
-    return GatewayError(
-        401,
+    return error(
+        Code.INVALID_API_KEY,
         "missing, invalid or revoked API key (send 'Authorization: Bearer <key>')",
-        type="authentication_error",
-        code=Code.INVALID_API_KEY,
     )
 
 

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.errors import Code, GatewayError
+from gateway.errors import Code, GatewayError, error
 
 log = logging.getLogger("corral.api")
 
@@ -46,9 +46,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
-    err = GatewayError(
-        500, "internal error in the gateway; it has been logged", type="server_error", code=Code.INTERNAL_ERROR
-    )
+    err = error(Code.INTERNAL_ERROR, "internal error in the gateway; it has been logged")
     return error_response(err)
 
 

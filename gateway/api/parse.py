@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from gateway.catalogue.deployments import Catalogue
-from gateway.errors import Code, GatewayError, bad_request
+from gateway.errors import Code, GatewayError, bad_request, error
 from gateway.schema.chat import (
     ChatCompletionRequest,
     ChatRequest,
@@ -34,7 +34,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
-            raise GatewayError(400, "the client went away while sending the body", code=Code.CLIENT_DISCONNECTED)
+            raise error(Code.CLIENT_DISCONNECTED, "the client went away while sending the body")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -45,7 +45,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def _too_large(limit: int) -> GatewayError:
-    return GatewayError(413, f"request body is larger than {limit} bytes", code=Code.REQUEST_TOO_LARGE)
+    return error(Code.REQUEST_TOO_LARGE, f"request body is larger than {limit} bytes")
 
 
 def _depth(value: Any, level: int = 0) -> int:
@@ -100,9 +100,7 @@ def parse_chat(raw: bytes, catalogue: Catalogue, request_id: str) -> ChatRequest
     logical = catalogue.resolve(req.model)
     if logical is None:
         known = ", ".join(sorted(catalogue.models))
-        raise GatewayError(
-            404, f"the model '{req.model}' does not exist; available: {known}", code=Code.MODEL_NOT_FOUND, param="model"
-        )
+        raise error(Code.MODEL_NOT_FOUND, f"the model '{req.model}' does not exist; available: {known}", param="model")
     prefs = req.corral or CorralPrefs()
     body.pop("corral", None)
     contract = prepare(body) if req.tools or req.response_format is not None else None

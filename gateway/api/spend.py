@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from gateway.api.auth import authenticate
-from gateway.errors import Code, GatewayError, bad_request
+from gateway.errors import Code, bad_request, error
 from gateway.keys.model import KeyRecord
 from gateway.metering.drill import requests as drill_requests
 from gateway.metering.render import report_csv, report_json
@@ -59,7 +59,7 @@ def spend_scope(caller: KeyRecord) -> SpendScope:
 def _store(rt: Runtime) -> SqlStore:
     store = getattr(rt.sink, "store", None)
     if not isinstance(store, SqlStore):
-        raise GatewayError(503, "this gateway keeps no ledger", type="upstream_error", code=Code.LEDGER_UNAVAILABLE)
+        raise error(Code.LEDGER_UNAVAILABLE, "this gateway keeps no ledger")
     return store
 
 
@@ -71,11 +71,9 @@ def _params(request: Request, forced: dict[str, str]) -> dict[str, str]:
         given[ALIASES.get(name, name)] = value
     for name, value in forced.items():
         if given.get(name, value) != value:
-            raise GatewayError(
-                403,
+            raise error(
+                Code.INSUFFICIENT_SCOPE,
                 f"this API key may only see spend with {name}={value}",
-                type="permission_error",
-                code=Code.INSUFFICIENT_SCOPE,
             )
         given[name] = value
     return given

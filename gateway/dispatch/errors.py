@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import Code, GatewayError
+from gateway.errors import Code, GatewayError, error
 from gateway.metering.events import AttemptRecord
 from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.routing.types import Plan
@@ -49,28 +49,23 @@ def no_candidates(the_plan: Plan) -> GatewayError:
     cooling = [d.retry_after_s for d in relevant if d.retry_after_s is not None]
     if cooling and len(cooling) == len(relevant):
         wait = max(1, round(min(cooling)))
-        return GatewayError(
-            429,
+        return error(
+            Code.RATE_LIMIT_EXCEEDED,
             f"every deployment of {the_plan.model} is rate-limited; retry in {wait}s",
-            type="rate_limit_error",
-            code=Code.RATE_LIMIT_EXCEEDED,
             headers={"retry-after": str(wait)},
             extra=extra,
         )
     if relevant and all(d.reason.startswith("context window") for d in relevant):
-        return GatewayError(
-            400,
+        return error(
+            Code.CONTEXT_LENGTH_EXCEEDED,
             f"the prompt is too long for every deployment of {the_plan.model}",
-            code=Code.CONTEXT_LENGTH_EXCEEDED,
             param="messages",
             extra=extra,
         )
     reasons = "; ".join(f"{d['provider']}: {d['reason']}" for d in dropped)
-    return GatewayError(
-        503,
+    return error(
+        Code.NO_DEPLOYMENT_AVAILABLE,
         f"no deployment of {the_plan.model} can serve this request ({reasons})",
-        type="upstream_error",
-        code=Code.NO_DEPLOYMENT_AVAILABLE,
         extra=extra,
     )
 
@@ -87,11 +82,9 @@ def caller_error(exc: UpstreamError, records: list[AttemptRecord]) -> GatewayErr
 
 def timed_out(the_plan: Plan, deadline_ms: float, records: list[AttemptRecord]) -> GatewayError:
     tried = ", ".join(dict.fromkeys(r.provider for r in records)) or "none"
-    return GatewayError(
-        504,
+    return error(
+        Code.UPSTREAM_TIMEOUT,
         f"no answer within the {deadline_ms:.0f} ms deadline (tried: {tried})",
-        type="upstream_error",
-        code=Code.UPSTREAM_TIMEOUT,
         extra=attempts_extra(records),
     )
 
@@ -103,34 +96,25 @@ def exhausted(the_plan: Plan, failures: list[UpstreamError], records: list[Attem
     if kinds == {ErrorKind.RATE_LIMITED}:
         waits = [f.retry_after for f in failures if f.retry_after is not None]
         wait = max(1, round(min(waits))) if waits else 5
-        return GatewayError(
-            429,
+        return error(
+            Code.RATE_LIMIT_EXCEEDED,
             f"every backend tried is rate-limiting ({tried}); retry in {wait}s",
-            type="rate_limit_error",
-            code=Code.RATE_LIMIT_EXCEEDED,
             headers={"retry-after": str(wait)},
             extra=extra,
         )
     if kinds == {ErrorKind.CONTEXT_TOO_LONG}:
-        return GatewayError(
-            400,
+        return error(
+            Code.CONTEXT_LENGTH_EXCEEDED,
             f"the prompt is too long for every backend tried ({tried})",
-            code=Code.CONTEXT_LENGTH_EXCEEDED,
             param="messages",
             extra=extra,
         )
     if failures and failures[-1].kind is ErrorKind.TIMEOUT:
-        return GatewayError(
-            504, f"upstream timed out (tried: {tried})", type="upstream_error", code=Code.UPSTREAM_TIMEOUT, extra=extra
-        )
+        return error(Code.UPSTREAM_TIMEOUT, f"upstream timed out (tried: {tried})", extra=extra)
     if kinds <= {ErrorKind.OVERLOADED, ErrorKind.CONNECTION, ErrorKind.RATE_LIMITED}:
-        return GatewayError(
-            503,
+        return error(
+            Code.UPSTREAM_UNAVAILABLE,
             f"no backend could take the request (tried: {tried})",
-            type="upstream_error",
-            code=Code.UPSTREAM_UNAVAILABLE,
             extra=extra,
         )
-    return GatewayError(
-        502, f"every backend failed (tried: {tried})", type="upstream_error", code=Code.UPSTREAM_FAILED, extra=extra
-    )
+    return error(Code.UPSTREAM_FAILED, f"every backend failed (tried: {tried})", extra=extra)

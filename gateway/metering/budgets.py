@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy.engine import Engine
 
-from gateway.errors import Code, GatewayError
+from gateway.errors import Code, error
 from gateway.metering.events import UsageEvent
 from gateway.metering.reports import ReportError, SpendQuery, spend
 from gateway.routing.policy.model import Budget, Policy
@@ -104,11 +104,9 @@ class Budgets:
             spent = self.spent.get(self._key(budget), Decimal(0))
             what = f"{kind} {subject} budget of {budget.limit_usd} USD per {budget.period}"
             if spent >= budget.limit_usd:
-                raise GatewayError(
-                    402,
+                raise error(
+                    Code.BUDGET_EXCEEDED,
                     f"{what} is spent ({spent:.2f} USD); requests are refused until the period resets",
-                    type="budget_error",
-                    code=Code.BUDGET_EXCEEDED,
                     extra={
                         "budget": {
                             "kind": kind,

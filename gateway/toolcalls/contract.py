@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gateway.errors import Code, GatewayError, bad_request
+from gateway.errors import Code, bad_request, error
 from gateway.toolcalls.schemas import DEFAULT_CACHE, CompiledSchema, InvalidSchema, SchemaCache
 
 __all__ = ["Choice", "Contract", "OutputKind", "prepare"]
@@ -87,10 +87,9 @@ def _tool_schema(position: int, name: str, schema: Any, cache: SchemaCache) -> C
     try:
         return cache.get(_ANY_OBJECT if schema is None else schema)
     except InvalidSchema as exc:
-        raise GatewayError(
-            400,
+        raise error(
+            Code.INVALID_TOOL_SCHEMA,
             f"tools[{position}] ({name}): the parameters schema is invalid: {exc}",
-            code=Code.INVALID_TOOL_SCHEMA,
             param=f"tools[{position}].function.parameters",
         ) from exc
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.errors import Code, GatewayError
+from gateway.errors import Code, GatewayError, error
 from gateway.toolcalls.contract import Contract
 from gateway.toolcalls.model import Action, Attempt, Mode, new_call_id
 from gateway.toolcalls.reask import reask_messages, structured_constraint
@@ -132,11 +132,9 @@ class ToolGuard:
         """The 502 to return when the answer could not be made valid."""
         last = self.attempts[-1].errors if self.attempts else ()
         summary = "; ".join(last[:3]) or "no valid answer"
-        return GatewayError(
-            502,
+        return error(
+            Code.TOOL_CALL_VALIDATION_FAILED,
             f"the model's reply did not validate after {len(self.attempts)} attempt(s): {summary}",
-            type="upstream_error",
-            code=Code.TOOL_CALL_VALIDATION_FAILED,
             extra={
                 "validation_errors": [list(errors) for errors in self.errors],
                 "attempts": [

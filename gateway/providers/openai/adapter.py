@@ -233,12 +233,7 @@ class OpenAICompatProvider(Provider):
 
     async def _complete_at(self, url: str, payload: bytes, request: ChatRequest) -> Completion:
         response = await self._post(url, payload)
-        try:
-            raw = await self._read_capped(response)
-        except Http1Error as exc:
-            raise transport_error(self.name, exc, "reading the answer") from exc
-        finally:
-            response.release()
+        raw = await self._read_whole(response)
         try:
             parsed = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -260,10 +255,15 @@ class OpenAICompatProvider(Provider):
             reported_timing_s=self.completion_timing(parsed),
         )
 
-    async def _read_capped(self, response: Http1Response) -> bytes:
-        """The whole answer; one over the size bound is refused (MALFORMED_RESPONSE, so the
-        next backend gets the request)."""
-        raw = await response.read(MAX_ANSWER_BYTES)
+    async def _read_whole(self, response: Http1Response) -> bytes:
+        """The whole answer, its connection released; one over the size bound is refused
+        (MALFORMED_RESPONSE, so the next backend gets the request)."""
+        try:
+            raw = await response.read(MAX_ANSWER_BYTES)
+        except Http1Error as exc:
+            raise transport_error(self.name, exc, "reading the answer") from exc
+        finally:
+            response.release()
         if raw is None:
             raise self.malformed(too_large(response.content_length))
         return raw
@@ -283,12 +283,7 @@ class OpenAICompatProvider(Provider):
     ) -> OpenAICompatStream:
         response = await self._post(url, payload)
         if response.content_type == "application/json":
-            try:
-                raw = await self._read_capped(response)
-            except Http1Error as exc:
-                raise transport_error(self.name, exc, "reading the answer") from exc
-            finally:
-                response.release()
+            raw = await self._read_whole(response)
             try:
                 error = self.payload_error(orjson.loads(raw))
             except orjson.JSONDecodeError:
