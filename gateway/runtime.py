@@ -94,6 +94,11 @@ class Runtime:
             now = self.state.clock()
             return [(key, until - now) for key, until in self.state.cooldowns.items() if until > now]
 
+        def capability_misses() -> list[tuple[str, str, float]]:
+            now = self.state.clock()
+            misses = self.state.capability_misses.items()
+            return [(key, f, until - now) for key, by in misses for f, until in by.items() if until > now]
+
         def pool() -> list[tuple[str, bool, int, int, float]]:
             replicas = [r for provider in self.providers.values() for r in provider.pool_state()]
             return [(r.url, r.healthy, r.running, r.waiting, r.kv_cache_usage) for r in replicas]
@@ -112,6 +117,7 @@ class Runtime:
             journal,
             lambda: (self.policy.reloads, self.policy.rejected_reloads),
             self.budgets.usage,
+            capability_misses,
         )
 
     @classmethod

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Llama 4 Scout (17B active / 16 experts, ~109B total) on one 8x H100 80 GB node with vLLM.
 # Flags follow the vLLM Llama 4 blog (2025-04) and vllm-project/recipes (Hopper, 2026-08);
-# see /work/shared/reference/providers.md section 7 and selfhost/README.md for the sizing notes.
+# see docs/providers.md#76-serving-llama-4-on-h100s and selfhost/README.md for the sizing notes.
 # Every setting can be overridden from the environment, e.g. MAX_MODEL_LEN=262144 ./scout-h100.sh
 #
 # Requires vLLM >= 0.12.0 (recipes' minimum), HF_TOKEN with access to the gated meta-llama repo.

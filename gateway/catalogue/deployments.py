@@ -49,7 +49,7 @@ class Deployment:
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", f"{self.provider}/{self.model}")
         retired = self.retired
-        reason = f"retired on {retired.date.isoformat()} ({retired.source})" if retired else ""
+        reason = f"retired by {self.provider} on {retired.date.isoformat()}" if retired else ""
         object.__setattr__(self, "retired_reason", reason)
 
     def retired_on(self, today: date) -> bool:

@@ -8,9 +8,7 @@ from typing import Any
 from gateway.errors import Code, GatewayError, error
 from gateway.metering.events import AttemptRecord
 from gateway.providers.errors import ErrorKind, UpstreamError
-from gateway.routing.types import Plan
-
-NOT_CONFIGURED = "provider not configured"
+from gateway.routing.types import NOT_CONFIGURED, Dropped, Plan
 
 
 def attempts_extra(records: list[AttemptRecord]) -> dict[str, Any]:
@@ -63,11 +61,28 @@ def no_candidates(the_plan: Plan) -> GatewayError:
             extra=extra,
         )
     reasons = "; ".join(f"{d['provider']}: {d['reason']}" for d in dropped)
+    if relevant and not any(d.live for d in relevant):
+        return _never_servable(the_plan, relevant, reasons, extra)
     return error(
         Code.NO_DEPLOYMENT_AVAILABLE,
         f"no deployment of {the_plan.model} can serve this request ({reasons})",
         extra=extra,
     )
+
+
+def _never_servable(the_plan: Plan, relevant: list[Dropped], reasons: str, extra: dict[str, Any]) -> GatewayError:
+    """No deployment could serve this request however long the client waited (the features it
+    uses, its limits, the policy): a 4xx naming the parameter or rule, never a 503 that
+    clients retry."""
+    if all(d.by_policy for d in relevant):
+        rule = f"rule {the_plan.rule!r}" if the_plan.rule else "its defaults"
+        message = f"the policy ({rule}) allows no deployment of {the_plan.model} for this request ({reasons})"
+        return error(Code.POLICY_REJECTED, message, extra=extra)
+    # The request's own routing preferences name a parameter too; a feature says more.
+    params = [d.param for d in relevant if d.param]
+    param = next((p for p in params if not p.startswith("corral.")), params[0] if params else None)
+    message = f"no deployment of {the_plan.model} can serve this request ({reasons})"
+    return error(Code.UNSUPPORTED_PARAMETER if param else Code.INVALID_VALUE, message, param=param, extra=extra)
 
 
 def caller_error(exc: UpstreamError, records: list[AttemptRecord]) -> GatewayError:
@@ -102,6 +117,8 @@ def exhausted(the_plan: Plan, failures: list[UpstreamError], records: list[Attem
             headers={"retry-after": str(wait)},
             extra=extra,
         )
+    if kinds == {ErrorKind.UNSUPPORTED}:
+        return _unsupported(the_plan, failures, extra)
     if kinds == {ErrorKind.CONTEXT_TOO_LONG}:
         return error(
             Code.CONTEXT_LENGTH_EXCEEDED,
@@ -118,3 +135,12 @@ def exhausted(the_plan: Plan, failures: list[UpstreamError], records: list[Attem
             extra=extra,
         )
     return error(Code.UPSTREAM_FAILED, f"every backend failed (tried: {tried})", extra=extra)
+
+
+def _unsupported(the_plan: Plan, failures: list[UpstreamError], extra: dict[str, Any]) -> GatewayError:
+    """Every backend tried refused a feature of the request: retrying cannot help (400, not
+    503), and the client is told which feature, never the providers' own refusal texts."""
+    refusals = [f"{f.provider} does not support {f.param or 'a feature this request uses'}" for f in failures]
+    feature = next((f.param for f in failures if f.param), None)
+    message = f"no deployment of {the_plan.model} can serve this request: " + "; ".join(dict.fromkeys(refusals))
+    return error(Code.UNSUPPORTED_PARAMETER, message, param=feature, extra=extra)

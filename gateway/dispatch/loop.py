@@ -49,6 +49,7 @@ ALWAYS_FALL_OVER = frozenset(
         ErrorKind.CONTEXT_TOO_LONG,
         ErrorKind.TOOL_CALLS_INVALID,
         ErrorKind.MALFORMED_RESPONSE,
+        ErrorKind.UNSUPPORTED,
     }
 )
 
@@ -342,6 +343,8 @@ class Dispatcher:
             self.state.record_health(dep.key, self.policy().defaults.breaker, False)
         if exc.kind is ErrorKind.RATE_LIMITED:
             self.state.cool_down(dep.key, exc.retry_after)
+        elif exc.kind is ErrorKind.UNSUPPORTED and exc.param is not None:
+            self.state.capability_miss(dep.key, exc.param)
         elif exc.kind is ErrorKind.MODEL_GONE:
             self.state.take_out(dep.key, f"{dep.provider} said the model is gone: {exc.message}")
 

@@ -1,4 +1,4 @@
-"""DeepInfra's wire dialect (providers.md §4): `POST /v1/openai/chat/completions`, no
+"""DeepInfra's wire dialect (docs/providers.md#4-deepinfra): `POST /v1/openai/chat/completions`, no
 rate-limit headers but a per-model concurrency limit, `usage.estimated_cost`, usage on a
 stream's final chunk."""
 

@@ -1,4 +1,4 @@
-"""Groq's wire dialect (providers.md §2): `POST /openai/v1/chat/completions`, RPD/TPM
+"""Groq's wire dialect (docs/providers.md#2-groq): `POST /openai/v1/chat/completions`, RPD/TPM
 rate-limit headers with Go-style reset durations, `x_groq` on bodies and streams, timing
 fields in usage, and Groq's refusals of OpenAI parameters it does not support."""
 

@@ -1,4 +1,4 @@
-"""Together AI's wire dialect (providers.md §3): `POST /v1/chat/completions`, per-second
+"""Together AI's wire dialect (docs/providers.md#3-together-ai): `POST /v1/chat/completions`, per-second
 request/token headers, "eos" as the natural finish_reason, usage on a stream's final chunk
 (`stream_options` ignored), 403 for prompts over the context window."""
 
@@ -9,6 +9,7 @@ from typing import Any, Unpack
 
 from gateway.catalogue.deployments import Deployment
 from gateway.fakes.openai.admission import BucketAdmission
+from gateway.fakes.openai.answer import Answer
 from gateway.fakes.openai.base import OpenAICompatFake
 from gateway.fakes.openai.ratelimit import Bucket, Clock, seconds_header
 from gateway.fakes.openai.wire import (
@@ -175,6 +176,20 @@ class TogetherFake(BucketAdmission, OpenAICompatFake):
             ],
             "usage": None,
         }
+
+    def deltas(self, answer: Answer) -> list[dict[str, Any]]:
+        """Every tool-call delta carries the call's id, type and function name: the chunk type
+        of Together's OpenAPI spec and SDK (`ChoiceDelta.tool_calls: List[ToolChoice]`, with
+        `id`, `type`, `function.name` required) has no header-only delta.
+        docs/providers.md#36-together-streamed-tool-call-deltas"""
+        out = super().deltas(answer)
+        for i, call in enumerate(answer.tool_calls):
+            for delta in out:
+                for part in delta.get("tool_calls") or ():
+                    if part["index"] == i:
+                        part["id"], part["type"] = call.id, "function"
+                        part["function"] = {"name": call.name, **part["function"]}
+        return out
 
     def stream_error(self, exchange: Exchange) -> dict[str, Any]:
         return openai_error("Internal server error: generation stopped early", "server_error")

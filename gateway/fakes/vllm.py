@@ -1,4 +1,4 @@
-"""Fake of one self-hosted vLLM replica (providers.md §7): the OpenAI-compatible server
+"""Fake of one self-hosted vLLM replica (docs/providers.md#7-vllm-self-hosted-pool): the OpenAI-compatible server
 plus the operational surface a router reads — `/health`, `/metrics` (Prometheus, with
 vLLM's metric names), `/v1/models` with `max_model_len` — and the behaviour behind those
 numbers: a batch of at most `max_num_seqs` running sequences with a FIFO waiting queue,

@@ -19,6 +19,8 @@ from gateway.routing.types import LiveView, PoolLoad
 DEFAULT_COOLDOWN_S = 5.0
 #: Never trust a retry-after longer than this (a misbehaving header must not park a backend for hours).
 MAX_COOLDOWN_S = 300.0
+#: How long a deployment that refused a feature is not offered requests using it.
+CAPABILITY_MISS_S = 3600.0
 
 
 
@@ -38,6 +40,8 @@ class LiveState:
     available: frozenset[str] = frozenset()
     cooldowns: dict[str, float] = field(default_factory=dict)
     out_of_rotation: dict[str, str] = field(default_factory=dict)
+    #: deployment key -> feature -> monotonic time until which the deployment is not offered it.
+    capability_misses: dict[str, dict[str, float]] = field(default_factory=dict)
     breakers: dict[str, Breaker] = field(default_factory=dict)
     stats: dict[str, LatencyStats] = field(default_factory=dict)
     priors: Mapping[str, Prior] = field(default_factory=provider_priors)
@@ -64,6 +68,7 @@ class LiveState:
             available=self.available,
             cooldowns=self.cooldowns,
             out_of_rotation=self.out_of_rotation,
+            capability_misses=self.capability_misses,
             breakers=self.breakers,
             stats=self.stats,
             pool=self.pool_source() if self.pool_source else None,
@@ -117,6 +122,11 @@ class LiveState:
 
     def take_out(self, key: str, reason: str) -> None:
         self.out_of_rotation[key] = reason
+
+    def capability_miss(self, key: str, feature: str) -> None:
+        """The deployment refused `feature`: offer it no request using it for a while (one
+        entry per deployment and catalogue capability, so the map stays small)."""
+        self.capability_misses.setdefault(key, {})[feature] = self.clock() + CAPABILITY_MISS_S
 
     def _emit(self, kind: str, key: str, data: dict[str, float]) -> None:
         for listener in self.listeners:

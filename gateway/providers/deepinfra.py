@@ -1,4 +1,4 @@
-"""DeepInfra (providers.md §4): OpenAI dialect at `{base}/v1/openai`.
+"""DeepInfra (docs/providers.md#4-deepinfra): OpenAI dialect at `{base}/v1/openai`.
 
 Much of DeepInfra's surface is [UNVERIFIED]; this table only sends what its docs and
 catalogs list: `max_tokens` (so `max_completion_tokens` is renamed), `response_format`

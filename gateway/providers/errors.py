@@ -7,6 +7,7 @@ whether to retry the same deployment, move to the next one, or give up, and
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 
@@ -23,6 +24,9 @@ class ErrorKind(StrEnum):
     MODEL_GONE = "model_gone"
     #: The answer's tool calls (or JSON output) did not validate, even after re-asking.
     TOOL_CALLS_INVALID = "tool_calls_invalid"
+    #: The backend refused a feature or value it does not support: a capability miss, never
+    #: the client's fault (another deployment may well serve the request).
+    UNSUPPORTED = "unsupported"
 
 
 #: Worth another try on the same deployment (transient faults).
@@ -31,6 +35,29 @@ RETRY_SAME = frozenset({ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.UPSTR
 FALL_OVER = frozenset(ErrorKind) - {ErrorKind.BAD_REQUEST}
 #: Counted against a deployment's health (breakers); a 4xx about the request is not.
 HEALTH_FAILURES = RETRY_SAME | {ErrorKind.OVERLOADED}
+
+
+#: How providers word a refusal of a feature (matched on 400-class error messages).
+_REFUSAL = re.compile(r"(doesn'?t|does not|do not|don'?t) support|not supported|unsupported|is not available for", re.I)
+#: The request feature a refusal names, by the words the providers use for it.
+_FEATURES = (
+    (re.compile(r"toolChoice|tool_choice", re.I), "tool_choice"),
+    (re.compile(r"tool use in streaming|streaming.*tool", re.I), "stream_tools"),
+    (re.compile(r"json_schema|response_format|structured output", re.I), "json_schema"),
+    (re.compile(r"logprobs", re.I), "logprobs"),
+    (re.compile(r"image", re.I), "images"),
+    (re.compile(r"\btools?\b|toolConfig", re.I), "tools"),
+)
+
+
+def capability_refusal(message: str) -> bool:
+    """Whether a 400-class error message is the backend refusing a feature it lacks."""
+    return _REFUSAL.search(message) is not None
+
+
+def refused_feature(message: str) -> str | None:
+    """The catalogue capability a refusal names, when it names one we know."""
+    return next((name for pattern, name in _FEATURES if pattern.search(message)), None)
 
 
 class UpstreamError(Exception):
@@ -54,7 +81,8 @@ class UpstreamError(Exception):
         self.status = status
         self.retry_after = retry_after
         self.code = code
-        self.param = param
+        #: For UNSUPPORTED: the catalogue capability refused, when the refusal names one.
+        self.param = param if param is not None or kind is not ErrorKind.UNSUPPORTED else refused_feature(message)
 
     @property
     def retry_same(self) -> bool:

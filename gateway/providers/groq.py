@@ -1,4 +1,4 @@
-"""Groq (providers.md §2): OpenAI dialect at `{base}/openai/v1`.
+"""Groq (docs/providers.md#2-groq): OpenAI dialect at `{base}/openai/v1`.
 
 Quirks: `max_completion_tokens` preferred over `max_tokens`; no `logprobs`,
 `top_logprobs`, `logit_bias` or `messages[].name` (400); `metadata` / `store` not

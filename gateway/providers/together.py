@@ -1,4 +1,4 @@
-"""Together AI (providers.md §3): OpenAI dialect at `{base}/v1`.
+"""Together AI (docs/providers.md#3-together-ai): OpenAI dialect at `{base}/v1`.
 
 Quirks: no `max_completion_tokens` (sent as `max_tokens`); `logprobs` is an integer
 top-k, so OpenAI's `logprobs: true` + `top_logprobs: k` becomes `logprobs: max(k, 1)`

@@ -11,63 +11,90 @@ from gateway.catalogue.deployments import Deployment
 from gateway.catalogue.prices import PriceBook
 from gateway.routing.policy.model import DEFAULT_POLICY, Policy, RouteSettings, Rule
 from gateway.routing.scoring import effective_objective, figures_for, order_candidates
-from gateway.routing.types import Candidate, Dropped, LiveView, Plan, Refusal
+from gateway.routing.types import NOT_CONFIGURED, Candidate, Dropped, LiveView, Plan, Refusal
 from gateway.schema.chat import ChatRequest
 
 #: Output length assumed for estimates when the request sets no max_tokens.
 DEFAULT_EXPECTED_OUTPUT = 256
 
 
+#: The request parameter that asks for each catalogue capability.
+FEATURE_PARAMS = {
+    "tool_choice": "tool_choice",
+    "stream_tools": "stream",
+    "images": "messages",
+    "json_object": "response_format",
+    "json_schema": "response_format",
+    "logprobs": "logprobs",
+    "tools": "tools",
+    "stream": "stream",
+}
 
 
-def _static_reason(req: ChatRequest, dep: Deployment, view: LiveView, settings: RouteSettings) -> str | None:
+def _static_drop(req: ChatRequest, dep: Deployment, view: LiveView, settings: RouteSettings) -> Dropped | None:
     """Reasons that do not depend on live health."""
     if dep.provider not in view.available:
-        return "provider not configured"
+        return Dropped(dep, NOT_CONFIGURED)
     if dep.retired_on(view.today):
-        return dep.retired_reason
+        return Dropped(dep, dep.retired_reason)
     gone = view.out_of_rotation.get(dep.key)
     if gone:
-        return f"out of rotation: {gone}"
+        return Dropped(dep, f"out of rotation: {gone}", live=True)
     if settings.allow is not None and dep.provider not in settings.allow:
-        return "not allowed by policy"
+        return Dropped(dep, "not allowed by policy", by_policy=True)
     if dep.provider in settings.deny:
-        return "denied by policy"
+        return Dropped(dep, "denied by policy", by_policy=True)
     prefs = req.prefs.providers
     if prefs is not None and prefs.only is not None and dep.provider not in prefs.only:
-        return "not in request's providers.only"
+        return Dropped(dep, "not in request's providers.only", param="corral.providers.only")
     if prefs is not None and prefs.ignore is not None and dep.provider in prefs.ignore:
-        return "in request's providers.ignore"
-    missing = req.features - dep.capabilities
+        return Dropped(dep, "in request's providers.ignore", param="corral.providers.ignore")
+    missing = sorted(req.features - dep.capabilities)
     if missing:
-        return "does not support " + ", ".join(sorted(missing))
+        return Dropped(dep, "does not support " + ", ".join(missing), param=FEATURE_PARAMS.get(missing[0], missing[0]))
     if req.max_output_tokens is not None and req.max_output_tokens > dep.max_output_tokens:
-        return f"max output {dep.max_output_tokens} < requested {req.max_output_tokens}"
+        reason = f"max output {dep.max_output_tokens} < requested {req.max_output_tokens}"
+        return Dropped(dep, reason, param="max_tokens")
     needed = req.prompt_tokens_estimate + (req.max_output_tokens or 0)
     if needed > dep.context_window:
-        return f"context window {dep.context_window} < about {needed} tokens needed"
+        return Dropped(dep, f"context window {dep.context_window} < about {needed} tokens needed", param="messages")
     return None
 
 
-def _live_reason(dep: Deployment, view: LiveView, settings: RouteSettings) -> Dropped | None:
+def _live_reason(req: ChatRequest, dep: Deployment, view: LiveView, settings: RouteSettings) -> Dropped | None:
     breaker = view.breakers.get(dep.key) if view.breakers else None
     if breaker is not None and not breaker.would_allow(view.now):
-        return Dropped(dep, f"circuit breaker open (retry in {breaker.retry_in(view.now):.1f}s)")
+        return Dropped(dep, f"circuit breaker open (retry in {breaker.retry_in(view.now):.1f}s)", live=True)
+    refused = _refused(req, dep, view)
+    if refused:
+        return Dropped(dep, refused[0], param=FEATURE_PARAMS.get(refused[1], refused[1]))
     until = view.cooldowns.get(dep.key)
     if until is not None and until > view.now:
-        return Dropped(dep, "cooling down after rate limiting", retry_after_s=until - view.now)
+        return Dropped(dep, "cooling down after rate limiting", retry_after_s=until - view.now, live=True)
     if dep.pooled and view.pool is not None:
         load = view.pool.get(dep.model)
         spill = settings.pool
         if load is not None and load.healthy_replicas == 0:
-            return Dropped(dep, "no healthy pool replica serves this model")
+            return Dropped(dep, "no healthy pool replica serves this model", live=True)
         if load is not None and load.queue_depth >= spill.max_queue_depth:
-            return Dropped(dep, f"pool full: queue depth {load.queue_depth} >= {spill.max_queue_depth}; spilling over")
+            reason = f"pool full: queue depth {load.queue_depth} >= {spill.max_queue_depth}; spilling over"
+            return Dropped(dep, reason, live=True)
         if load is not None and load.kv_cache_usage >= spill.max_kv_cache_usage:
-            return Dropped(
-                dep, f"pool full: KV cache {load.kv_cache_usage:.0%} >= {spill.max_kv_cache_usage:.0%}; spilling over"
-            )
+            reason = f"pool full: KV cache {load.kv_cache_usage:.0%} >= {spill.max_kv_cache_usage:.0%}; spilling over"
+            return Dropped(dep, reason, live=True)
     return None
+
+
+def _refused(req: ChatRequest, dep: Deployment, view: LiveView) -> tuple[str, str] | None:
+    """(why, the first feature refused) when the deployment refused a feature this request uses."""
+    learned = view.capability_misses.get(dep.key) if view.capability_misses else None
+    if not learned:
+        return None
+    refused = sorted(f for f, until in learned.items() if until > view.now and f in req.features)
+    if not refused:
+        return None
+    wait = max(learned[f] for f in refused) - view.now
+    return f"{dep.provider} refused {', '.join(refused)} as unsupported (offered again in {wait:.0f}s)", refused[0]
 
 
 def _max_price(req: ChatRequest, settings: RouteSettings) -> Decimal | None:
@@ -101,11 +128,13 @@ def plan(
     kept: list[Candidate] = []
     dropped: list[Dropped] = []
     for dep in deployments:
-        reason = _static_reason(req, dep, view, settings) or refuse(req, dep)
-        if reason:
-            dropped.append(Dropped(dep, reason))
+        drop = _static_drop(req, dep, view, settings)
+        if drop is None and (refusal := refuse(req, dep)):
+            drop = Dropped(dep, refusal)
+        if drop is not None:
+            dropped.append(drop)
             continue
-        live = _live_reason(dep, view, settings)
+        live = _live_reason(req, dep, view, settings)
         if live is not None:
             dropped.append(live)
             continue

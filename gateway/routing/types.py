@@ -49,12 +49,22 @@ class Candidate:
         return self.figures.describe()
 
 
+#: Why a deployment whose provider this gateway has no adapter for is left out.
+NOT_CONFIGURED = "provider not configured"
+
+
 @dataclass(frozen=True, slots=True)
 class Dropped:
     deployment: Deployment
     reason: str
     #: Seconds until the deployment may be tried again, when it is only cooling down.
     retry_after_s: float | None = None
+    #: The request parameter that rules the deployment out (e.g. tool_choice, max_tokens).
+    param: str | None = None
+    #: Dropped for the moment (breaker, cooldown, pool load, out of rotation): waiting may help.
+    live: bool = False
+    #: Dropped by the operator's policy (allow / deny).
+    by_policy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +102,9 @@ class LiveView:
     #: deployment key -> why it was taken out of rotation (e.g. the provider said the model is gone).
     out_of_rotation: Mapping[str, str]
     breakers: Mapping[str, Breaker] | None = None
+    #: deployment key -> feature -> monotonic time until which the deployment is not offered it
+    #: (it refused the feature as unsupported).
+    capability_misses: Mapping[str, Mapping[str, float]] | None = None
     stats: Mapping[str, LatencyStats] | None = None
     #: logical model -> pool load (absent: no pool information yet).
     pool: Mapping[str, PoolLoad] | None = None

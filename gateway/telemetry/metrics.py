@@ -38,6 +38,8 @@ class LiveGauges:
     policy_reloads: Callable[[], tuple[int, int]]
     #: (kind, subject, period, fraction used) per budget.
     budgets: Callable[[], Iterable[tuple[str, str, str, float]]] = lambda: ()
+    #: (deployment, feature, seconds until offered again) per feature a deployment refused.
+    capability_misses: Callable[[], Iterable[tuple[str, str, float]]] = lambda: ()
 
 
 class _LiveCollector(Collector):
@@ -61,6 +63,14 @@ class _LiveCollector(Collector):
         for key, remaining in self.live.cooldowns():
             cooldown.add_metric([key], remaining)
         yield cooldown
+        misses = GaugeMetricFamily(
+            "corral_capability_miss_seconds",
+            "Seconds before a deployment that refused a feature as unsupported is offered it again",
+            labels=["deployment", "feature"],
+        )
+        for key, feature, remaining in self.live.capability_misses():
+            misses.add_metric([key, feature], remaining)
+        yield misses
         yield from self._pool()
         yield GaugeMetricFamily(
             "corral_ledger_queue_depth", "Usage events waiting for the ledger writer", value=self.live.ledger_queue()

@@ -96,7 +96,8 @@ def test_tool_calls(gateway: SimulatedGateway, provider: str) -> None:
         model="llama-4-maverick",
         messages=messages,  # type: ignore[arg-type]
         tools=[WEATHER],  # type: ignore[list-item]
-        tool_choice="required",
+        # Llama 4 on Bedrock takes only `auto` (docs/providers.md#69-llama-4-tool-use-on-bedrock).
+        tool_choice="auto" if provider == "bedrock" else "required",
         extra_body={"corral": {"providers": {"only": [provider]}}},
     )
     choice = first.choices[0]

@@ -153,3 +153,19 @@ def test_failure_kinds_are_counted_per_deployment(gateway: SimulatedGateway) -> 
     text = httpx.get(gateway.url + "/metrics").text
     line = next(row for row in text.splitlines() if row.startswith("corral_tool_call_failures_total{"))
     assert 'provider="deepinfra"' in line and 'kind="schema_violation"' in line
+
+
+
+def test_a_pool_reask_carries_its_constraint_on_the_wire(gateway: SimulatedGateway) -> None:
+    """One function failed: the re-ask to vLLM carries `response_format` json_schema over that
+    function's call, as the replica received it (several: see tests/providers/test_vllm.py)."""
+    for fake in (f for f in gateway.runtime.fakes if f.provider == "vllm"):
+        fake.script.push(Behaviour(tool_args="schema_invalid"))
+    raw = ask(gateway, ["vllm"])
+    valid_call(raw.parse())  # type: ignore[attr-defined]
+    assert raw.headers["x-corral-tool-validation"] == "retried:1"  # type: ignore[attr-defined]
+    first, reask = gateway.requests("vllm")[-2:]
+    assert "response_format" not in first.json
+    assert reask.json["tool_choice"] == "auto"
+    spec = reask.json["response_format"]["json_schema"]
+    assert spec["name"] == "get_weather" and spec["schema"]["properties"]["name"] == {"const": "get_weather"}

@@ -134,11 +134,26 @@ def test_directive_in_converse_body(bedrock: tuple[BedrockFake, Any]) -> None:
 
 def test_converse_tool_use(bedrock: tuple[BedrockFake, Any]) -> None:
     _, bedrock_client = bedrock
-    answer = bedrock_client.converse(modelId=SCOUT, messages=HELLO, toolConfig={**TOOLS, "toolChoice": {"any": {}}})
+    answer = bedrock_client.converse(modelId=SCOUT, messages=HELLO, toolConfig={**TOOLS, "toolChoice": {"auto": {}}})
     assert answer["stopReason"] == "tool_use"
     (block,) = answer["output"]["message"]["content"]
     assert block["toolUse"]["name"] == "get_weather" and block["toolUse"]["toolUseId"].startswith("tooluse_")
     jsonschema.validate(block["toolUse"]["input"], SCHEMA)
+
+
+@pytest.mark.parametrize("forced", [{"any": {}}, {"tool": {"name": "get_weather"}}])
+def test_llama_4_refuses_forced_tool_choice(bedrock: tuple[BedrockFake, Any], forced: dict[str, Any]) -> None:
+    """The live service's refusal, quoted in public issues (docs/providers.md#69-llama-4-tool-use-on-bedrock)."""
+    _, bedrock_client = bedrock
+    field = next(iter(forced))
+    with pytest.raises(ClientError) as caught:
+        bedrock_client.converse(modelId=SCOUT, messages=HELLO, toolConfig={**TOOLS, "toolChoice": forced})
+    error = caught.value.response["Error"]
+    assert error["Code"] == "ValidationException"
+    assert error["Message"] == (
+        f"This model doesn't support the toolConfig.toolChoice.{field} field. "
+        f"Remove toolConfig.toolChoice.{field} and try again."
+    )
 
 
 def test_converse_after_tool_result_answers_in_text(bedrock: tuple[BedrockFake, Any]) -> None:

@@ -192,7 +192,7 @@ async def test_stream_closed_early_then_reused(fake: BedrockFake, provider: Bedr
 
 
 async def test_tool_call_out(fake: BedrockFake, provider: BedrockProvider) -> None:
-    request = user("What's the weather in Paris?", tools=[WEATHER], tool_choice="required")
+    request = user("What's the weather in Paris?", tools=[WEATHER], tool_choice="auto")
     completion = await provider.complete(request, DEPLOYMENT)
     choice = completion.body["choices"][0]
     assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
@@ -200,87 +200,27 @@ async def test_tool_call_out(fake: BedrockFake, provider: BedrockProvider) -> No
     assert call["type"] == "function" and call["function"]["name"] == "get_weather" and call["id"]
     jsonschema.validate(orjson.loads(call["function"]["arguments"]), WEATHER_SCHEMA)
     sent = fake.requests[-1].json["toolConfig"]
-    assert sent["toolChoice"] == {"any": {}}
+    assert sent["toolChoice"] == {"auto": {}}
     assert sent["tools"][0]["toolSpec"]["inputSchema"] == {"json": WEATHER_SCHEMA}
 
 
-async def test_named_tool_choice(fake: BedrockFake, provider: BedrockProvider) -> None:
-    other = {
-        "type": "function",
-        "function": {
-            "name": "get_time",
-            "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]},
-        },
-    }
-    request = user("time?", tools=[WEATHER, other], tool_choice={"type": "function", "function": {"name": "get_time"}})
-    completion = await provider.complete(request, DEPLOYMENT)
-    assert completion.body["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "get_time"
-    assert fake.requests[-1].json["toolConfig"]["toolChoice"] == {"tool": {"name": "get_time"}}
-
-
-async def test_tool_round_trip(fake: BedrockFake, provider: BedrockProvider) -> None:
-    first = await provider.complete(user("Weather in Paris?", tools=[WEATHER], tool_choice="auto"), DEPLOYMENT)
-    message = first.body["choices"][0]["message"]
-    call = message["tool_calls"][0]
-    history = [
-        {"role": "user", "content": "Weather in Paris?"},
-        {"role": "assistant", "content": None, "tool_calls": message["tool_calls"]},
-        {"role": "tool", "tool_call_id": call["id"], "content": "18C and sunny"},
-    ]
-    fake.script.push(Behaviour(text="It is 18C and sunny in Paris."))
-    second = await provider.complete(chat({"messages": history, "tools": [WEATHER]}), DEPLOYMENT)
-    assert second.body["choices"][0] == {
-        "index": 0,
-        "finish_reason": "stop",
-        "message": {"role": "assistant", "content": "It is 18C and sunny in Paris."},
-    }
-    sent = fake.requests[-1].json["messages"]
-    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
-    assert sent[1]["content"][0]["toolUse"]["input"] == orjson.loads(call["function"]["arguments"])
-    assert sent[2]["content"] == [{"toolResult": {"toolUseId": call["id"], "content": [{"text": "18C and sunny"}]}}]
-
-
-async def test_schema_invalid_tool_args_pass_through(fake: BedrockFake, provider: BedrockProvider) -> None:
-    fake.script.push(Behaviour(tool_args="schema_invalid"))
-    completion = await provider.complete(user("Paris weather", tools=[WEATHER], tool_choice="required"), DEPLOYMENT)
-    arguments = orjson.loads(completion.body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"])
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(arguments, WEATHER_SCHEMA)
-
-
-async def test_malformed_tool_use_is_malformed_response(fake: BedrockFake, provider: BedrockProvider) -> None:
-    fake.script.push(Behaviour(tool_args="malformed"))
+@pytest.mark.parametrize(
+    ("choice", "field"),
+    [("required", "any"), ({"type": "function", "function": {"name": "get_weather"}}, "tool")],
+)
+async def test_forced_tool_choice_is_a_capability_miss_for_llama_4(
+    fake: BedrockFake, provider: BedrockProvider, choice: Any, field: str
+) -> None:
+    """Bedrock refuses toolChoice any/tool for Llama 4 (the live service's words): the adapter
+    reports a capability miss naming the feature, never a client error."""
+    request = user("What's the weather in Paris?", tools=[WEATHER], tool_choice=choice)
     with pytest.raises(UpstreamError) as caught:
-        await provider.complete(user("Paris weather", tools=[WEATHER], tool_choice="required"), DEPLOYMENT)
-    assert caught.value.kind is ErrorKind.MALFORMED_RESPONSE
-
-
-async def test_streamed_tool_calls() -> None:
-    fake = BedrockFake(stream_tools=True)
-    await fake.start()
-    adapter = BedrockProvider(config_for(fake.url))
-    await adapter.start()
-    try:
-        stream = await adapter.stream(
-            user("Weather in Paris?", stream=True, tools=[WEATHER], tool_choice="required"), DEPLOYMENT
-        )
-        chunks = await drain(stream)
-    finally:
-        await adapter.close()
-        await fake.stop()
-    (call,) = arguments_of(chunks).values()
-    assert call["name"] == "get_weather" and call["id"].startswith("tooluse_")
-    jsonschema.validate(orjson.loads(call["arguments"]), WEATHER_SCHEMA)
-    first_tool_delta = next(c for c in chunks if c["choices"][0]["delta"].get("tool_calls"))
-    assert first_tool_delta["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] == ""
-    assert stream.finish_reason == "tool_calls" and chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
-
-
-async def test_streaming_with_tools_refused_like_bedrock(provider: BedrockProvider) -> None:
-    with pytest.raises(UpstreamError) as caught:
-        await provider.stream(user("weather?", stream=True, tools=[WEATHER]), DEPLOYMENT)
-    assert caught.value.kind is ErrorKind.BAD_REQUEST and caught.value.status == 400
-    assert "streaming mode" in caught.value.message
+        await provider.complete(request, DEPLOYMENT)
+    assert caught.value.kind is ErrorKind.UNSUPPORTED and caught.value.param == "tool_choice"
+    assert f"toolConfig.toolChoice.{field} field" in caught.value.message
+    assert fake.requests[-1].json["toolConfig"]["toolChoice"] == {
+        field: ({} if field == "any" else {"name": "get_weather"})
+    }
 
 
 # --- images and unsupported requests ------------------------------------------------------

@@ -1,4 +1,4 @@
-"""DeepInfra-specific behaviour against DeepInfraFake (providers.md §4)."""
+"""DeepInfra-specific behaviour against DeepInfraFake (docs/providers.md#4-deepinfra)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Groq-specific behaviour against GroqFake (providers.md §2)."""
+"""Groq-specific behaviour against GroqFake (docs/providers.md#2-groq)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Error bodies and statuses -> the gateway's error taxonomy (providers.md §2.5, §3.5, §4, §7.2)."""
+"""Error bodies and statuses -> the gateway's error taxonomy (docs/providers.md: #25-groq-errors,
+#35-together-errors, #45-deepinfra-errors, #72-vllm-chat-request-and-response)."""
 
 from __future__ import annotations
 

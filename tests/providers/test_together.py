@@ -1,4 +1,4 @@
-"""Together-specific behaviour against TogetherFake (providers.md §3)."""
+"""Together-specific behaviour against TogetherFake (docs/providers.md#3-together-ai)."""
 
 from __future__ import annotations
 

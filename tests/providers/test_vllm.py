@@ -1,4 +1,4 @@
-"""vLLM-specific behaviour against VllmFake (providers.md §7)."""
+"""vLLM-specific behaviour against VllmFake (docs/providers.md#7-vllm-self-hosted-pool)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
+from gateway.dispatch.tools import reask_request
 from gateway.fakes.script import Behaviour
 from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.providers.vllm.adapter import VllmProvider
+from gateway.toolcalls import Action, Mode, ToolGuard, prepare
 
 from .conftest import chat_request, deployment, running_provider, start_fake
 
@@ -133,3 +135,40 @@ async def test_vllm_extras_are_dropped() -> None:
     assert set(body) <= {"id", "object", "created", "model", "choices", "usage"}
     assert set(body["choices"][0]) == {"index", "message", "finish_reason", "logprobs"}
     assert body["choices"][0]["message"] == {"role": "assistant", "content": body["choices"][0]["message"]["content"]}
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+TIME = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]},
+    },
+}
+
+
+async def test_a_reask_reaches_the_replica_with_its_structured_outputs() -> None:
+    """Several candidate functions: the re-ask's constraint is vLLM's `structured_outputs`,
+    and it is on the wire (the replica received it), not dropped by the parameter table."""
+    req = chat_request(tools=[WEATHER, TIME], tool_choice="required")
+    guard = ToolGuard(prepare(req.body), Mode.RETRY, reasks=1)
+    no_call = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "no"}, "finish_reason": "stop"}]}
+    decision = guard.check(no_call)
+    assert decision.action is Action.REASK and decision.attempt is not None
+    fake, running = await _with({})
+    try:
+        async with running as provider:
+            assert provider.constrains_reasks
+            await provider.complete(reask_request(req, guard, decision.attempt, provider), DEP)
+    finally:
+        await fake.stop()
+    sent = fake.requests[-1].json
+    assert sent["tool_choice"] == "auto"
+    names = {item["properties"]["name"]["const"] for item in sent["structured_outputs"]["json"]["items"]["anyOf"]}
+    assert names == {"get_weather", "get_time"}

@@ -108,7 +108,7 @@ def test_sunk_pool_is_preferred_first() -> None:
     ("req_kw", "live_kw", "provider", "expected"),
     [
         ({}, {"available": ALL - {"groq"}}, "groq", "provider not configured"),
-        ({}, {"today": TODAY}, "groq", "retired on 2026-07-17"),
+        ({}, {"today": TODAY}, "groq", "retired by groq on 2026-07-17"),
         ({}, {"out_of_rotation": {"deepinfra/llama-4-scout": "gone"}}, "deepinfra", "out of rotation"),
         ({"corral": {"providers": {"only": ["groq"]}}}, {}, "deepinfra", "providers.only"),
         ({"corral": {"providers": {"ignore": ["deepinfra"]}}}, {}, "deepinfra", "providers.ignore"),

@@ -67,6 +67,20 @@ def validate_converse(body: Any, *, streaming: bool, stream_tools: bool) -> None
         _validate_tools(tool_config)
         if streaming and not stream_tools:
             raise invalid_request("This model doesn't support tool use in streaming mode.")
+        _refuse_forced_choice(tool_config.get("toolChoice"))
+
+
+def _refuse_forced_choice(choice: Any) -> None:
+    """Llama 4 on Bedrock takes only `auto`: the service model limits `tool` to Anthropic
+    Claude 3 and Amazon Nova, and the live service answers these texts (quoted in public
+    issues); `any` is refused the same way for Llama 3.3, unverified for Llama 4 (refused
+    here, the conservative side). docs/providers.md#69-llama-4-tool-use-on-bedrock"""
+    for forced in ("tool", "any"):
+        if isinstance(choice, dict) and forced in choice:
+            raise invalid_request(
+                f"This model doesn't support the toolConfig.toolChoice.{forced} field. "
+                f"Remove toolConfig.toolChoice.{forced} and try again."
+            )
 
 
 def _validate_message(message: Any, i: int, previous: Any) -> bool:

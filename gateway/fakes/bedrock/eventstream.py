@@ -1,4 +1,4 @@
-"""Encoder for AWS `application/vnd.amazon.eventstream` frames (providers.md §6.7).
+"""Encoder for AWS `application/vnd.amazon.eventstream` frames (docs/providers.md#67-event-stream-framing).
 
 botocore ships only a decoder (`botocore.eventstream.EventStreamBuffer`); the Bedrock
 fake needs the other half. A frame is: a 12-byte prelude (total length, headers length,

@@ -6,7 +6,7 @@ format: JSON for Converse, `application/vnd.amazon.eventstream` frames for
 ConverseStream, `x-amzn-ErrorType` + `{"message"}` for errors. botocore's own
 bedrock-runtime client consumes it (tests/fakes/test_bedrock_fake.py).
 
-Error texts come from providers.md §6.8 and from third-party reports of real Bedrock
+Error texts come from docs/providers.md#68-bedrock-errors-and-http-codes and from third-party reports of real Bedrock
 answers; the ones marked "unverified" there are plausible, not confirmed.
 """
 
@@ -155,7 +155,7 @@ class BedrockFake(FakeServer):
         self.secret_access_key = secret_access_key
         self.region = region
         self.session_token = session_token
-        #: Accept tools on ConverseStream (real Llama 4 refuses them, providers.md §6.9).
+        #: Accept tools on ConverseStream (real Llama 4 refuses them, docs/providers.md#69-llama-4-tool-use-on-bedrock).
         self.stream_tools = stream_tools
         self.model_ids = model_ids if model_ids is not None else known_model_ids()
         self._signer = SigV4Auth(Credentials(access_key_id, secret_access_key), "bedrock", region)

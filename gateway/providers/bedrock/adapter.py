@@ -33,7 +33,7 @@ from gateway.providers.bedrock.mapping import (
     to_converse,
 )
 from gateway.providers.bounded import read_bounded, too_large
-from gateway.providers.errors import ErrorKind, UpstreamError
+from gateway.providers.errors import ErrorKind, UpstreamError, capability_refusal
 from gateway.providers.spec import ProviderSpec
 from gateway.schema.chat import ChatRequest
 
@@ -88,6 +88,8 @@ def error_kind(code: str | None, status: int | None, message: str) -> ErrorKind:
             return ErrorKind.CONTEXT_TOO_LONG
         if _MODEL_GONE.search(message):
             return ErrorKind.MODEL_GONE
+        if capability_refusal(message):
+            return ErrorKind.UNSUPPORTED
     return kind
 
 

@@ -1,6 +1,7 @@
 """Pure OpenAI <-> Bedrock Converse translation (no I/O): requests, answers, stream events.
 
-Facts are from providers.md §6; what the reference left open is decided here and says so.
+Facts are from docs/providers.md#6-aws-bedrock-converse-and-conversestream; what the reference
+left open is decided here and says so.
 `to_converse` is the single source of truth for what Bedrock can serve: it raises
 `UnsupportedRequest` for anything it cannot translate faithfully, and the adapter's
 `unsupported()` simply runs it, so the two can never disagree.

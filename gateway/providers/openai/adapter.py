@@ -327,6 +327,8 @@ class OpenAICompatStream(UpstreamStream):
         self._done = False
         self._closed = False
         self._chunks: AsyncGenerator[list[dict[str, Any]], None] | None = None
+        #: (choice, tool call index) pairs whose header delta has gone out.
+        self._seen_calls: set[tuple[int, Any]] = set()
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.ratelimit: RateLimitState | None = parse_ratelimit(response.headers, provider.dialect.ratelimit_headers)
@@ -422,7 +424,29 @@ class OpenAICompatStream(UpstreamStream):
             for choice in chunk["choices"]:
                 if choice["finish_reason"] is not None:
                     self.finish_reason = choice["finish_reason"]
+                calls = choice["delta"].get("tool_calls")
+                if calls:
+                    self._header_once(choice["index"], calls)
         return chunk
+
+    def _header_once(self, choice: int, calls: list[dict[str, Any]]) -> None:
+        """A tool call's id, type and name go out on its first delta only, as in OpenAI's
+        streams: clients accumulate deltas by concatenating strings, so a backend that repeats
+        them on every delta (Together's chunk type requires them on each) would otherwise
+        reach them as "get_weatherget_weather". Indexes sent as floats become integers."""
+        for call in calls:
+            index = call.get("index")
+            if isinstance(index, float) and index.is_integer():
+                call["index"] = index = int(index)
+            key = (choice, index)
+            if key not in self._seen_calls:
+                self._seen_calls.add(key)
+                continue
+            call.pop("id", None)
+            call.pop("type", None)
+            function = call.get("function")
+            if isinstance(function, dict):
+                function.pop("name", None)
 
     async def aclose(self) -> None:
         chunks = self._chunks

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from gateway.providers.errors import ErrorKind, UpstreamError
+from gateway.providers.errors import ErrorKind, UpstreamError, capability_refusal
 from gateway.providers.ratelimits import parse_duration
 
 __all__ = [
@@ -164,6 +164,8 @@ def classify(status: int | None, info: ErrorInfo, overrides: Mapping[int, ErrorK
         return K.CONTEXT_TOO_LONG
     if status == 404 and _MODEL_MISSING.search(info.message):
         return K.MODEL_GONE
+    if status in (400, 422) and capability_refusal(info.message):
+        return K.UNSUPPORTED
     if status is None:
         return K.UPSTREAM_5XX
     if status in STATUS_KINDS:

@@ -1,4 +1,4 @@
-"""The self-hosted vLLM pool (providers.md §7): OpenAI dialect on each replica's `/v1`.
+"""The self-hosted vLLM pool (docs/providers.md#7-vllm-self-hosted-pool): OpenAI dialect on each replica's `/v1`.
 
 vLLM accepts nearly every OpenAI parameter (`n`, `logprobs` + `top_logprobs`,
 `parallel_tool_calls`, both output limits); `metadata`, `store` and `service_tier`
@@ -26,7 +26,7 @@ from gateway.config import ProviderConfig, VllmPoolConfig
 from gateway.providers.base import Completion, UpstreamStream
 from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
-from gateway.providers.openai.params import OPENAI_PARAMETERS, Rule
+from gateway.providers.openai.params import OPENAI_PARAMETERS, PASS, Rule
 from gateway.providers.spec import ProviderSpec
 from gateway.providers.vllm.pool import Replica, ReplicaState, VllmPool
 from gateway.schema.chat import ChatRequest
@@ -35,7 +35,10 @@ __all__ = ["PARAMETERS", "VllmProvider"]
 
 T = TypeVar("T")
 
-PARAMETERS: Mapping[str, Rule] = OPENAI_PARAMETERS
+#: The OpenAI set plus vLLM's own `structured_outputs` (json / regex / choice / grammar; since
+#: v0.10.2, replacing the `guided_*` fields removed in v0.12.0), which tool-call re-asks use
+#: to make an answer valid by construction. docs/providers.md#75-structured-outputs-on-vllm
+PARAMETERS: Mapping[str, Rule] = {**OPENAI_PARAMETERS, "structured_outputs": PASS}
 
 
 #: How much of the conversation's opening identifies it for replica affinity.
@@ -100,7 +103,8 @@ class VllmProvider(OpenAICompatProvider):
             return reason
         limit = self.pool.max_model_len(deployment.model_id)
         if limit is not None and request.prompt_tokens_estimate >= limit:
-            return f"vllm replicas serve at most {limit} tokens of context for {deployment.model_id}"
+            needed = request.prompt_tokens_estimate
+            return f"context window {limit} of the pool's replicas < about {needed} tokens needed"
         return None
 
     async def complete(self, request: ChatRequest, deployment: Deployment) -> Completion:

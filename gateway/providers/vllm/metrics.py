@@ -1,6 +1,6 @@
 """Reading a vLLM replica's Prometheus `/metrics` into the few numbers a router needs.
 
-Both the current and the pre-0.12 names are accepted (providers.md §7.3):
+Both the current and the pre-0.12 names are accepted (docs/providers.md#73-vllm-prometheus-metrics):
 `vllm:kv_cache_usage_perc` / `vllm:gpu_cache_usage_perc` (a 0-1 fraction) and
 `vllm:prefix_cache_{queries,hits}_total` / `vllm:gpu_prefix_cache_{queries,hits}_total`.
 Gauges and counters are summed over label sets (one per engine or model); KV-cache
