@@ -138,6 +138,14 @@ class TogetherFake(BucketAdmission, OpenAICompatFake):
         seed = exchange.body.get("seed")
         return seed if isinstance(seed, int) and not isinstance(seed, bool) else int(exchange.id[:12], 16)
 
+    def message(self, exchange: Exchange) -> dict[str, Any]:
+        """Tool calls carry their `index` in whole answers too: the SDK's message type
+        (`tool_calls: List[ToolChoice]`) requires it. docs/providers.md#33-together-response-and-usage"""
+        message = super().message(exchange)
+        for i, call in enumerate(message.get("tool_calls") or ()):
+            call["index"] = i
+        return message
+
     def choice(self, exchange: Exchange, index: int) -> dict[str, Any]:
         return {
             "finish_reason": self.wire_finish(exchange.answer.finish),
