@@ -144,6 +144,9 @@ class Settings(_Model):
     #: Catalogue overrides keyed "provider/model", e.g. {"groq/llama-4-scout": {"reenabled": true}}.
     catalogue: dict[str, dict[str, Any]] = Field(default_factory=dict)
     price_book_path: str | None = None
+    #: How often the gateway compares the catalogue with the providers' model listings and takes
+    #: vanished deployments out of rotation (seconds; 0 turns the check off). Never in demo mode.
+    catalogue_check_interval_s: float = Field(3600.0, ge=0)
     #: With no provider credentials at all, start Corral's built-in fakes of every backend (demo mode).
     simulate_missing: bool = True
 

@@ -4,6 +4,7 @@ backends when no credentials are set, the dispatcher and the usage sink."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from gateway.fakes.demo import pointed_at, start_fakes
 from gateway.fakes.server import FakeServer
 from gateway.keys.access import Access
 from gateway.keys.store import KeyStore
+from gateway.live import drift
 from gateway.live.policy import PolicyHolder, default_policy_path
 from gateway.live.shared import SharedState
 from gateway.live.state import LiveState
@@ -59,6 +61,7 @@ class Runtime:
     dispatcher: Dispatcher = field(init=False)
     accounting: Accounting = field(init=False)
     _merged: tuple[Policy, tuple[object, ...], Policy] | None = field(init=False, default=None)
+    _drift_watch: asyncio.Task[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.keys = Access(self.settings)
@@ -118,6 +121,7 @@ class Runtime:
             lambda: (self.policy.reloads, self.policy.rejected_reloads),
             self.budgets.usage,
             capability_misses,
+            lambda: list(self.state.out_of_rotation),
         )
 
     @classmethod
@@ -135,22 +139,7 @@ class Runtime:
         return cls(settings=settings, catalogue=catalogue, prices=prices, policy=policy)
 
     async def start(self) -> None:
-        enabled = {n: c for n, c in self.settings.providers.items() if c.enabled}
-        # Simulated providers are a demo mode: used only when no real credentials are set at
-        # all, never mixed in beside real backends.
-        simulate = self.settings.simulate_missing and not any(c.has_credentials() for c in enabled.values())
-        for name, configured in enabled.items():
-            config = configured
-            if not config.has_credentials():
-                if not simulate or not specs()[name].demo:
-                    log.info("provider %s: no credentials, not used", name)
-                    continue
-                config = await self._simulate(name, config)
-            provider = provider_class(name)(config)
-            await provider.start()
-            self.providers[name] = provider
-            mode = "SIMULATED (built-in fake)" if config.simulated else "live"
-            log.info("provider %s: %s at %s", name, mode, config.base_url or "(pool)")
+        await self.start_providers()
         self.dispatcher = Dispatcher(
             self.providers, self.catalogue, self.prices, self.state, self.policy, tracer=self.tracer
         )
@@ -169,6 +158,29 @@ class Runtime:
             self.shared = SharedState(self.state, self.settings.redis_url)
             await self.shared.start()
             await self.budgets.share(self.settings.redis_url)
+        interval = self.settings.catalogue_check_interval_s
+        if interval > 0 and not all(p.simulated for p in self.providers.values()):
+            self._drift_watch = asyncio.create_task(drift.watch(self, interval), name="corral-catalogue-check")
+
+    async def start_providers(self, demo: bool = True) -> None:
+        """An adapter for every configured provider (with `demo`, and no credentials at all,
+        Corral's own fakes stand in for the providers that allow it)."""
+        enabled = {n: c for n, c in self.settings.providers.items() if c.enabled}
+        # Simulated providers are a demo mode: used only when no real credentials are set at
+        # all, never mixed in beside real backends.
+        simulate = demo and self.settings.simulate_missing and not any(c.has_credentials() for c in enabled.values())
+        for name, configured in enabled.items():
+            config = configured
+            if not config.has_credentials():
+                if not simulate or not specs()[name].demo:
+                    log.info("provider %s: no credentials, not used", name)
+                    continue
+                config = await self._simulate(name, config)
+            provider = provider_class(name)(config)
+            await provider.start()
+            self.providers[name] = provider
+            mode = "SIMULATED (built-in fake)" if config.simulated else "live"
+            log.info("provider %s: %s at %s", name, mode, config.base_url or "(pool)")
 
     def _bind_key_store(self) -> None:
         """API keys live in the ledger database: share the ledger's engine when there is one."""
@@ -210,6 +222,10 @@ class Runtime:
         return pointed_at(spec, config, fakes)
 
     async def close(self) -> None:
+        if self._drift_watch is not None:
+            self._drift_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drift_watch
         await self.keys.close()
         await self.policy.stop()
         await self.budgets.close()

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from gateway.cli.catalogue import catalogue_app
 from gateway.cli.keys import keys_app
 from gateway.cli.policy import policy_app
 from gateway.cli.report import prices_command, reconcile_command, report_app
@@ -143,6 +144,7 @@ app.command("simulate")(simulate_command)
 app.add_typer(policy_app, name="policy")
 app.add_typer(report_app, name="report")
 app.add_typer(keys_app, name="keys")
+app.add_typer(catalogue_app, name="catalogue")
 app.command("prices")(prices_command)
 app.command("reconcile")(reconcile_command)
 

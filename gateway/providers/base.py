@@ -113,6 +113,11 @@ class Provider(ABC):
         """Prices the configuration states (beside the price book's); most state none."""
         return []
 
+    async def served_models(self) -> frozenset[str] | None:
+        """The model IDs the backend says it serves now (its model listing), or None when it
+        cannot tell. Off the request path: used by the catalogue drift check."""
+        return None
+
     def pool_state(self) -> tuple[ReplicaState, ...]:
         """The replicas of a self-hosted pool as last seen; empty for a hosted provider."""
         return ()

@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from gateway.catalogue.drift import Drift
 from gateway.metering.events import UsageEvent
 from gateway.telemetry.refusals import Refusals
 
@@ -40,6 +41,8 @@ class LiveGauges:
     budgets: Callable[[], Iterable[tuple[str, str, str, float]]] = lambda: ()
     #: (deployment, feature, seconds until offered again) per feature a deployment refused.
     capability_misses: Callable[[], Iterable[tuple[str, str, float]]] = lambda: ()
+    #: Deployments out of rotation (the provider said the model is gone, or stopped listing it).
+    out_of_rotation: Callable[[], Iterable[str]] = lambda: ()
 
 
 class _LiveCollector(Collector):
@@ -71,6 +74,14 @@ class _LiveCollector(Collector):
         for key, feature, remaining in self.live.capability_misses():
             misses.add_metric([key, feature], remaining)
         yield misses
+        out = GaugeMetricFamily(
+            "corral_deployment_out_of_rotation",
+            "1 for a deployment taken out of rotation (its model is gone from the provider)",
+            labels=["deployment"],
+        )
+        for key in self.live.out_of_rotation():
+            out.add_metric([key], 1.0)
+        yield out
         yield from self._pool()
         yield GaugeMetricFamily(
             "corral_ledger_queue_depth", "Usage events waiting for the ledger writer", value=self.live.ledger_queue()
@@ -154,6 +165,12 @@ class Metrics:
         )
         #: Requests refused by authentication and by the keys' own limits (counted at once).
         self.refusals = Refusals(r)
+        self.drift = Gauge(
+            "corral_catalogue_drift",
+            "Findings of the last catalogue check (gone, new, due, unknown)",
+            ["finding"],
+            registry=r,
+        )
         if live is not None:
             r.register(_LiveCollector(live))
         self._pending: deque[UsageEvent] = deque()
@@ -161,6 +178,15 @@ class Metrics:
         self._task: asyncio.Task[None] | None = None
         #: Another off-path consumer drained on the same tick (the access log).
         self._also_drain = also_drain
+
+    def catalogue_checked(self, drift: Drift) -> None:
+        for finding, count in (
+            ("gone", len(drift.gone)),
+            ("new", sum(len(ids) for ids in drift.new.values())),
+            ("due", len(drift.due)),
+            ("unknown", len(drift.unknown)),
+        ):
+            self.drift.labels(finding).set(count)
 
     def record(self, event: UsageEvent) -> None:
         self._pending.append(event)

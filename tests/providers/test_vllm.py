@@ -9,7 +9,7 @@ import pytest
 from gateway.dispatch.tools import reask_request
 from gateway.fakes.script import Behaviour
 from gateway.providers.errors import ErrorKind, UpstreamError
-from gateway.providers.vllm.adapter import VllmProvider
+from gateway.providers.vllm.adapter import VllmProvider, conversation_key
 from gateway.toolcalls import Action, Mode, ToolGuard, prepare
 
 from .conftest import chat_request, deployment, running_provider, start_fake
@@ -172,3 +172,15 @@ async def test_a_reask_reaches_the_replica_with_its_structured_outputs() -> None
     assert sent["tool_choice"] == "auto"
     names = {item["properties"]["name"]["const"] for item in sent["structured_outputs"]["json"]["items"]["anyOf"]}
     assert names == {"get_weather", "get_time"}
+
+
+def test_a_conversation_keeps_its_affinity_key_as_it_grows() -> None:
+    """Turn one and every later turn share the key (with or without a system prompt), so
+    they land on the replica that holds the conversation's prefix."""
+    user = {"role": "user", "content": "Plan a trip to Lyon."}
+    later = [user, {"role": "assistant", "content": "Sure."}, {"role": "user", "content": "And Nice?"}]
+    assert conversation_key(chat_request(messages=[user])) == conversation_key(chat_request(messages=later))
+    system = {"role": "system", "content": "You are a travel agent."}
+    with_system = conversation_key(chat_request(messages=[system, user]))
+    assert with_system == conversation_key(chat_request(messages=[system, *later]))
+    assert with_system != conversation_key(chat_request(messages=[user]))

@@ -161,7 +161,32 @@ class BedrockFake(FakeServer):
         self._signer = SigV4Auth(Credentials(access_key_id, secret_access_key), "bedrock", region)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post(r"/model/{model_id:.+}/{operation:converse|converse-stream}", self.handle)]
+        return [
+            web.post(r"/model/{model_id:.+}/{operation:converse|converse-stream}", self.handle),
+            web.get("/foundation-models", self.handle_listing),
+        ]
+
+    async def handle_listing(self, request: web.Request) -> web.StreamResponse:
+        """ListFoundationModels (the control plane's `GET /foundation-models`, signed like the
+        runtime calls; botocore's bedrock service model): the in-region `meta.*` models this
+        fake serves, filtered by `byProvider` as the service does (case-insensitively)."""
+        try:
+            self.verify_signature(request, b"")
+        except BedrockRejection as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        wanted = request.query.get("byProvider", "").lower()
+        ids = sorted({m.split(".", 1)[1] if m.startswith("us.") else m for m in self.model_ids})
+        summaries = [
+            {
+                "modelId": model_id,
+                "modelArn": f"arn:aws:bedrock:{self.region}::foundation-model/{model_id}",
+                "providerName": "Meta",
+                "modelLifecycle": {"status": "ACTIVE"},
+            }
+            for model_id in ids
+            if not wanted or wanted == "meta"
+        ]
+        return web.json_response({"modelSummaries": summaries})
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

@@ -34,6 +34,7 @@ from gateway.providers.bedrock.mapping import (
 )
 from gateway.providers.bounded import read_bounded, too_large
 from gateway.providers.errors import ErrorKind, UpstreamError, capability_refusal
+from gateway.providers.listing import fetch_json
 from gateway.providers.spec import ProviderSpec
 from gateway.schema.chat import ChatRequest
 
@@ -204,6 +205,24 @@ class BedrockProvider(Provider):
         except UnsupportedRequest as exc:
             return str(exc)
         return None
+
+    async def served_models(self) -> frozenset[str] | None:
+        """ListFoundationModels (`GET /foundation-models?byProvider=meta` on the control plane,
+        signed like the runtime calls), with each listed model also under its cross-region
+        inference profile (`us.meta.…` in a us-* region), the form the catalogue uses."""
+        if self._signer is None:
+            return None
+        base = self.config.base_url or f"https://bedrock.{self.region}.amazonaws.com"
+        url = base.rstrip("/") + "/foundation-models?byProvider=meta"
+        aws_request = AWSRequest(method="GET", url=url, data=b"")
+        self._signer.add_auth(aws_request)
+        body = await fetch_json(url, dict(aws_request.headers.items()), self.config.timeouts.first_byte_s)
+        summaries = body.get("modelSummaries") if isinstance(body, dict) else None
+        if not isinstance(summaries, list):
+            return None
+        geo = self.region.split("-", 1)[0]
+        listed = [str(s["modelId"]) for s in summaries if isinstance(s, dict) and "modelId" in s]
+        return frozenset(listed) | frozenset(f"{geo}.{m}" for m in listed)
 
     def url(self, deployment: Deployment, operation: str) -> str:
         return f"{self.endpoint}/model/{quote(deployment.model_id, safe='')}/{operation}"

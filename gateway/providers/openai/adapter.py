@@ -50,6 +50,7 @@ from gateway.providers.http1 import (
     ReadTimeout,
     TotalTimeout,
 )
+from gateway.providers.listing import listed_models
 from gateway.providers.openai.error_map import error_info, read_error, redact, upstream_error
 from gateway.providers.openai.normalise import Malformed, Shape, normalise_chunk, normalise_completion
 from gateway.providers.openai.params import Rule, Unsupported, find_unsupported, translate_body
@@ -151,6 +152,12 @@ class OpenAICompatProvider(Provider):
         if self._client is None:
             raise RuntimeError(f"{self.name}: provider used before start()")
         return self._client
+
+    async def served_models(self) -> frozenset[str] | None:
+        """`GET {base}/models`: OpenAI's `{"data": [{"id": …}]}` or a bare list (Together)."""
+        headers = {"Authorization": f"Bearer {self._secrets[0]}"} if self._secrets else {}
+        url = self.config.base_url.rstrip("/") + "/models"
+        return await listed_models(url, headers, self.config.timeouts.first_byte_s)
 
     # -- requests --------------------------------------------------------------------------
 

@@ -50,9 +50,13 @@ def conversation_key(request: ChatRequest) -> str | None:
     share it share a prefix in vLLM's cache, so they should land on the same replica."""
     messages = request.body.get("messages") or ()
     opening = []
-    for message in messages[:2]:
+    for message in messages:
         content = message.get("content")
         opening.append(content if isinstance(content, str) else orjson.dumps(content).decode())
+        # System and developer turns lead; the first user turn closes the opening (without a
+        # system prompt it is the opening alone, whatever the later turns add).
+        if message.get("role") not in ("system", "developer"):
+            break
     text = "\x1e".join(opening)
     return text[:AFFINITY_PREFIX_CHARS] if text else None
 
@@ -92,6 +96,11 @@ class VllmProvider(OpenAICompatProvider):
         if probes is not None:
             await probes.close()
         await super().close()
+
+    async def served_models(self) -> frozenset[str] | None:
+        """What the pool's healthy replicas list (None until one has answered a health check)."""
+        healthy = [r for r in self.pool.state() if r.healthy]
+        return frozenset(m for r in healthy for m in r.models) if healthy else None
 
     def pool_state(self) -> tuple[ReplicaState, ...]:
         """A snapshot of every replica, for the router."""
