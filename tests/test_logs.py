@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from gateway.metering.events import UsageEvent
-from gateway.telemetry.logs import AccessLog, JsonFormatter
+from gateway.telemetry.logs import AccessLog, JsonFormatter, TextFormatter
 
 
 def test_access_line_is_json_with_the_request_id(caplog: pytest.LogCaptureFixture) -> None:
@@ -42,6 +42,12 @@ def test_access_line_is_json_with_the_request_id(caplog: pytest.LogCaptureFixtur
     assert line["provider"] == "vllm" and line["team"] == "search" and line["cost_usd"] == "0.000001"
     assert line["level"] == "info" and line["logger"] == "corral.access"
     assert "messages" not in line and "content" not in line
+    # Text logs carry the same fields as JSON ones.
+    text = TextFormatter().format(record)
+    assert "corral.access: request" in text
+    for key, value in line.items():
+        if key not in {"ts", "level", "logger", "msg"}:
+            assert f"{key}={'-' if value is None else value}" in text
 
 
 def test_formatter_keeps_exceptions_on_one_line() -> None:

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from gateway.api.explain import plan_to_json
 from gateway.api.parse import parse_chat
@@ -54,6 +56,7 @@ def explain_command(
     max_tokens: Annotated[int | None, typer.Option(help="max_tokens the client sets.")] = None,
     feature: Annotated[list[str], typer.Option(help="tools, images, json_schema or stream (repeatable).")] = [],  # noqa: B006
     tag: Annotated[list[str], typer.Option(help="Request tag KEY=VALUE (repeatable), e.g. team=search.")] = [],  # noqa: B006
+    as_json: Annotated[bool, typer.Option("--json", help="The plan as JSON (for scripts) instead of a table.")] = False,
 ) -> None:
     """Print the plan POLICY gives a request: candidates in order with figures, and why the rest were dropped."""
     try:
@@ -72,4 +75,37 @@ def explain_command(
     the_plan = plan(
         req, catalogue.deployments(req.model), load_price_book(), state.view(), lambda r, d: None, the_policy
     )
-    typer.echo(orjson.dumps(plan_to_json(the_plan, {}), option=orjson.OPT_INDENT_2).decode())
+    shown = plan_to_json(the_plan, {})
+    if as_json:
+        typer.echo(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
+    else:
+        _print_plan(shown)
+
+
+def _print_plan(shown: dict[str, Any]) -> None:
+    """The plan as an SRE reads it: the rule and objective, candidates in order, then the drops."""
+    console = Console()
+    objective = shown["objective"]
+    slo = f", TTFT SLO {objective['max_ttft_ms']} ms" if objective.get("max_ttft_ms") else ""
+    rule = shown["rule"] or "(defaults)"
+    console.print(f"model {shown['model']}: rule {rule}, prefer {objective['prefer']}{slo}")
+    if shown["rejected"]:
+        console.print(f"rejected by the policy: {shown['rejected']}")
+    plan = Table("#", "provider", "model id", "expected cost USD", "TTFT ms", "total ms", "meets SLO")
+    for row in shown["plan"]:
+        meets = row.get("meets_slo")
+        plan.add_row(
+            str(row["rank"]),
+            row["provider"],
+            row["model_id"],
+            row["expected_cost_usd"],
+            str(row.get("expected_ttft_ms", "")),
+            str(row.get("expected_latency_ms", "")),
+            "-" if meets is None else ("yes" if meets else "no"),
+        )
+    console.print(plan)
+    dropped = Table("dropped", "model id", "why")
+    for row in shown["dropped"]:
+        dropped.add_row(row["provider"], row["model_id"], row["reason"])
+    if shown["dropped"]:
+        console.print(dropped)

@@ -85,7 +85,11 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
     @app.get("/readyz")
     async def readyz(request: Request) -> Response:
         ready = bool(runtime.providers)
-        body = {"status": "ready" if ready else "not_ready", "providers": sorted(runtime.providers)}
+        body: dict[str, object] = {"status": "ready" if ready else "not_ready", "providers": sorted(runtime.providers)}
+        simulated = sorted(n for n, p in runtime.providers.items() if p.simulated)
+        if simulated:
+            body["simulated"] = simulated
+            body["warning"] = "answers come from Corral's built-in fakes, not real backends (demo mode)"
         return JSONResponse(body, status_code=200 if ready else 503)
 
     return app

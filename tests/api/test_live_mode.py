@@ -4,6 +4,8 @@ CORRAL_DEEPINFRA_BASE_URL, exactly as a regional endpoint or an egress proxy wou
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from gateway.config import load_settings
@@ -49,3 +51,18 @@ def test_wrong_upstream_key_is_a_gateway_error_not_a_client_401() -> None:
             error = answer.json()["error"]
             assert error["attempts"][0]["kind"] == "auth"
             assert "a-wrong-key" not in answer.text
+
+
+def test_demo_mode_says_so_on_readyz() -> None:
+    with running_gateway(load_settings(env={})) as (url, runtime), httpx.Client(base_url=url) as client:
+        body = client.get("/readyz").json()
+        assert body["status"] == "ready" and body["simulated"] == sorted(runtime.providers)
+        assert "built-in fakes" in body["warning"]
+
+
+def test_a_deployment_config_with_no_credentials_is_not_ready_rather_than_simulated() -> None:
+    settings = load_settings(Path(__file__).resolve().parents[2] / "deploy" / "corral.yaml", env={})
+    with running_gateway(settings) as (url, runtime), httpx.Client(base_url=url) as client:
+        assert not runtime.fakes and not runtime.providers
+        reply = client.get("/readyz")
+        assert reply.status_code == 503 and "simulated" not in reply.json()

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from gateway.config import load_settings
+from gateway.providers.registry import specs
 from tests.deploy.conftest import (
     APT_LINE,
     COMPOSE,
@@ -215,3 +216,31 @@ def test_docker_compose_config_accepts_it(profile: str | None) -> None:
         cwd=ROOT, env=_compose_env(), capture_output=True, text=True, timeout=60, check=False,
     )
     assert bare.returncode == 0, bare.stderr
+
+
+def test_no_deployment_configuration_serves_simulated_answers() -> None:
+    """The shipped deployment configurations (compose, Kubernetes) never fall back to the
+    built-in fakes: an empty .env serves nothing rather than simulated answers."""
+    assert load_settings(ROOT / "deploy" / "corral.yaml", env={}).simulate_missing is False
+    manifest = (ROOT / "selfhost" / "k8s" / "gateway.yaml").read_text()
+    assert "simulate_missing: false" in manifest and "simulate_missing: true" not in manifest
+
+
+def test_compose_passes_every_providers_variables_through(services: dict[str, dict[str, Any]]) -> None:
+    """Every provider that is turned on from the environment can be, in compose (derived from
+    the providers' own descriptors, so a new provider cannot be forgotten)."""
+    wanted = set()
+    for name, spec in specs().items():
+        if spec.dev_only or spec.credentials == "deployments":
+            continue
+        if spec.key_env:
+            wanted.add(spec.key_env)
+        if spec.credentials == "url":
+            wanted.add(f"CORRAL_{name.upper()}_BASE_URL")
+        if spec.credentials == "pool":
+            wanted.add(f"CORRAL_{name.upper()}_URLS")
+        if spec.credentials == "aws":
+            wanted |= {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"}
+    for gateway in GATEWAYS:
+        missing = wanted - set(env_of(services[gateway]))
+        assert not missing, f"{gateway} lacks {sorted(missing)}"

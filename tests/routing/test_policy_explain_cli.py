@@ -13,7 +13,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "policies" / "examples"
 
 
 def explain(*args: str) -> tuple[int, dict[str, object]]:
-    result = CliRunner().invoke(app, ["policy", "explain", *args])
+    result = CliRunner().invoke(app, ["policy", "explain", "--json", *args])
     return result.exit_code, json.loads(result.output) if result.exit_code == 0 else {"output": result.output}
 
 
@@ -47,3 +47,12 @@ def test_a_huge_prompt_drops_small_context_windows() -> None:
 def test_unknown_model_is_exit_2() -> None:
     code, _ = explain(str(EXAMPLES / "latency_first.yaml"), "--model", "gpt-4o")
     assert code == 2
+
+
+def test_the_default_output_is_a_table_an_sre_reads() -> None:
+    result = CliRunner().invoke(
+        app, ["policy", "explain", str(EXAMPLES / "regulated_phi.yaml"), "--tag", "data_class=phi"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "rule" in result.output and "provider" in result.output and "dropped" in result.output
+    assert not result.output.lstrip().startswith("{")
