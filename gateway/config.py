@@ -45,6 +45,19 @@ class Timeouts(_Model):
     total_s: float = Field(600.0, gt=0)
 
 
+class StreamLimits(_Model):
+    """Bounds on one upstream stream: past any of them the upstream is malformed (the
+    request falls over before the first byte is relayed; a clean SSE error after)."""
+
+    #: Largest single SSE event (a real chunk is a few KiB, with logprobs tens of KiB).
+    max_event_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    #: Largest whole stream, counted as the bytes read from the upstream.
+    max_answer_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    #: Longest time without a complete event (keep-alive comments and trickled bytes do not
+    #: count); a silent upstream is cut sooner by `first_byte_s`.
+    event_idle_s: float = Field(60.0, gt=0)
+
+
 class BedrockConfig(_Model):
     region: str = "us-east-1"
     access_key_id: SecretStr | None = None
@@ -90,6 +103,8 @@ class ProviderConfig(_Model):
     base_url: str = ""
     api_key: SecretStr | None = None
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    #: Set from `Settings.streams` when the gateway starts.
+    streams: StreamLimits = Field(default_factory=StreamLimits)
     pool_size: int = Field(256, ge=1)
     #: Points at one of Corral's own fakes rather than the real service.
     simulated: bool = False
@@ -133,6 +148,8 @@ class Settings(_Model):
     redis_url: str | None = None
     policy_path: str | None = None
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    #: Bounds on every upstream stream (the `streams:` section of the config file).
+    streams: StreamLimits = Field(default_factory=StreamLimits)
     #: On SIGTERM, how long in-flight requests and streams may take to finish.
     shutdown_grace_s: int = Field(30, gt=0)
     #: Static API keys: admin-scoped bootstrap keys, beside the key store's keys.

@@ -3,6 +3,7 @@ An event loop held by one request shows here as a slow (or timed-out) health che
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -57,3 +58,43 @@ def probing_healthz(url: str, interval_s: float = 0.02, min_probes: int = 3) -> 
             time.sleep(0.05)
         probe._stop.set()
         thread.join(PROBE_TIMEOUT_S * 2)
+
+
+def rss_bytes() -> int:
+    """This process's resident set size now (the gateway under test runs in it)."""
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class Peak:
+    start: int
+    highest: int
+
+    @property
+    def growth(self) -> int:
+        return self.highest - self.start
+
+
+@contextmanager
+def peak_rss(interval_s: float = 0.01, max_samples: int = 100_000) -> Iterator[Peak]:
+    """The highest RSS sampled while the block runs."""
+    start = rss_bytes()
+    peak = Peak(start, start)
+    stop = threading.Event()
+
+    def sample() -> None:
+        for _ in range(max_samples):
+            if stop.is_set():
+                return
+            peak.highest = max(peak.highest, rss_bytes())
+            time.sleep(interval_s)
+
+    thread = threading.Thread(target=sample, name="rss-sampler", daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        thread.join(5)
+        peak.highest = max(peak.highest, rss_bytes())

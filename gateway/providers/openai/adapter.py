@@ -25,6 +25,7 @@ for the vLLM pool, takes a replica out of rotation).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
@@ -53,7 +54,7 @@ from gateway.providers.http1 import (
 from gateway.providers.openai.error_map import error_info, read_error, redact, upstream_error
 from gateway.providers.openai.normalise import Malformed, Shape, normalise_chunk, normalise_completion
 from gateway.providers.openai.params import Rule, Unsupported, find_unsupported, translate_body
-from gateway.providers.openai.sse_decode import SSEDecoder, SSEEvent
+from gateway.providers.openai.sse_decode import SSEDecoder, SSEEvent, StreamTooLarge
 from gateway.providers.ratelimits import RateLimitHeaders, parse_duration, parse_ratelimit
 from gateway.schema.chat import CHARS_PER_TOKEN, ChatRequest
 from gateway.schema.usage import Usage
@@ -348,9 +349,12 @@ class OpenAICompatStream(UpstreamStream):
 
     async def _iterate(self) -> AsyncGenerator[list[dict[str, Any]], None]:
         """One list of chunks per network read: everything that arrived together."""
-        decoder = SSEDecoder()
+        limits = self._provider.config.streams
+        decoder = SSEDecoder(limits.max_event_bytes, limits.max_answer_bytes)
         read = self._response.readany
         name = self._provider.name
+        clock = asyncio.get_running_loop().time
+        idle_until = clock() + limits.event_idle_s
         try:
             while not self._done:
                 try:
@@ -359,8 +363,22 @@ class OpenAICompatStream(UpstreamStream):
                     raise transport_error(name, exc, "reading the stream") from exc
                 if not data:
                     break
+                try:
+                    events = decoder.feed(data)
+                except StreamTooLarge as exc:
+                    raise self._provider.malformed(str(exc)) from exc
+                now = clock()
+                if events:
+                    idle_until = now + limits.event_idle_s
+                elif now > idle_until:
+                    raise UpstreamError(
+                        K.TIMEOUT,
+                        f"{name}: no complete event within {limits.event_idle_s:g} s (bytes trickled in)",
+                        provider=name,
+                        code="event_idle_timeout",
+                    )
                 batch = []
-                for event in decoder.feed(data):
+                for event in events:
                     chunk = self._on_event(event)
                     if chunk is not None:
                         batch.append(chunk)
