@@ -29,8 +29,11 @@ def _store_down(exc: SQLAlchemyError) -> GatewayError:
 def make_reload_handler(rt: Runtime) -> Any:
     async def reload_policy(request: Request) -> Response:
         authenticate(request, rt.keys, "admin")
-        result = rt.policy.reload()
-        body = {"reloaded": result.ok, "policy": result.policy, "errors": result.errors}
+        force = request.query_params.get("force", "false").lower()
+        if force not in ("true", "false", "1", "0"):
+            raise bad_request("force must be true or false", param="force")
+        result = await rt.policy.reload(force=force in ("true", "1"))
+        body = {"reloaded": result.ok, "policy": result.policy, "errors": result.errors, "hash": result.digest}
         if not result.ok:
             body["error"] = {
                 "message": "new policy refused; the last good policy keeps serving: " + "; ".join(result.errors),

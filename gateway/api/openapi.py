@@ -116,7 +116,10 @@ EXPLAIN: dict[str, Any] = {
     "requestBody": _json_body("ChatCompletionRequest"),
     "responses": _errors((400, *_AUTH, 404, 413)),
 }
-RELOAD: dict[str, Any] = {"responses": _errors((*_AUTH, 422))}
+RELOAD: dict[str, Any] = {
+    "parameters": _query(("force",), force={"type": "string", "enum": ["true", "false"]}),
+    "responses": _errors((400, *_AUTH, 422)),
+}
 CREATE_KEY: dict[str, Any] = {
     "requestBody": _json_body("KeySpec"),
     "responses": _errors((400, *_AUTH, 413, 503)),

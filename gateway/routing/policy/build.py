@@ -51,7 +51,8 @@ def build_policy(doc: YamlDoc, source: str, default_name: str, catalogue: Catalo
         build_rule(doc, raw, ("rules", i), defaults, source, catalogue) for i, raw in enumerate(data.get("rules", []))
     )
     budgets = tuple(build_budget(doc, raw, ("budgets", i)) for i, raw in enumerate(data.get("budgets", [])))
-    return Policy(str(data.get("name") or default_name), defaults, rules, source, budgets)
+    revision = int(data.get("revision", 0))
+    return Policy(str(data.get("name") or default_name), defaults, rules, source, budgets, revision)
 
 
 def build_settings(doc: YamlDoc, raw: dict[str, Any], at: Path, base: RouteSettings) -> RouteSettings:

@@ -134,6 +134,8 @@ class Policy:
     rules: tuple[Rule, ...] = ()
     source: str = ""
     budgets: tuple[Budget, ...] = ()
+    #: The file's `revision`: raising it lets a reload drop rules or budgets (see live/policy.py).
+    revision: int = 0
 
     def rule_for(
         self,
