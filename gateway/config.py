@@ -157,6 +157,8 @@ class Settings(_Model):
     #: Authentication on every endpoint but health and metrics; off only when asked
     #: explicitly (`corral serve --no-auth`, CORRAL_AUTH=off), and said loudly at start.
     auth: bool = True
+    #: Serve `/docs` and `/openapi.json` (off by default: they list every route; CORRAL_DOCS=on).
+    docs: bool = False
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     #: Catalogue overrides keyed "provider/model", e.g. {"groq/llama-4-scout": {"reenabled": true}}.
     catalogue: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -239,6 +241,11 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         raw["auth"] = True
     elif auth:
         raise ConfigError(f"CORRAL_AUTH={auth!r}: expected on or off")
+    docs = env.get("CORRAL_DOCS", "").strip().lower()
+    if docs in {"on", "1", "true", "yes"}:
+        raw["docs"] = True
+    elif docs in {"off", "0", "false", "no"}:
+        raw["docs"] = False
     if env.get("CORRAL_LEDGER_WRITER"):
         raw["ledger_writer"] = env["CORRAL_LEDGER_WRITER"]
     if env.get("CORRAL_SIMULATE") in {"0", "false", "no"}:

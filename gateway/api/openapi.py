@@ -23,7 +23,7 @@ __all__ = [
     "CREATE_KEY",
     "EXPLAIN",
     "LIST_KEYS",
-    "PUBLIC",
+    "MODELS",
     "RELOAD",
     "REVOKE_KEY",
     "SPEND",
@@ -138,7 +138,7 @@ SPEND_REQUESTS: dict[str, Any] = {
     "responses": _errors((400, *_AUTH, 503)),
 }
 #: Endpoints without authentication still answer unknown routes and methods in OpenAI's shape.
-PUBLIC: dict[str, Any] = {"responses": _errors((404,))}
+MODELS: dict[str, Any] = {"responses": _errors(_AUTH)}
 
 
 def components() -> dict[str, Any]:

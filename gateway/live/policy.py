@@ -146,9 +146,7 @@ class PolicyHolder:
         if not seen:
             self._seen = None
         self.rejected_reloads += 1
-        log.error(
-            "policy %s %s (hash %s); keeping the last good one: %s", self.path, why, digest, "; ".join(errors)
-        )
+        log.error("policy %s %s (hash %s); keeping the last good one: %s", self.path, why, digest, "; ".join(errors))
         return ReloadResult(False, self.current.name, errors, digest)
 
     async def watch(self) -> None:

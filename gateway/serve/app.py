@@ -39,7 +39,17 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
         finally:
             await runtime.close()
 
-    app = FastAPI(title="Corral", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    # /docs and /openapi.json describe every route: served only when `docs` is on (the
+    # document is still built in-process, e.g. by the schemathesis suite, via app.openapi()).
+    docs = runtime.settings.docs
+    app = FastAPI(
+        title="Corral",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+        redoc_url=None,
+    )
     errors.install(app)
     openapi.install(app)
     app.add_api_route(
@@ -49,7 +59,7 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
         response_model=None,
         openapi_extra=openapi.CHAT,
     )
-    app.add_api_route("/v1/models", models.make_handler(runtime), methods=["GET"], openapi_extra=openapi.PUBLIC)
+    app.add_api_route("/v1/models", models.make_handler(runtime), methods=["GET"], openapi_extra=openapi.MODELS)
     app.add_api_route(
         "/v1/route/explain", explain.make_handler(runtime), methods=["POST"], openapi_extra=openapi.EXPLAIN
     )
