@@ -8,6 +8,7 @@ import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
 
+from gateway.api.duplicates import no_duplicate_keys, refuse_duplicate_keys
 from gateway.catalogue.deployments import Catalogue
 from gateway.errors import Code, GatewayError, bad_request, error
 from gateway.schema.chat import (
@@ -63,15 +64,23 @@ def _param(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in _UNION_TAGS or part.startswith(("function-", "literal[", "constrained-")):
+        elif part in _UNION_TAGS or "[" in part or part.startswith(("function-", "constrained-")):
             continue
         else:
             out += f".{part}" if out else part
     return out
 
 
+def _most_specific(errors: list[Any]) -> Any:
+    """The error that says most: for a union (`stop`: a string or a list; content: a string
+    or parts) pydantic reports every branch, and the first ("Input should be a valid
+    string") is usually the least useful. Prefer errors other than a plain type mismatch,
+    then the deepest location."""
+    return min(errors, key=lambda e: (str(e["type"]).endswith("_type"), -len(e["loc"])))
+
+
 def _validation_error(exc: ValidationError) -> GatewayError:
-    first = exc.errors(include_url=False)[0]
+    first = _most_specific(exc.errors(include_url=False))
     param = _param(tuple(first["loc"]))
     kind = first["type"]
     if kind == "missing":
@@ -90,6 +99,10 @@ def parse_chat(raw: bytes, catalogue: Catalogue, request_id: str) -> ChatRequest
         raise bad_request(f"request body is not valid JSON: {exc}", code=Code.INVALID_JSON) from exc
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object", code=Code.INVALID_JSON)
+    if not no_duplicate_keys(raw, body):
+        refuse_duplicate_keys(raw)
+    if "stream" in body and body["stream"] is None:
+        del body["stream"]  # OpenAI accepts `stream: null` as the default (not streamed)
     # Nesting needs an opening bracket per level: few brackets in all, no walk needed.
     if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(body) > MAX_DEPTH:
         raise bad_request(f"request body is nested deeper than {MAX_DEPTH} levels", code=Code.INVALID_JSON)

@@ -63,6 +63,17 @@ def no_candidates(the_plan: Plan) -> GatewayError:
             extra=extra,
         )
     reasons = "; ".join(f"{d['provider']}: {d['reason']}" for d in dropped)
+    serving = [d for d in relevant if not d.retired]
+    params = sorted({d.param for d in serving if d.param is not None})
+    if serving and all(d.param is not None for d in serving):
+        # No configured deployment can ever serve this: the client must change the request
+        # (a retryable 503 would only be retried).
+        return error(
+            Code.UNSUPPORTED_PARAMETER,
+            f"no deployment of {the_plan.model} supports this request's {', '.join(params)} ({reasons})",
+            param=params[0],
+            extra=extra,
+        )
     return error(
         Code.NO_DEPLOYMENT_AVAILABLE,
         f"no deployment of {the_plan.model} can serve this request ({reasons})",

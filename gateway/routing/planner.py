@@ -20,6 +20,30 @@ DEFAULT_EXPECTED_OUTPUT = 256
 
 
 
+#: The request parameter behind each feature a deployment may lack.
+FEATURE_PARAMS = {
+    "stream": "stream",
+    "tools": "tools",
+    "stream_tools": "tools",
+    "tool_choice": "tool_choice",
+    "json_object": "response_format",
+    "json_schema": "response_format",
+    "logprobs": "logprobs",
+    "images": "messages",
+}
+
+
+def _unservable(req: ChatRequest, dep: Deployment) -> tuple[str, str] | None:
+    """(reason, parameter) when the request asks for what this deployment never serves."""
+    missing = req.features - dep.capabilities
+    if missing:
+        names = sorted(missing)
+        return "does not support " + ", ".join(names), FEATURE_PARAMS.get(names[0], names[0])
+    if req.max_output_tokens is not None and req.max_output_tokens > dep.max_output_tokens:
+        return f"max output {dep.max_output_tokens} < requested {req.max_output_tokens}", "max_tokens"
+    return None
+
+
 def _static_reason(req: ChatRequest, dep: Deployment, view: LiveView, settings: RouteSettings) -> str | None:
     """Reasons that do not depend on live health."""
     if dep.provider not in view.available:
@@ -38,11 +62,9 @@ def _static_reason(req: ChatRequest, dep: Deployment, view: LiveView, settings: 
         return "not in request's providers.only"
     if prefs is not None and prefs.ignore is not None and dep.provider in prefs.ignore:
         return "in request's providers.ignore"
-    missing = req.features - dep.capabilities
-    if missing:
-        return "does not support " + ", ".join(sorted(missing))
-    if req.max_output_tokens is not None and req.max_output_tokens > dep.max_output_tokens:
-        return f"max output {dep.max_output_tokens} < requested {req.max_output_tokens}"
+    unservable = _unservable(req, dep)
+    if unservable is not None:
+        return unservable[0]
     needed = req.prompt_tokens_estimate + (req.max_output_tokens or 0)
     if needed > dep.context_window:
         return f"context window {dep.context_window} < about {needed} tokens needed"
@@ -103,7 +125,9 @@ def plan(
     for dep in deployments:
         reason = _static_reason(req, dep, view, settings) or refuse(req, dep)
         if reason:
-            dropped.append(Dropped(dep, reason))
+            unservable = _unservable(req, dep)
+            param = unservable[1] if unservable is not None and unservable[0] == reason else None
+            dropped.append(Dropped(dep, reason, param=param, retired=dep.retired_on(view.today)))
             continue
         live = _live_reason(dep, view, settings)
         if live is not None:

@@ -55,6 +55,11 @@ class Dropped:
     reason: str
     #: Seconds until the deployment may be tried again, when it is only cooling down.
     retry_after_s: float | None = None
+    #: The request parameter this deployment can never serve (a feature it lacks, an output
+    #: limit above its own), or None when the reason is the deployment's state or the policy.
+    param: str | None = None
+    #: Retired: no request will ever be served there (not a reason to retry, nor the request's fault).
+    retired: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,16 @@ def transport_error(provider: str, exc: BaseException, stage: str) -> UpstreamEr
     return UpstreamError(kind, f"{provider}: {what} while {stage}", provider=provider, code=code)
 
 
+def _post_stage(exc: BaseException) -> str:
+    """Where a POST failed: a bad status line or headers, or none in time, is the answer's
+    fault (the request was sent), not a failure to send it."""
+    if isinstance(exc, InvalidResponse):
+        return "reading the answer's status line and headers"
+    if isinstance(exc, ReadTimeout):
+        return "waiting for the answer"
+    return "sending the request"
+
+
 class OpenAICompatProvider(Provider):
     """A backend speaking OpenAI's chat-completions wire format."""
 
@@ -189,7 +199,7 @@ class OpenAICompatProvider(Provider):
         try:
             response = await self.client.post(url, payload)
         except Http1Error as exc:
-            raise transport_error(self.name, exc, "sending the request") from exc
+            raise transport_error(self.name, exc, _post_stage(exc)) from exc
         if response.status >= 300:
             try:
                 raw = await response.read(MAX_ANSWER_BYTES) or b""
