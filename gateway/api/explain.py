@@ -61,7 +61,7 @@ def make_handler(rt: Runtime) -> Any:
         caller = authenticate(request, rt.keys, "chat")
         raw = await read_body(request, rt.settings.max_body_bytes)
         req = parse_chat(raw, rt.catalogue, "explain_" + secrets.token_hex(6))
-        key_id = apply_key(caller, req)
+        key_id = apply_key(caller, req, rt.policy.current.teams.require_key_team)
         the_plan = rt.dispatcher.plan(req, key_id)
         now = rt.state.view().now
         breakers = {key: b.status(now) for key, b in rt.state.breakers.items()}

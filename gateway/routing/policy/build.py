@@ -22,6 +22,7 @@ from gateway.routing.policy.model import (
     RouteSettings,
     Rule,
     SplitTarget,
+    Teams,
 )
 from gateway.routing.policy.yaml_lines import Path, YamlDoc
 
@@ -52,7 +53,8 @@ def build_policy(doc: YamlDoc, source: str, default_name: str, catalogue: Catalo
     )
     budgets = tuple(build_budget(doc, raw, ("budgets", i)) for i, raw in enumerate(data.get("budgets", [])))
     revision = int(data.get("revision", 0))
-    return Policy(str(data.get("name") or default_name), defaults, rules, source, budgets, revision)
+    teams = Teams(require_key_team=bool(data.get("teams", {}).get("require_key_team", False)))
+    return Policy(str(data.get("name") or default_name), defaults, rules, source, budgets, revision, teams)
 
 
 def build_settings(doc: YamlDoc, raw: dict[str, Any], at: Path, base: RouteSettings) -> RouteSettings:
