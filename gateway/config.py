@@ -148,6 +148,12 @@ class Settings(_Model):
     redis_url: str | None = None
     policy_path: str | None = None
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    #: Slow clients (gateway/serve/guard.py): a request's line and headers must be in within
+    #: this of the connection opening (or the request beginning), its body within
+    #: `body_timeout_s` of the headers; at most `max_connections` connections per worker.
+    header_timeout_s: float = Field(10.0, gt=0)
+    body_timeout_s: float = Field(30.0, gt=0)
+    max_connections: int = Field(512, ge=1)
     #: Bounds on every upstream stream (the `streams:` section of the config file).
     streams: StreamLimits = Field(default_factory=StreamLimits)
     #: On SIGTERM, how long in-flight requests and streams may take to finish.

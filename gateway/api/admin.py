@@ -71,7 +71,7 @@ def _key_request(raw: bytes) -> dict[str, Any]:
 def make_create_key_handler(rt: Runtime) -> Any:
     async def create_key(request: Request) -> Response:
         authenticate(request, rt.keys, "admin")
-        spec = _key_request(await read_body(request, rt.settings.max_body_bytes))
+        spec = _key_request(await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s))
         try:
             key, record = await rt.keys.create(
                 team=spec.get("team"),

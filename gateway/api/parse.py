@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -25,11 +26,20 @@ MAX_DEPTH = 64
 _UNION_TAGS = frozenset({"system", "developer", "user", "assistant", "tool", "text", "image_url", "str", "list[str]"})
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing more than `limit` bytes without reading them all."""
+async def read_body(request: Request, limit: int, timeout_s: float = 30.0) -> bytes:
+    """The body, refusing more than `limit` bytes without reading them all, and a body
+    not complete within `timeout_s` (408: a slow client holds a connection and a task)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _receive_body(request, limit)
+    except TimeoutError:
+        raise error(Code.REQUEST_TIMEOUT, f"the request body did not arrive within {timeout_s:g} s") from None
+
+
+async def _receive_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:

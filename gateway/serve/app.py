@@ -16,12 +16,16 @@ from gateway.api import admin, chat, errors, explain, models, openapi
 from gateway.api.asgi import FastPath
 from gateway.api.spend import make_page_handler, make_requests_handler, make_spend_handler
 from gateway.runtime import Runtime
+from gateway.serve import guard
 
 log = logging.getLogger("corral")
 
 
 def create_app(runtime: Runtime) -> FastPath:
-    """The ASGI app: the chat endpoint on the fast path, everything else through FastAPI."""
+    """The ASGI app: the chat endpoint on the fast path, everything else through FastAPI.
+    Also sets this process's slow-client limits (the protocol in UVICORN_OPTIONS reads them)."""
+    settings = runtime.settings
+    guard.configure(settings.header_timeout_s, settings.max_connections)
     app = create_fastapi_app(runtime)
     chat_handler = chat.make_handler(runtime)
     return FastPath(app, {("POST", "/v1/chat/completions"): chat_handler})
