@@ -45,6 +45,19 @@ class Timeouts(_Model):
     total_s: float = Field(600.0, gt=0)
 
 
+class StreamLimits(_Model):
+    """Bounds on one upstream stream: past any of them the upstream is malformed (the
+    request falls over before the first byte is relayed; a clean SSE error after)."""
+
+    #: Largest single SSE event (a real chunk is a few KiB, with logprobs tens of KiB).
+    max_event_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    #: Largest whole stream, counted as the bytes read from the upstream.
+    max_answer_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    #: Longest time without a complete event (keep-alive comments and trickled bytes do not
+    #: count); a silent upstream is cut sooner by `first_byte_s`.
+    event_idle_s: float = Field(60.0, gt=0)
+
+
 class BedrockConfig(_Model):
     region: str = "us-east-1"
     access_key_id: SecretStr | None = None
@@ -90,6 +103,8 @@ class ProviderConfig(_Model):
     base_url: str = ""
     api_key: SecretStr | None = None
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    #: Set from `Settings.streams` when the gateway starts.
+    streams: StreamLimits = Field(default_factory=StreamLimits)
     pool_size: int = Field(256, ge=1)
     #: Points at one of Corral's own fakes rather than the real service.
     simulated: bool = False
@@ -133,6 +148,14 @@ class Settings(_Model):
     redis_url: str | None = None
     policy_path: str | None = None
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    #: Slow clients (gateway/serve/guard.py): a request's line and headers must be in within
+    #: this of the connection opening (or the request beginning), its body within
+    #: `body_timeout_s` of the headers; at most `max_connections` connections per worker.
+    header_timeout_s: float = Field(10.0, gt=0)
+    body_timeout_s: float = Field(30.0, gt=0)
+    max_connections: int = Field(512, ge=1)
+    #: Bounds on every upstream stream (the `streams:` section of the config file).
+    streams: StreamLimits = Field(default_factory=StreamLimits)
     #: On SIGTERM, how long in-flight requests and streams may take to finish.
     shutdown_grace_s: int = Field(30, gt=0)
     #: Static API keys: admin-scoped bootstrap keys, beside the key store's keys.
@@ -140,6 +163,8 @@ class Settings(_Model):
     #: Authentication on every endpoint but health and metrics; off only when asked
     #: explicitly (`corral serve --no-auth`, CORRAL_AUTH=off), and said loudly at start.
     auth: bool = True
+    #: Serve `/docs` and `/openapi.json` (off by default: they list every route; CORRAL_DOCS=on).
+    docs: bool = False
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     #: Catalogue overrides keyed "provider/model", e.g. {"groq/llama-4-scout": {"reenabled": true}}.
     catalogue: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -225,6 +250,11 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         raw["auth"] = True
     elif auth:
         raise ConfigError(f"CORRAL_AUTH={auth!r}: expected on or off")
+    docs = env.get("CORRAL_DOCS", "").strip().lower()
+    if docs in {"on", "1", "true", "yes"}:
+        raw["docs"] = True
+    elif docs in {"off", "0", "false", "no"}:
+        raw["docs"] = False
     if env.get("CORRAL_LEDGER_WRITER"):
         raw["ledger_writer"] = env["CORRAL_LEDGER_WRITER"]
     if env.get("CORRAL_SIMULATE") in {"0", "false", "no"}:

@@ -22,6 +22,7 @@ class Code(StrEnum):
     CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
     INVALID_TOOL_SCHEMA = "invalid_tool_schema"
     CLIENT_DISCONNECTED = "client_disconnected"
+    REQUEST_TIMEOUT = "request_timeout"
     INVALID_API_KEY = "invalid_api_key"
     BUDGET_EXCEEDED = "budget_exceeded"
     INSUFFICIENT_SCOPE = "insufficient_scope"
@@ -50,6 +51,7 @@ SHAPES: dict[Code, tuple[int, str]] = {
     Code.CONTEXT_LENGTH_EXCEEDED: (400, "invalid_request_error"),
     Code.INVALID_TOOL_SCHEMA: (400, "invalid_request_error"),
     Code.CLIENT_DISCONNECTED: (400, "invalid_request_error"),
+    Code.REQUEST_TIMEOUT: (408, "invalid_request_error"),
     Code.INVALID_API_KEY: (401, "authentication_error"),
     Code.BUDGET_EXCEEDED: (402, "budget_error"),
     Code.INSUFFICIENT_SCOPE: (403, "permission_error"),

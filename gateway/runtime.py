@@ -170,7 +170,7 @@ class Runtime:
         # all, never mixed in beside real backends.
         simulate = demo and self.settings.simulate_missing and not any(c.has_credentials() for c in enabled.values())
         for name, configured in enabled.items():
-            config = configured
+            config = configured.model_copy(update={"streams": self.settings.streams})
             if not config.has_credentials():
                 if not simulate or not specs()[name].demo:
                     log.info("provider %s: no credentials, not used", name)

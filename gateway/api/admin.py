@@ -29,8 +29,11 @@ def _store_down(exc: SQLAlchemyError) -> GatewayError:
 def make_reload_handler(rt: Runtime) -> Any:
     async def reload_policy(request: Request) -> Response:
         authenticate(request, rt.keys, "admin")
-        result = rt.policy.reload()
-        body = {"reloaded": result.ok, "policy": result.policy, "errors": result.errors}
+        force = request.query_params.get("force", "false").lower()
+        if force not in ("true", "false", "1", "0"):
+            raise bad_request("force must be true or false", param="force")
+        result = await rt.policy.reload(force=force in ("true", "1"))
+        body = {"reloaded": result.ok, "policy": result.policy, "errors": result.errors, "hash": result.digest}
         if not result.ok:
             body["error"] = {
                 "message": "new policy refused; the last good policy keeps serving: " + "; ".join(result.errors),
@@ -68,7 +71,7 @@ def _key_request(raw: bytes) -> dict[str, Any]:
 def make_create_key_handler(rt: Runtime) -> Any:
     async def create_key(request: Request) -> Response:
         authenticate(request, rt.keys, "admin")
-        spec = _key_request(await read_body(request, rt.settings.max_body_bytes))
+        spec = _key_request(await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s))
         try:
             key, record = await rt.keys.create(
                 team=spec.get("team"),

@@ -52,17 +52,30 @@ def _unauthenticated(access: Access, reason: AuthFailure, scope: str) -> Gateway
     )
 
 
-def apply_key(caller: KeyRecord, req: ChatRequest) -> str | None:
-    """The key's team wins over a `team` tag (routing, budgets and the ledger follow it)."""
+def apply_key(caller: KeyRecord, req: ChatRequest, require_key_team: bool = False) -> str | None:
+    """The key's team wins over a `team` tag (routing, budgets and the ledger follow it).
+
+    A key without a team may name any team in the `team` tag (and spend from its budget)
+    unless the policy says `teams: {require_key_team: true}`: then such a request is
+    refused (403 policy_rejected), so only a key's own team is ever billed."""
     if caller.team is not None:
         req.prefs.tags = {**(req.prefs.tags or {}), "team": caller.team}
+    elif require_key_team and req.prefs.tags and "team" in req.prefs.tags:
+        raise error(
+            Code.POLICY_REJECTED,
+            "this API key has no team, and the policy bills only a key's own team (teams.require_key_team): "
+            "remove the `team` tag or use a key of that team",
+            param="corral.tags.team",
+        )
     return caller.key_id
 
 
-async def admit(access: Access, caller: KeyRecord, req: ChatRequest) -> tuple[str | None, TokenCharge | None]:
+async def admit(
+    access: Access, caller: KeyRecord, req: ChatRequest, require_key_team: bool = False
+) -> tuple[str | None, TokenCharge | None]:
     """Apply the key to a chat request and take it from the key's rate limits (429 past
     them). Returns the key id and the token charge to settle once the usage is known."""
-    key_id = apply_key(caller, req)
+    key_id = apply_key(caller, req, require_key_team)
     if key_id is None or not (caller.rpm or caller.tpm):
         return key_id, None
     tokens = req.prompt_tokens_estimate + (req.max_output_tokens or DEFAULT_OUTPUT_TOKENS)

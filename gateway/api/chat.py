@@ -54,9 +54,9 @@ def make_handler(rt: Runtime) -> Any:
         started = time.perf_counter()
         try:
             caller = authenticate(request, rt.keys, "chat")
-            raw = await read_body(request, rt.settings.max_body_bytes)
+            raw = await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s)
             req = parse_chat(raw, rt.catalogue, request_id)
-            key_id, charge = await admit(rt.keys, caller, req)
+            key_id, charge = await admit(rt.keys, caller, req, rt.policy.current.teams.require_key_team)
             call = Call(req, started, key_id, charge, request_span(rt.tracer, request.headers, req.model, request_id))
             try:
                 warnings = rt.accounting.budget_warnings(call)

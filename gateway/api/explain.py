@@ -59,9 +59,9 @@ def plan_to_json(the_plan: Plan, breakers: Mapping[str, str]) -> dict[str, Any]:
 def make_handler(rt: Runtime) -> Any:
     async def explain(request: Request) -> Response:
         caller = authenticate(request, rt.keys, "chat")
-        raw = await read_body(request, rt.settings.max_body_bytes)
+        raw = await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s)
         req = parse_chat(raw, rt.catalogue, "explain_" + secrets.token_hex(6))
-        key_id = apply_key(caller, req)
+        key_id = apply_key(caller, req, rt.policy.current.teams.require_key_team)
         the_plan = rt.dispatcher.plan(req, key_id)
         now = rt.state.view().now
         breakers = {key: b.status(now) for key, b in rt.state.breakers.items()}

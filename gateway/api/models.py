@@ -9,6 +9,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api.auth import authenticate
 from gateway.catalogue.deployments import Deployment
 from gateway.runtime import Runtime
 
@@ -42,6 +43,8 @@ def _deployment(rt: Runtime, dep: Deployment, today: date) -> dict[str, Any]:
 
 def make_handler(rt: Runtime) -> Any:
     async def list_models(request: Request) -> Response:
+        # A key, as OpenAI's endpoint takes one: the list names providers and deployment state.
+        authenticate(request, rt.keys, "chat")
         today = date.today()
         data = []
         for model in rt.catalogue.models.values():

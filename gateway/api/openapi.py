@@ -23,7 +23,7 @@ __all__ = [
     "CREATE_KEY",
     "EXPLAIN",
     "LIST_KEYS",
-    "PUBLIC",
+    "MODELS",
     "RELOAD",
     "REVOKE_KEY",
     "SPEND",
@@ -116,7 +116,10 @@ EXPLAIN: dict[str, Any] = {
     "requestBody": _json_body("ChatCompletionRequest"),
     "responses": _errors((400, *_AUTH, 404, 413)),
 }
-RELOAD: dict[str, Any] = {"responses": _errors((*_AUTH, 422))}
+RELOAD: dict[str, Any] = {
+    "parameters": _query(("force",), force={"type": "string", "enum": ["true", "false"]}),
+    "responses": _errors((400, *_AUTH, 422)),
+}
 CREATE_KEY: dict[str, Any] = {
     "requestBody": _json_body("KeySpec"),
     "responses": _errors((400, *_AUTH, 413, 503)),
@@ -135,7 +138,7 @@ SPEND_REQUESTS: dict[str, Any] = {
     "responses": _errors((400, *_AUTH, 503)),
 }
 #: Endpoints without authentication still answer unknown routes and methods in OpenAI's shape.
-PUBLIC: dict[str, Any] = {"responses": _errors((404,))}
+MODELS: dict[str, Any] = {"responses": _errors(_AUTH)}
 
 
 def components() -> dict[str, Any]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
 
+from gateway.api.duplicates import no_duplicate_keys, refuse_duplicate_keys
 from gateway.catalogue.deployments import Catalogue
 from gateway.errors import Code, GatewayError, bad_request, error
 from gateway.schema.chat import (
@@ -24,11 +26,20 @@ MAX_DEPTH = 64
 _UNION_TAGS = frozenset({"system", "developer", "user", "assistant", "tool", "text", "image_url", "str", "list[str]"})
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refusing more than `limit` bytes without reading them all."""
+async def read_body(request: Request, limit: int, timeout_s: float = 30.0) -> bytes:
+    """The body, refusing more than `limit` bytes without reading them all, and a body
+    not complete within `timeout_s` (408: a slow client holds a connection and a task)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _receive_body(request, limit)
+    except TimeoutError:
+        raise error(Code.REQUEST_TIMEOUT, f"the request body did not arrive within {timeout_s:g} s") from None
+
+
+async def _receive_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -63,15 +74,23 @@ def _param(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in _UNION_TAGS or part.startswith(("function-", "literal[", "constrained-")):
+        elif part in _UNION_TAGS or "[" in part or part.startswith(("function-", "constrained-")):
             continue
         else:
             out += f".{part}" if out else part
     return out
 
 
+def _most_specific(errors: list[Any]) -> Any:
+    """The error that says most: for a union (`stop`: a string or a list; content: a string
+    or parts) pydantic reports every branch, and the first ("Input should be a valid
+    string") is usually the least useful. Prefer errors other than a plain type mismatch,
+    then the deepest location."""
+    return min(errors, key=lambda e: (str(e["type"]).endswith("_type"), -len(e["loc"])))
+
+
 def _validation_error(exc: ValidationError) -> GatewayError:
-    first = exc.errors(include_url=False)[0]
+    first = _most_specific(exc.errors(include_url=False))
     param = _param(tuple(first["loc"]))
     kind = first["type"]
     if kind == "missing":
@@ -90,6 +109,10 @@ def parse_chat(raw: bytes, catalogue: Catalogue, request_id: str) -> ChatRequest
         raise bad_request(f"request body is not valid JSON: {exc}", code=Code.INVALID_JSON) from exc
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object", code=Code.INVALID_JSON)
+    if not no_duplicate_keys(raw, body):
+        refuse_duplicate_keys(raw)
+    if "stream" in body and body["stream"] is None:
+        del body["stream"]  # OpenAI accepts `stream: null` as the default (not streamed)
     # Nesting needs an opening bracket per level: few brackets in all, no walk needed.
     if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(body) > MAX_DEPTH:
         raise bad_request(f"request body is nested deeper than {MAX_DEPTH} levels", code=Code.INVALID_JSON)

@@ -16,12 +16,16 @@ from gateway.api import admin, chat, errors, explain, models, openapi
 from gateway.api.asgi import FastPath
 from gateway.api.spend import make_page_handler, make_requests_handler, make_spend_handler
 from gateway.runtime import Runtime
+from gateway.serve import guard
 
 log = logging.getLogger("corral")
 
 
 def create_app(runtime: Runtime) -> FastPath:
-    """The ASGI app: the chat endpoint on the fast path, everything else through FastAPI."""
+    """The ASGI app: the chat endpoint on the fast path, everything else through FastAPI.
+    Also sets this process's slow-client limits (the protocol in UVICORN_OPTIONS reads them)."""
+    settings = runtime.settings
+    guard.configure(settings.header_timeout_s, settings.max_connections)
     app = create_fastapi_app(runtime)
     chat_handler = chat.make_handler(runtime)
     return FastPath(app, {("POST", "/v1/chat/completions"): chat_handler})
@@ -39,7 +43,17 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
         finally:
             await runtime.close()
 
-    app = FastAPI(title="Corral", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    # /docs and /openapi.json describe every route: served only when `docs` is on (the
+    # document is still built in-process, e.g. by the schemathesis suite, via app.openapi()).
+    docs = runtime.settings.docs
+    app = FastAPI(
+        title="Corral",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+        redoc_url=None,
+    )
     errors.install(app)
     openapi.install(app)
     app.add_api_route(
@@ -49,7 +63,7 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
         response_model=None,
         openapi_extra=openapi.CHAT,
     )
-    app.add_api_route("/v1/models", models.make_handler(runtime), methods=["GET"], openapi_extra=openapi.PUBLIC)
+    app.add_api_route("/v1/models", models.make_handler(runtime), methods=["GET"], openapi_extra=openapi.MODELS)
     app.add_api_route(
         "/v1/route/explain", explain.make_handler(runtime), methods=["POST"], openapi_extra=openapi.EXPLAIN
     )

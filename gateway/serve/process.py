@@ -9,7 +9,8 @@ from typing import Any
 #: uvicorn options beyond host, port and logging.
 UVICORN_OPTIONS: dict[str, Any] = {
     "loop": "auto",
-    "http": "auto",
+    # uvicorn's httptools protocol with a header deadline and a connection cap (guard.py).
+    "http": "gateway.serve.guard:GuardedHttpToolsProtocol",
     # Corral never reads the client's address, so rewriting it from X-Forwarded-For
     # (a middleware call on every request) buys nothing.
     "proxy_headers": False,

@@ -13,11 +13,12 @@ and instances.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from jsonschema import Draft6Validator, Draft7Validator, Draft201909Validator, Draft202012Validator, FormatChecker
+
+from gateway.toolcalls.linear_regex import compile_pattern
 
 __all__ = ["Check", "compile_fast"]
 
@@ -146,7 +147,9 @@ def _size(instance: Any, kinds: tuple[type, ...]) -> Any:
 
 
 def _pattern(value: Any, schema: dict[str, Any], formats: FormatChecker | None) -> list[Check]:
-    compiled = re.compile(value)
+    if not isinstance(value, str):
+        raise _Unsupported("pattern")
+    compiled = compile_pattern(value)
     return [lambda instance: type(instance) is not str or compiled.search(instance) is not None]
 
 

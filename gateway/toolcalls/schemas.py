@@ -21,6 +21,7 @@ from jsonschema.protocols import Validator
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
+from gateway.toolcalls.linear_regex import UnsupportedPattern, compile_pattern, pattern, pattern_properties, patterns_in
 from gateway.toolcalls.quick_check import Check, compile_fast
 
 __all__ = ["DEFAULT_CACHE", "CompiledSchema", "InvalidSchema", "SchemaCache"]
@@ -34,6 +35,9 @@ MAX_SCHEMA_BYTES = 128 * 1024
 #: `$ref`s resolve only inside the schema itself (and the drafts' meta-schemas): a client's
 #: schema must never make the gateway fetch a URL (jsonschema's default would, blocking).
 LOCAL_ONLY: Registry[Any] = Registry()
+#: Each draft's validator class with `pattern` and `patternProperties` run by RE2 (linear_regex).
+_LINEAR: dict[type, type] = {}
+_extend: Any = validators.extend
 
 
 class InvalidSchema(ValueError):
@@ -98,9 +102,22 @@ def _compile(digest: bytes, canonical: bytes) -> CompiledSchema:
     except SchemaError as error:
         where = error.json_path if error.absolute_path else "$"
         raise InvalidSchema(_short(f"{error.message} (at {where})")) from error
+    for where, source in patterns_in(schema):
+        try:
+            compile_pattern(source)
+        except UnsupportedPattern as exc:
+            raise InvalidSchema(_short(f"{exc} (at {where})")) from exc
     formats = cls.FORMAT_CHECKER
-    validator = cls(schema, format_checker=formats, registry=LOCAL_ONLY)
+    validator = _linear(cls)(schema, format_checker=formats, registry=LOCAL_ONLY)
     return CompiledSchema(digest, schema, validator, compile_fast(schema, cls, formats))
+
+
+def _linear(cls: type) -> type:
+    """`cls` with its regex keywords run by RE2 (built once per draft)."""
+    linear = _LINEAR.get(cls)
+    if linear is None:
+        linear = _LINEAR[cls] = _extend(cls, {"pattern": pattern, "patternProperties": pattern_properties})
+    return linear
 
 
 class SchemaCache:

@@ -269,6 +269,7 @@ _BY_CODE: dict[str, tuple[int, type[APIStatusError]]] = {
     "context_length_exceeded": (400, BadRequestError),
     "invalid_tool_schema": (400, BadRequestError),
     "client_disconnected": (400, BadRequestError),
+    "request_timeout": (408, APIStatusError),
     "not_found": (404, NotFoundError),
     "method_not_allowed": (405, APIStatusError),
     "internal_error": (500, InternalServerError),

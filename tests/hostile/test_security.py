@@ -25,7 +25,9 @@ from gateway.serve.app import create_fastapi_app
 from tests.hostile.conftest import ADMIN_KEY, AuthGateway, bearer
 
 CHAT = {"model": "llama-4-scout", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}
-CHAT_SCOPED = {("POST", "/v1/chat/completions"), ("POST", "/v1/route/explain")}
+CHAT_SCOPED = {("POST", "/v1/chat/completions"), ("POST", "/v1/route/explain"), ("GET", "/v1/models")}
+#: What answers without a key (README: "What is open"). Everything else takes one.
+OPEN = {"/healthz", "/readyz", "/metrics"}
 
 
 def _protected() -> list[tuple[str, str, str]]:
@@ -42,6 +44,8 @@ def _protected() -> list[tuple[str, str, str]]:
                 found.append((method, route.path, "admin"))
             elif "spend" in route.path:
                 found.append((method, route.path, "spend:read"))
+            elif route.path not in OPEN:
+                found.append((method, route.path, "unclassified"))
     return found
 
 
@@ -78,7 +82,31 @@ def _assert_error(response: httpx.Response, status: int, code: str) -> None:
 def test_the_protected_routes_are_found() -> None:
     paths = {path for _, path, _ in PROTECTED}
     assert {"/admin/keys", "/admin/keys/{key_id}", "/admin/policy/reload", "/v1/spend"} <= paths
-    assert {scope for *_, scope in PROTECTED} == {"admin", "spend:read", "chat"}
+    assert {scope for *_, scope in PROTECTED} == {"admin", "spend:read", "chat"}, PROTECTED
+
+
+def test_only_health_readiness_and_metrics_are_open(auth_gateway: AuthGateway) -> None:
+    """Issue 18, reproduction 5: /v1/models, /openapi.json and /docs answered without a key.
+    Every route of the app is either open (health, readiness, metrics) or in PROTECTED
+    (checked there with every kind of bad key); the API documents are not served unless
+    `docs` is on."""
+    app = create_fastapi_app(Runtime.from_settings(load_settings(env={})))
+    paths = {getattr(route, "path", "") for route in app.routes}
+    assert paths == OPEN | {path for _, path, _ in PROTECTED}
+    for path in OPEN:
+        assert httpx.get(auth_gateway.url + path, timeout=10).status_code == 200, path
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        for headers in ({}, bearer(ADMIN_KEY)):
+            assert httpx.get(auth_gateway.url + path, headers=headers, timeout=10).status_code == 404, path
+    models = httpx.get(auth_gateway.url + "/v1/models", timeout=10)
+    _assert_error(models, 401, "invalid_api_key")
+    assert "deployments" not in models.text
+
+
+def test_docs_are_served_when_enabled() -> None:
+    app = create_fastapi_app(Runtime.from_settings(load_settings(env={"CORRAL_DOCS": "on"})))
+    paths = {getattr(route, "path", "") for route in app.routes}
+    assert {"/docs", "/openapi.json"} <= paths
 
 
 @pytest.mark.parametrize(("method", "path", "scope"), PROTECTED, ids=[f"{m} {p}" for m, p, _ in PROTECTED])

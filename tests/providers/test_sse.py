@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from gateway.providers.openai.sse_decode import SSEDecoder, SSEEvent
+from gateway.providers.openai.sse_decode import SSEDecoder, SSEEvent, StreamTooLarge
 
 STREAM = (
     b": keep-alive comment\n\n"
@@ -86,3 +86,45 @@ def test_flush_returns_event_missing_its_blank_line() -> None:
 
 def test_empty_data_field() -> None:
     assert SSEDecoder().feed(b"data\ndata:\n\n") == [SSEEvent(b"\n")]
+
+
+def test_an_event_over_the_limit_is_refused_as_soon_as_it_is_seen() -> None:
+    """One endless line: refused once past the event limit, without waiting for its end."""
+    decoder = SSEDecoder(max_event_bytes=64 * 1024)
+    decoder.feed(b'data: {"x": "')
+    with pytest.raises(StreamTooLarge, match="one event"):
+        for _ in range(100):
+            decoder.feed(b"a" * 1024)
+
+
+def test_an_event_of_many_lines_counts_all_its_data() -> None:
+    decoder = SSEDecoder(max_event_bytes=4096)
+    with pytest.raises(StreamTooLarge, match="one event"):
+        decoder.feed(b"data: " + b"a" * 1000 + b"\n" * 1 + (b"data: " + b"b" * 1000 + b"\n") * 4)
+
+
+def test_events_under_the_limit_pass_and_reset_the_count() -> None:
+    decoder = SSEDecoder(max_event_bytes=4096)
+    events = []
+    for _ in range(50):
+        events += decoder.feed(b"data: " + b"a" * 3000 + b"\n\n")
+    assert len(events) == 50 and all(len(e.data) == 3000 for e in events)
+
+
+def test_the_whole_stream_is_bounded() -> None:
+    decoder = SSEDecoder(max_stream_bytes=100_000)
+    with pytest.raises(StreamTooLarge, match="for an answer"):
+        for _ in range(10_000):
+            decoder.feed(b": keep-alive\n\n")
+
+
+def test_a_large_event_in_small_reads_decodes_whole() -> None:
+    """A 3 MiB event arriving 1 KiB at a time (where re-joining the pending buffer on each
+    read was quadratic) comes out as one event."""
+    payload = b"x" * (3 * 1024 * 1024)
+    raw = b"data: " + payload + b"\n\n"
+    decoder = SSEDecoder()
+    events = []
+    for at in range(0, len(raw), 1024):
+        events += decoder.feed(raw[at : at + 1024])
+    assert events == [SSEEvent(payload)]

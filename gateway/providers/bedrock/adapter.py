@@ -6,6 +6,7 @@ event-stream decoding and the mapping of Bedrock's errors onto `ErrorKind`.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -22,7 +23,7 @@ from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserEr
 from yarl import URL
 
 from gateway.catalogue.deployments import Deployment
-from gateway.config import BedrockConfig, ProviderConfig
+from gateway.config import BedrockConfig, ProviderConfig, StreamLimits
 from gateway.providers.base import Completion, Provider, UpstreamStream
 from gateway.providers.bedrock.mapping import (
     PROVIDER,
@@ -274,7 +275,7 @@ class BedrockProvider(Provider):
         translator = StreamTranslator(
             chunk_id=f"chatcmpl-{request_id}", created=int(time.time()), model=deployment.model_id
         )
-        return BedrockStream(response, translator, request_id, self._secrets)
+        return BedrockStream(response, translator, request_id, self._secrets, self.config.streams)
 
     async def _send(self, request: ChatRequest, deployment: Deployment, operation: str) -> aiohttp.ClientResponse:
         if self._session is None:
@@ -309,8 +310,11 @@ class BedrockStream(UpstreamStream):
         translator: StreamTranslator,
         request_id: str,
         secrets: tuple[str, ...] = (),
+        limits: StreamLimits | None = None,
     ) -> None:
         self._response = response
+        #: botocore bounds one frame (16 MiB); the whole stream and idle time are bounded here.
+        self._limits = limits or StreamLimits()
         self._translator = translator
         self._secrets = secrets
         self._buffer = EventStreamBuffer()
@@ -324,13 +328,32 @@ class BedrockStream(UpstreamStream):
         return self._iterator
 
     async def _chunks(self) -> AsyncGenerator[dict[str, Any], None]:
+        limits = self._limits
+        clock = asyncio.get_running_loop().time
+        idle_until = clock() + limits.event_idle_s
+        total = 0
         try:
             async for data in self._response.content.iter_any():
+                total += len(data)
+                if total > limits.max_answer_bytes:
+                    raise malformed(f"Bedrock stream is over the {limits.max_answer_bytes:,}-byte limit for an answer")
                 self._buffer.add_data(data)
+                framed = False
                 while (message := self._next_frame()) is not None:
+                    framed = True
                     chunk = self._on_frame(message)
                     if chunk is not None:
                         yield chunk
+                now = clock()
+                if framed:
+                    idle_until = now + limits.event_idle_s
+                elif now > idle_until:
+                    raise UpstreamError(
+                        ErrorKind.TIMEOUT,
+                        f"Bedrock sent no complete event within {limits.event_idle_s:g} s",
+                        provider=PROVIDER,
+                        code="event_idle_timeout",
+                    )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise transport_error(exc) from None
         finally:

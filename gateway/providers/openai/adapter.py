@@ -25,6 +25,7 @@ for the vLLM pool, takes a replica out of rotation).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
@@ -54,7 +55,7 @@ from gateway.providers.listing import listed_models
 from gateway.providers.openai.error_map import error_info, read_error, redact, upstream_error
 from gateway.providers.openai.normalise import Malformed, Shape, normalise_chunk, normalise_completion
 from gateway.providers.openai.params import Rule, Unsupported, find_unsupported, translate_body
-from gateway.providers.openai.sse_decode import SSEDecoder, SSEEvent
+from gateway.providers.openai.sse_decode import SSEDecoder, SSEEvent, StreamTooLarge
 from gateway.providers.ratelimits import RateLimitHeaders, parse_duration, parse_ratelimit
 from gateway.schema.chat import CHARS_PER_TOKEN, ChatRequest
 from gateway.schema.usage import Usage
@@ -106,6 +107,16 @@ def transport_error(provider: str, exc: BaseException, stage: str) -> UpstreamEr
     else:
         kind, code, what = K.CONNECTION, "connection_error", f"{type(exc).__name__}: {exc}"
     return UpstreamError(kind, f"{provider}: {what} while {stage}", provider=provider, code=code)
+
+
+def _post_stage(exc: BaseException) -> str:
+    """Where a POST failed: a bad status line or headers, or none in time, is the answer's
+    fault (the request was sent), not a failure to send it."""
+    if isinstance(exc, InvalidResponse):
+        return "reading the answer's status line and headers"
+    if isinstance(exc, ReadTimeout):
+        return "waiting for the answer"
+    return "sending the request"
 
 
 class OpenAICompatProvider(Provider):
@@ -195,7 +206,7 @@ class OpenAICompatProvider(Provider):
         try:
             response = await self.client.post(url, payload)
         except Http1Error as exc:
-            raise transport_error(self.name, exc, "sending the request") from exc
+            raise transport_error(self.name, exc, _post_stage(exc)) from exc
         if response.status >= 300:
             try:
                 raw = await response.read(MAX_ANSWER_BYTES) or b""
@@ -357,9 +368,12 @@ class OpenAICompatStream(UpstreamStream):
 
     async def _iterate(self) -> AsyncGenerator[list[dict[str, Any]], None]:
         """One list of chunks per network read: everything that arrived together."""
-        decoder = SSEDecoder()
+        limits = self._provider.config.streams
+        decoder = SSEDecoder(limits.max_event_bytes, limits.max_answer_bytes)
         read = self._response.readany
         name = self._provider.name
+        clock = asyncio.get_running_loop().time
+        idle_until = clock() + limits.event_idle_s
         try:
             while not self._done:
                 try:
@@ -368,8 +382,22 @@ class OpenAICompatStream(UpstreamStream):
                     raise transport_error(name, exc, "reading the stream") from exc
                 if not data:
                     break
+                try:
+                    events = decoder.feed(data)
+                except StreamTooLarge as exc:
+                    raise self._provider.malformed(str(exc)) from exc
+                now = clock()
+                if events:
+                    idle_until = now + limits.event_idle_s
+                elif now > idle_until:
+                    raise UpstreamError(
+                        K.TIMEOUT,
+                        f"{name}: no complete event within {limits.event_idle_s:g} s (bytes trickled in)",
+                        provider=name,
+                        code="event_idle_timeout",
+                    )
                 batch = []
-                for event in decoder.feed(data):
+                for event in events:
                     chunk = self._on_event(event)
                     if chunk is not None:
                         batch.append(chunk)

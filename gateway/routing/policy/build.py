@@ -22,6 +22,7 @@ from gateway.routing.policy.model import (
     RouteSettings,
     Rule,
     SplitTarget,
+    Teams,
 )
 from gateway.routing.policy.yaml_lines import Path, YamlDoc
 
@@ -51,7 +52,9 @@ def build_policy(doc: YamlDoc, source: str, default_name: str, catalogue: Catalo
         build_rule(doc, raw, ("rules", i), defaults, source, catalogue) for i, raw in enumerate(data.get("rules", []))
     )
     budgets = tuple(build_budget(doc, raw, ("budgets", i)) for i, raw in enumerate(data.get("budgets", [])))
-    return Policy(str(data.get("name") or default_name), defaults, rules, source, budgets)
+    revision = int(data.get("revision", 0))
+    teams = Teams(require_key_team=bool(data.get("teams", {}).get("require_key_team", False)))
+    return Policy(str(data.get("name") or default_name), defaults, rules, source, budgets, revision, teams)
 
 
 def build_settings(doc: YamlDoc, raw: dict[str, Any], at: Path, base: RouteSettings) -> RouteSettings:

@@ -128,12 +128,23 @@ class Budget:
 
 
 @dataclass(frozen=True, slots=True)
+class Teams:
+    """How requests are tied to teams."""
+
+    #: Refuse a `team` tag from a key without a team (default: such a key may name any team).
+    require_key_team: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     name: str
     defaults: RouteSettings
     rules: tuple[Rule, ...] = ()
     source: str = ""
     budgets: tuple[Budget, ...] = ()
+    #: The file's `revision`: raising it lets a reload drop rules or budgets (see live/policy.py).
+    revision: int = 0
+    teams: Teams = Teams()
 
     def rule_for(
         self,
