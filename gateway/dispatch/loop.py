@@ -120,11 +120,12 @@ class Dispatcher:
 
         async def attempt(provider: Provider, dep: Deployment) -> Completion:
             started = time.perf_counter()
+            before = len(records)
             if guard.active:
                 completion = await checked_complete(provider, dep, req, guard, records, self._cost_today)
             else:
                 completion = await provider.complete(req, dep)
-            self._observe_complete(dep, completion, time.perf_counter() - started)
+            self._observe_complete(dep, completion, time.perf_counter() - started, reasked=len(records) > before)
             return completion
 
         try:
@@ -177,20 +178,22 @@ class Dispatcher:
         return self.cost(dep, usage, self.state.today())
 
     def observe_stream(self, dep: Deployment, ttft_ms: float | None, tokens: int, generation_s: float) -> None:
-        """Feed a finished stream's timings to the latency statistics."""
+        """Feed a finished stream's measured timings (TTFT and generation apart) to the latency model."""
         if ttft_ms is not None:
             self.state.observe_latency(dep.key, dep.provider, ttft_ms, tokens, generation_s)
 
-    def _observe_complete(self, dep: Deployment, completion: Completion, elapsed_s: float) -> None:
+    def _observe_complete(self, dep: Deployment, completion: Completion, elapsed_s: float, *, reasked: bool) -> None:
+        """A non-streamed answer feeds the latency model what was measured, never an estimate:
+        the provider's own TTFT/generation split when it reports one, else the total time
+        against the answer's length (the model separates the two across answers of
+        different lengths). An answer that took re-asks spans several upstream calls, so
+        its total says nothing about one call and is not observed."""
+        tokens = completion.usage.completion_tokens
         if completion.reported_timing_s is not None:
             ttft_s, generation_s = completion.reported_timing_s
-            ttft_ms = ttft_s * 1000
-        else:
-            stats = self.state.stats.get(dep.key)
-            tps = stats.tokens_per_s(self.state.clock()) if stats else 100.0
-            generation_s = min(completion.usage.completion_tokens / max(tps, 1.0), elapsed_s)
-            ttft_ms = (elapsed_s - generation_s) * 1000
-        self.state.observe_latency(dep.key, dep.provider, ttft_ms, completion.usage.completion_tokens, generation_s)
+            self.state.observe_latency(dep.key, dep.provider, ttft_s * 1000, tokens, generation_s)
+        elif not reasked:
+            self.state.observe_total(dep.key, dep.provider, elapsed_s * 1000, tokens)
         self._headroom(dep, completion.ratelimit)
 
     def _headroom(self, dep: Deployment, limits: RateLimitState | None) -> None:

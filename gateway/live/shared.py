@@ -75,9 +75,9 @@ class SharedState:
     def _on_change(self, kind: str, key: str, data: dict[str, float]) -> None:
         self._outbox.append({"kind": kind, "key": key, "data": data, "at": time.time()})
 
-    def _on_sample(self, key: str, provider: str, ttft_ms: float, tokens: int, generation_s: float) -> None:
+    def _on_sample(self, key: str, provider: str, kind: str, ms: float, tokens: int, generation_s: float) -> None:
         if len(self._samples) < MAX_SAMPLES_PER_FLUSH:
-            self._samples.append([key, provider, ttft_ms, tokens, generation_s])
+            self._samples.append([key, provider, kind, ms, tokens, generation_s])
 
     async def _flush_forever(self) -> None:
         while True:
@@ -145,8 +145,10 @@ class SharedState:
                     continue
                 for change in payload.get("changes", ()):
                     self._apply(change)
-                for key, provider, ttft, tokens, gen_s in payload.get("samples", ()):
-                    self.state.observe_latency(key, provider, ttft, tokens, gen_s, share=False)
+                for sample in payload.get("samples", ()):
+                    if len(sample) == 6:  # a replica of an older release sends another shape: skip it
+                        key, provider, kind, ms, tokens, gen_s = sample
+                        self.state.observe(key, provider, kind, ms, tokens, gen_s, share=False)
 
     def _apply(self, change: dict[str, Any]) -> None:
         kind, key, data = change.get("kind"), change.get("key"), change.get("data") or {}

@@ -30,7 +30,9 @@ def provider_priors() -> dict[str, Prior]:
 
 
 Listener = Callable[[str, str, dict[str, float]], None]
-SampleListener = Callable[[str, str, float, int, float], None]
+#: (deployment key, provider, kind, ms, output tokens, generation s): kind "split" carries a
+#: measured TTFT in ms and the generation time; "total" a whole answer's time in ms (and 0).
+SampleListener = Callable[[str, str, str, float, int, float], None]
 
 
 @dataclass(slots=True)
@@ -87,14 +89,29 @@ class LiveState:
     def observe_latency(
         self, key: str, provider: str, ttft_ms: float, tokens: int, generation_s: float, *, share: bool = True
     ) -> None:
+        """An answer whose TTFT and generation time were measured apart (stream, server timings)."""
+        self.observe(key, provider, "split", ttft_ms, tokens, generation_s, share=share)
+
+    def observe_total(self, key: str, provider: str, total_ms: float, tokens: int, *, share: bool = True) -> None:
+        """A whole answer of which only the total time is known (non-streamed, no server timings)."""
+        self.observe(key, provider, "total", total_ms, tokens, 0.0, share=share)
+
+    def observe(
+        self, key: str, provider: str, kind: str, ms: float, tokens: int, generation_s: float, *, share: bool = True
+    ) -> None:
+        if kind not in ("split", "total"):
+            return
         if share:
             for listener in self.sample_listeners:
-                listener(key, provider, ttft_ms, tokens, generation_s)
+                listener(key, provider, kind, ms, tokens, generation_s)
         stats = self.stats.get(key)
         if stats is None:
             prior = self.priors.get(provider) or FALLBACK_PRIOR
             stats = self.stats[key] = LatencyStats(prior)
-        stats.observe(ttft_ms, tokens, generation_s, self.clock())
+        if kind == "split":
+            stats.observe_split(ms, tokens, generation_s, self.clock())
+        else:
+            stats.observe_total(ms, tokens, self.clock())
 
     def cool_down(self, key: str, retry_after: float | None, *, share: bool = True) -> None:
         wait = DEFAULT_COOLDOWN_S if retry_after is None else min(max(retry_after, 0.0), MAX_COOLDOWN_S)

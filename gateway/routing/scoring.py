@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from gateway.catalogue.deployments import Deployment
 from gateway.routing.policy.model import Objective, RouteSettings, SplitTarget
-from gateway.routing.stats import FALLBACK_PRIOR, LatencyStats, Prior
+from gateway.routing.stats import FALLBACK_PRIOR, LatencyStats, Prior, prior_estimate
 from gateway.routing.types import Candidate, Figures, LiveView
 from gateway.schema.chat import ChatRequest
 
@@ -25,25 +25,29 @@ def figures_for(
     settings: RouteSettings,
     objective: Objective,
 ) -> Figures:
-    prior = priors.get(dep.provider) or FALLBACK_PRIOR
     if stats is not None:
-        ttft, latency = stats.expected(output_tokens, view.now)
+        estimate = stats.estimate(output_tokens, view.now)
         samples = stats.samples
     else:
-        ttft = prior.ttft_ms
-        latency = ttft + 1000.0 * output_tokens / prior.tokens_per_s
+        estimate = prior_estimate(priors.get(dep.provider) or FALLBACK_PRIOR, output_tokens)
         samples = 0
+    ttft, latency = estimate.ttft_ms, estimate.latency_ms
+    wait = 0.0
     if dep.pooled and view.pool is not None and (load := view.pool.get(dep.model)) is not None:
         wait = POOL_QUEUE_PENALTY_MS * load.queue_depth / max(load.healthy_replicas, 1)
         ttft += wait
         latency += wait
     rank_cost = Decimal(0) if dep.pooled and settings.pool.cost_model == "sunk" else cost
     meets = None
+    slo_ttft = slo_latency = None
     if objective.max_ttft_ms is not None or objective.max_latency_ms is not None:
-        meets = (objective.max_ttft_ms is None or ttft <= objective.max_ttft_ms) and (
-            objective.max_latency_ms is None or latency <= objective.max_latency_ms
+        slo_ttft, slo_latency = estimate.at(objective.percentile)
+        slo_ttft += wait
+        slo_latency += wait
+        meets = (objective.max_ttft_ms is None or slo_ttft <= objective.max_ttft_ms) and (
+            objective.max_latency_ms is None or slo_latency <= objective.max_latency_ms
         )
-    return Figures(cost, rank_cost, ttft, latency, samples, meets)
+    return Figures(cost, rank_cost, ttft, latency, samples, meets, slo_ttft, slo_latency)
 
 
 def effective_objective(req: ChatRequest, settings: RouteSettings) -> Objective:
@@ -53,7 +57,7 @@ def effective_objective(req: ChatRequest, settings: RouteSettings) -> Objective:
     slo = base.max_ttft_ms
     if req.prefs.max_ttft_ms is not None:
         slo = req.prefs.max_ttft_ms if slo is None else min(slo, req.prefs.max_ttft_ms)
-    return Objective(prefer, base.cost_weight, base.latency_weight, slo, base.max_latency_ms)
+    return Objective(prefer, base.cost_weight, base.latency_weight, slo, base.max_latency_ms, base.percentile)
 
 
 def _rank_key(

@@ -26,6 +26,9 @@ class Figures:
     latency_ms: float
     samples: int
     meets_slo: bool | None = None
+    #: TTFT and total latency at the SLO's percentile (set when the objective has an SLO).
+    slo_ttft_ms: float | None = None
+    slo_latency_ms: float | None = None
 
     def describe(self) -> str:
         slo = "" if self.meets_slo is None else (", meets SLO" if self.meets_slo else ", misses SLO")

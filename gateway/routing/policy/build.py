@@ -93,6 +93,8 @@ def build_objective(raw: dict[str, Any], base: Objective) -> Objective:
     for key in ("max_ttft_ms", "max_latency_ms"):
         if key in raw:
             changes[key] = None if raw[key] is None else float(raw[key])
+    if "percentile" in raw:
+        changes["percentile"] = raw["percentile"]
     return replace(base, **changes)
 
 

@@ -99,6 +99,8 @@ def _objective(s: RouteSettings) -> str:
         text += f" (cost {o.cost_weight:g}, latency {o.latency_weight:g})"
     text += f", TTFT <= {o.max_ttft_ms:g} ms" if o.max_ttft_ms is not None else ""
     text += f", latency <= {o.max_latency_ms:g} ms" if o.max_latency_ms is not None else ""
+    if o.max_ttft_ms is not None or o.max_latency_ms is not None:
+        text += f" at {o.percentile}"
     return text
 
 
