@@ -13,11 +13,11 @@ of observation we have, each entering as what it actually measured:
   ``ttft = ttft`` and ``generation = ms_per_token * tokens``.
 
 Nothing the model estimates is ever fed back into it as a sample. Until enough samples
-exist the provider's stated prior dominates: it enters the fit as `prior_weight`
-pseudo-observations of each parameter (by default the prior counts as one answer) that
-never decay. Each real row's weight halves every `half_life_s`, so a deployment that got
-slow a minute ago is judged on its recent behaviour, and one unused for a while drifts
-back to its prior.
+exist the provider's stated prior dominates: it enters the fit as `prior_weight` pseudo-
+observations of each parameter (by default a quarter of an answer, so a few real answers
+outweigh it) that never decay. Each real row's weight halves every `half_life_s`, so a
+deployment that got slow a minute ago is judged on its recent behaviour, and one unused
+for a while drifts back to its prior.
 
 The spread around the fit (decayed residual standard deviation, prior: a quarter of the
 prior TTFT) gives percentiles under a normal approximation: ``p = estimate + z_p * spread``.
@@ -34,7 +34,7 @@ Percentile = Literal["p50", "p90", "p95", "p99"]
 #: Standard-normal quantiles for the percentiles an SLO may name.
 Z_SCORES: dict[str, float] = {"p50": 0.0, "p90": 1.2816, "p95": 1.6449, "p99": 2.3263}
 #: Answer length (tokens) at which the prior's generation pace is stated as a pseudo-row.
-PRIOR_TOKENS = 100.0
+PRIOR_TOKENS = 30.0
 #: Never believe a pace faster than this (guards the fit against noise on tiny answers).
 MIN_MS_PER_TOKEN = 0.01
 
@@ -74,7 +74,7 @@ def prior_estimate(prior: Prior, output_tokens: int) -> Estimate:
 class LatencyStats:
     prior: Prior
     half_life_s: float = 60.0
-    prior_weight: float = 1.0
+    prior_weight: float = 0.25
     # Decayed normal-equation sums of the real rows (u·ttft + v·ms_per_token = y, weight 1):
     s_uu: float = 0.0
     s_uv: float = 0.0
