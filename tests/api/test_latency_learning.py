@@ -130,3 +130,39 @@ def test_latency_first_ranks_the_really_faster_one_first_for_each_length(
     assert explain(client, 8, prefer="latency")["plan"][0]["provider"] == "together"
     assert explain(client, 200, prefer="latency")["plan"][0]["provider"] == "deepinfra"
 
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} {labels} not in /metrics")
+
+
+def test_the_ttft_histogram_covers_non_streamed_answers_with_how_it_was_obtained(
+    learned: tuple[httpx.Client, Runtime],
+) -> None:
+    """Together's 24 non-streamed answers are in the TTFT histogram as `whole_answer` (the
+    client's first token came with the whole answer: 8 tokens >= 120 ms, 32 >= 360 ms, 100
+    >= 1040 ms, 200 >= 2040 ms); a stream is there as `stream`. SLO values are bucket edges."""
+    client, _ = learned
+    body = {
+        "model": MAVERICK,
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 8,
+        "stream": True,
+        "corral": {"providers": {"only": ["together"]}},
+    }
+    with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        response.read()
+    text = client.get("/metrics").text
+    name = "corral_time_to_first_token_seconds"
+    whole = {"provider": "together", "how": "whole_answer"}
+    assert _metric(text, name + "_count", **whole) == ROUNDS * len(LENGTHS)
+    assert _metric(text, name + "_bucket", le="0.1", **whole) == 0
+    assert _metric(text, name + "_bucket", le="0.25", **whole) == ROUNDS
+    assert _metric(text, name + "_bucket", le="2.0", **whole) <= 3 * ROUNDS
+    assert _metric(text, name + "_count", provider="together", how="stream") == 1
+    for edge in ("0.2", "0.25", "0.3", "0.5", "0.75", "1.0", "1.5", "2.0", "3.0"):
+        _metric(text, name + "_bucket", le=edge, **whole)
