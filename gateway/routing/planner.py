@@ -120,9 +120,9 @@ def plan(
         stats = view.stats.get(dep.key) if view.stats else None
         figures = figures_for(dep, cost, output, stats, priors, view, settings, objective)
         kept.append(Candidate(dep, cost, figures))
-    ordered = order_candidates(kept, req, settings, objective, rng)
+    ordered, split_choice = order_candidates(kept, req, settings, objective, rng)
     if len(ordered) > 1 and (req.prefs.allow_fallbacks is False or not settings.fallback):
         why = "fallbacks disabled by request" if req.prefs.allow_fallbacks is False else "fallback disabled by policy"
         dropped.extend(Dropped(c.deployment, why) for c in ordered[1:])
         ordered = ordered[:1]
-    return Plan(req.model, tuple(ordered), tuple(dropped), rule_name, settings)
+    return Plan(req.model, tuple(ordered), tuple(dropped), rule_name, settings, objective=objective, split=split_choice)

@@ -11,6 +11,8 @@ from gateway.routing.stats import FALLBACK_PRIOR, LatencyStats, Prior, prior_est
 from gateway.routing.types import Candidate, Figures, LiveView
 from gateway.schema.chat import ChatRequest
 
+#: What explain says when a split's pick was the objective's own.
+BY_OBJECTIVE = "by objective"
 #: Extra expected wait per request queued ahead of us in the pool (ms), before live data refines it.
 POOL_QUEUE_PENALTY_MS = 400.0
 
@@ -90,9 +92,17 @@ def _ranked(cands: list[Candidate], objective: Objective) -> list[Candidate]:
     return [cands[i] for _, _, i in keyed]
 
 
-def _split_pick(cands: list[Candidate], split: tuple[SplitTarget, ...], rng: float) -> Candidate | None:
-    """Weighted choice among the split's eligible targets, with `rng` in [0, 1)."""
-    eligible = [(t, c) for t in split for c in cands if c.deployment.provider == t.provider and t.weight > 0]
+def split_pick(cands: list[Candidate], split: tuple[SplitTarget, ...], rng: float) -> Candidate | None:
+    """Weighted choice among the split's eligible targets, with `rng` in [0, 1). A
+    `by_objective` share is always eligible and picks None: the objective's order stands."""
+    eligible: list[tuple[SplitTarget, Candidate | None]] = []
+    for target in split:
+        if target.weight <= 0:
+            continue
+        if target.provider is None:
+            eligible.append((target, None))
+        else:
+            eligible += [(target, c) for c in cands if c.deployment.provider == target.provider]
     total = sum(t.weight for t, _ in eligible)
     if not eligible or total <= 0:
         return None
@@ -106,19 +116,29 @@ def _split_pick(cands: list[Candidate], split: tuple[SplitTarget, ...], rng: flo
 
 def order_candidates(
     cands: list[Candidate], req: ChatRequest, settings: RouteSettings, objective: Objective, rng: float
-) -> list[Candidate]:
-    """Objective first; then the pool preference, the policy's order, the request's order
-    and a weighted split's pick, each moving its favourite to the front."""
-    ordered = _ranked(cands, objective)
+) -> tuple[list[Candidate], str | None]:
+    """Objective first; then, only among the candidates that meet the objective's SLO (all
+    of them when it has none), the pool preference, the policy's order, the request's order
+    and a weighted split's pick, each moving its favourite to the front. A deployment
+    expected to miss the SLO never moves ahead of one expected to meet it: those stay
+    behind, in the objective's order (fastest first). Also returns what a split chose
+    (a provider, or "by objective"; None without a split or with no eligible target)."""
+    ranked = _ranked(cands, objective)
+    meeting = [c for c in ranked if c.figures is None or c.figures.meets_slo is not False]
+    missing = [c for c in ranked if c.figures is not None and c.figures.meets_slo is False]
     if settings.pool.prefer_pool:
-        ordered.sort(key=lambda c: not c.deployment.pooled)
+        meeting.sort(key=lambda c: not c.deployment.pooled)
     for order in (settings.order, (req.prefs.providers.order if req.prefs.providers else None) or ()):
         if order:
             rank = {name: i for i, name in enumerate(order)}
-            ordered.sort(key=lambda c: rank.get(c.deployment.provider, len(rank)))
-    if settings.split:
-        pick = _split_pick(ordered, settings.split, rng)
+            meeting.sort(key=lambda c: rank.get(c.deployment.provider, len(rank)))
+    chose = None
+    if settings.split and meeting:
+        pick = split_pick(meeting, settings.split, rng)
         if pick is not None:
-            ordered.remove(pick)
-            ordered.insert(0, pick)
-    return ordered
+            meeting.remove(pick)
+            meeting.insert(0, pick)
+            chose = pick.deployment.provider
+        elif any(t.provider is None for t in settings.split):
+            chose = BY_OBJECTIVE
+    return meeting + missing, chose

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from gateway.catalogue.deployments import Deployment
 from gateway.routing.health import Breaker
-from gateway.routing.policy.model import DEFAULT_POLICY, RouteSettings
+from gateway.routing.policy.model import DEFAULT_POLICY, Objective, RouteSettings
 from gateway.routing.stats import LatencyStats, Prior
 from gateway.schema.chat import ChatRequest
 
@@ -69,6 +69,10 @@ class Plan:
     settings: RouteSettings = DEFAULT_POLICY.defaults
     #: Set when the policy refuses the request outright (the rule's message).
     rejected: str | None = None
+    #: The objective this request was ranked by (the policy's, narrowed by the request's preferences).
+    objective: Objective | None = None
+    #: What the policy's split chose for this request: a provider, or "by objective".
+    split: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,7 @@ def build_settings(doc: YamlDoc, raw: dict[str, Any], at: Path, base: RouteSetti
     if "objective" in raw:
         changes["objective"] = build_objective(raw["objective"], base.objective)
     if "split" in raw:
-        changes["split"] = tuple(SplitTarget(t["provider"], float(t["weight_pct"])) for t in raw["split"])
+        changes["split"] = tuple(SplitTarget(t.get("provider"), float(t["weight_pct"])) for t in raw["split"])
     for name, convert in _SECTIONS.items():
         if name in raw:
             changes[name] = _section(getattr(base, name), raw[name], convert)

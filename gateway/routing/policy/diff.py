@@ -131,7 +131,7 @@ _RENDER: dict[str, Callable[[RouteSettings], str]] = {
     "deny": lambda s: ", ".join(sorted(s.deny)) or "none",
     "order": lambda s: " > ".join(s.order) or "none",
     "objective": _objective,
-    "split": lambda s: ", ".join(f"{t.provider} {t.weight:g}%" for t in s.split) or "none",
+    "split": lambda s: ", ".join(f"{t.provider or 'by objective'} {t.weight:g}%" for t in s.split) or "none",
     "fallback": lambda s: "on" if s.fallback else "off",
     "tool_calls": lambda s: (
         s.tool_calls.mode + (f", {s.tool_calls.reasks} re-asks" if s.tool_calls.mode == "retry" else "")

@@ -88,7 +88,8 @@ class ToolCalls:
 
 @dataclass(frozen=True, slots=True)
 class SplitTarget:
-    provider: str
+    #: None: this share goes wherever the objective would send it.
+    provider: str | None
     weight: float
 
 
