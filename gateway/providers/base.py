@@ -60,6 +60,11 @@ class ReplicaState:
     last_ok_at: float | None
     #: Requests this gateway process has open on the replica right now.
     inflight: int
+    #: Whether the load figures come from a recent scrape (False: never scraped, or stale).
+    load_known: bool = False
+    #: Requests waiting on the replica now, as best we know: the last scrape's waiting plus
+    #: our own requests started since then when it was already queueing (0 when not known).
+    queued: int = 0
 
 
 class UpstreamStream(ABC):

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 from gateway.catalogue.deployments import Deployment
 from gateway.catalogue.prices import PriceBook
-from gateway.routing.policy.model import DEFAULT_POLICY, Policy, RouteSettings, Rule
+from gateway.routing.policy.model import DEFAULT_POLICY, Policy, PoolSpill, RouteSettings, Rule
 from gateway.routing.scoring import effective_objective, figures_for, order_candidates
-from gateway.routing.types import Candidate, Dropped, LiveView, Plan, Refusal
+from gateway.routing.types import Candidate, Dropped, LiveView, Plan, PoolLoad, Refusal
 from gateway.schema.chat import ChatRequest
 
 #: Output length assumed for estimates when the request sets no max_tokens.
@@ -61,6 +61,8 @@ def _live_reason(dep: Deployment, view: LiveView, settings: RouteSettings) -> Dr
         spill = settings.pool
         if load is not None and load.healthy_replicas == 0:
             return Dropped(dep, "no healthy pool replica serves this model")
+        if load is not None and load.replicas:
+            return _pool_room(dep, load, spill)
         if load is not None and load.queue_depth >= spill.max_queue_depth:
             return Dropped(dep, f"pool full: queue depth {load.queue_depth} >= {spill.max_queue_depth}; spilling over")
         if load is not None and load.kv_cache_usage >= spill.max_kv_cache_usage:
@@ -68,6 +70,21 @@ def _live_reason(dep: Deployment, view: LiveView, settings: RouteSettings) -> Dr
                 dep, f"pool full: KV cache {load.kv_cache_usage:.0%} >= {spill.max_kv_cache_usage:.0%}; spilling over"
             )
     return None
+
+
+def _pool_room(dep: Deployment, load: PoolLoad, spill: PoolSpill) -> Dropped | None:
+    """Replica by replica: the pool takes the request if one replica with a known load has
+    room (queue below the bound, KV cache below the bound). A replica whose load is unknown
+    (never scraped, or stale) is not counted as room: unknown is not empty."""
+    known = [r for r in load.replicas if r is not None]
+    if any(r.queue_depth < spill.max_queue_depth and r.kv_cache_usage < spill.max_kv_cache_usage for r in known):
+        return None
+    unknown = len(load.replicas) - len(known)
+    if not known:
+        return Dropped(dep, f"pool load unknown: no recent scrape of its {unknown} healthy replica(s); spilling over")
+    full = f"every replica with a known load is full (queue >= {spill.max_queue_depth} or KV cache >= "
+    full += f"{spill.max_kv_cache_usage:.0%})"
+    return Dropped(dep, f"pool full: {full}" + (f", {unknown} unknown" if unknown else "") + "; spilling over")
 
 
 def _max_price(req: ChatRequest, settings: RouteSettings) -> Decimal | None:

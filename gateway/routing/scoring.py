@@ -8,7 +8,7 @@ from decimal import Decimal
 from gateway.catalogue.deployments import Deployment
 from gateway.routing.policy.model import Objective, RouteSettings, SplitTarget
 from gateway.routing.stats import FALLBACK_PRIOR, LatencyStats, Prior, prior_estimate
-from gateway.routing.types import Candidate, Figures, LiveView
+from gateway.routing.types import Candidate, Figures, LiveView, PoolLoad
 from gateway.schema.chat import ChatRequest
 
 #: What explain says when a split's pick was the objective's own.
@@ -36,7 +36,7 @@ def figures_for(
     ttft, latency = estimate.ttft_ms, estimate.latency_ms
     wait = 0.0
     if dep.pooled and view.pool is not None and (load := view.pool.get(dep.model)) is not None:
-        wait = POOL_QUEUE_PENALTY_MS * load.queue_depth / max(load.healthy_replicas, 1)
+        wait = POOL_QUEUE_PENALTY_MS * _queue_ahead(load)
         ttft += wait
         latency += wait
     rank_cost = Decimal(0) if dep.pooled and settings.pool.cost_model == "sunk" else cost
@@ -50,6 +50,14 @@ def figures_for(
             objective.max_latency_ms is None or slo_latency <= objective.max_latency_ms
         )
     return Figures(cost, rank_cost, ttft, latency, samples, meets, slo_ttft, slo_latency)
+
+
+def _queue_ahead(load: PoolLoad) -> float:
+    """Requests expected ahead of ours: the shortest known replica queue (the pool sends the
+    request to its least-loaded replica), or the average when only totals are known."""
+    if load.replicas:
+        return float(min((r.queue_depth for r in load.replicas if r is not None), default=0))
+    return load.queue_depth / max(load.healthy_replicas, 1)
 
 
 def effective_objective(req: ChatRequest, settings: RouteSettings) -> Objective:

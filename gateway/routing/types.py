@@ -76,6 +76,14 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicaLoad:
+    """One healthy replica's load, from its last recent scrape and our own in-flight count."""
+
+    queue_depth: int
+    kv_cache_usage: float
+
+
+@dataclass(frozen=True, slots=True)
 class PoolLoad:
     """The self-hosted pool's load for one model, summed over healthy replicas."""
 
@@ -84,6 +92,9 @@ class PoolLoad:
     running: int
     #: KV-cache usage of the least-loaded healthy replica (0..1).
     kv_cache_usage: float
+    #: Per healthy replica serving the model, its load, or None when unknown (never scraped
+    #: or stale). Empty: only the totals above are known (the simulator's pools).
+    replicas: tuple[ReplicaLoad | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
