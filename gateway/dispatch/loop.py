@@ -89,6 +89,7 @@ class Dispatcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         tracer: Tracer | None = None,
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.providers = providers
         self.catalogue = catalogue
@@ -98,6 +99,8 @@ class Dispatcher:
         self.sleep = sleep
         self.rng = rng
         self.tracer = tracer or NoOpTracer()
+        #: Measures a non-streamed answer's total time (the simulator substitutes virtual time).
+        self.timer = timer
         state.available = frozenset(providers)
 
     def plan(self, req: ChatRequest, key_id: str | None = None) -> Plan:
@@ -119,13 +122,13 @@ class Dispatcher:
         records: list[AttemptRecord] = []
 
         async def attempt(provider: Provider, dep: Deployment) -> Completion:
-            started = time.perf_counter()
+            started = self.timer()
             before = len(records)
             if guard.active:
                 completion = await checked_complete(provider, dep, req, guard, records, self._cost_today)
             else:
                 completion = await provider.complete(req, dep)
-            self._observe_complete(dep, completion, time.perf_counter() - started, reasked=len(records) > before)
+            self._observe_complete(dep, completion, self.timer() - started, reasked=len(records) > before)
             return completion
 
         try:

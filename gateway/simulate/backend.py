@@ -14,6 +14,9 @@ from gateway.schema.chat import ChatRequest
 from gateway.schema.usage import Usage
 from gateway.simulate.scenario import Profile
 
+#: Extra time to first token per request waiting in the pool.
+POOL_WAIT_S = 0.05
+
 
 @dataclass
 class Clock:
@@ -35,6 +38,10 @@ class SimBackend(Provider):
     #: (start, end) of pool requests, for queue depth (pool only).
     busy: list[tuple[float, float]] = field(default_factory=list)
     last_ttft_s: float = 0.0
+    last_generation_s: float = 0.0
+    #: This request's TTFT on this backend before any pool queueing, drawn once per request by
+    #: the runner so the hindsight oracle judges the very answer the policy would have got.
+    drawn_ttft_s: float = 0.0
     #: The self-hosted pool: requests queue once its replicas' batches are full.
     pooled: bool = False
 
@@ -54,6 +61,17 @@ class SimBackend(Provider):
         capacity = self.profile.max_num_seqs * self.profile.replicas
         return min(active, capacity), max(0, active - capacity)
 
+    def draw(self) -> None:
+        """Draw this request's TTFT (log-normal around the profile's)."""
+        self.drawn_ttft_s = self.profile.ttft_ms / 1000 * math.exp(self.rng.gauss(0, self.profile.ttft_sigma))
+
+    def answer_ttft_s(self, t: float) -> float:
+        """The drawn TTFT, plus the pool's queueing at virtual time t."""
+        if not self.pooled:
+            return self.drawn_ttft_s
+        _, waiting = self.queue_depth(t)
+        return self.drawn_ttft_s + waiting * POOL_WAIT_S
+
     async def complete(self, request: ChatRequest, deployment: Deployment) -> Completion:
         t = self.clock.now + self.clock.spent_s
         incident = self.profile.incident_at(t)
@@ -68,17 +86,17 @@ class SimBackend(Provider):
         if self.rng.random() < self.profile.error_rate:
             self.clock.spent_s += 0.2
             raise UpstreamError(ErrorKind.UPSTREAM_5XX, "simulated 500", provider=self.name, status=500)
-        ttft_s = self.profile.ttft_ms / 1000 * math.exp(self.rng.gauss(0, self.profile.ttft_sigma))
-        if self.pooled:
-            _, waiting = self.queue_depth(t)
-            ttft_s += waiting * 0.05
+        ttft_s = self.answer_ttft_s(t)
         generation_s = self.output_tokens / self.profile.tokens_per_s
         if self.pooled:
             self.busy.append((t, t + ttft_s + generation_s))
         self.last_ttft_s = ttft_s
+        self.last_generation_s = generation_s
+        self.clock.spent_s += ttft_s + generation_s  # the answer takes its time, in virtual time
         usage = Usage(request.prompt_tokens_estimate, self.output_tokens)
         body = {"id": "sim", "object": "chat.completion", "choices": [], "usage": usage.to_openai()}
-        return Completion(body=body, usage=usage, reported_timing_s=(ttft_s, generation_s))
+        timing = (ttft_s, generation_s) if self.profile.reports_timing else None
+        return Completion(body=body, usage=usage, reported_timing_s=timing)
 
     async def stream(self, request: ChatRequest, deployment: Deployment) -> UpstreamStream:
         raise UpstreamError(ErrorKind.BAD_REQUEST, "the simulator replays requests unstreamed", provider=self.name)
