@@ -188,15 +188,17 @@ class Dispatcher:
     def _observe_complete(self, dep: Deployment, completion: Completion, elapsed_s: float, *, reasked: bool) -> None:
         """A non-streamed answer feeds the latency model what was measured, never an estimate:
         the provider's own TTFT/generation split when it reports one, else the total time
-        against the answer's length (the model separates the two across answers of
-        different lengths). An answer that took re-asks spans several upstream calls, so
-        its total says nothing about one call and is not observed."""
+        (the provider's own, e.g. Bedrock's `metrics.latencyMs`, or ours) against the
+        answer's length; the model separates the two across answers of different lengths.
+        An answer that took re-asks spans several upstream calls, so its total says nothing
+        about one call and is not observed."""
         tokens = completion.usage.completion_tokens
         if completion.reported_timing_s is not None:
             ttft_s, generation_s = completion.reported_timing_s
             self.state.observe_latency(dep.key, dep.provider, ttft_s * 1000, tokens, generation_s)
         elif not reasked:
-            self.state.observe_total(dep.key, dep.provider, elapsed_s * 1000, tokens)
+            total_s = completion.reported_total_s if completion.reported_total_s is not None else elapsed_s
+            self.state.observe_total(dep.key, dep.provider, total_s * 1000, tokens)
         self._headroom(dep, completion.ratelimit)
 
     def _headroom(self, dep: Deployment, limits: RateLimitState | None) -> None:

@@ -39,6 +39,9 @@ class Completion:
     #: Timings the backend itself reported, (time to first token, generation) in seconds;
     #: preferred over our own wall-clock measurement when present.
     reported_timing_s: tuple[float, float] | None = None
+    #: The whole call's time as the backend itself measured it (Bedrock's `metrics.latencyMs`),
+    #: in seconds: a total, not a split; preferred over our own wall clock (no network in it).
+    reported_total_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
