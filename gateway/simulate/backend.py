@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.catalogue.deployments import Deployment
 from gateway.config import ProviderConfig
@@ -72,8 +74,9 @@ class SimBackend(Provider):
         _, waiting = self.queue_depth(t)
         return self.drawn_ttft_s + waiting * POOL_WAIT_S
 
-    async def complete(self, request: ChatRequest, deployment: Deployment) -> Completion:
-        t = self.clock.now + self.clock.spent_s
+    def _answer(self, t: float) -> tuple[float, float]:
+        """(TTFT, generation) in seconds of one attempt at virtual time t, or the incident's
+        or random error; the pool's batch is occupied for the answer's duration."""
         incident = self.profile.incident_at(t)
         if incident is not None:
             self.clock.spent_s += incident.cost_s
@@ -92,6 +95,10 @@ class SimBackend(Provider):
             self.busy.append((t, t + ttft_s + generation_s))
         self.last_ttft_s = ttft_s
         self.last_generation_s = generation_s
+        return ttft_s, generation_s
+
+    async def complete(self, request: ChatRequest, deployment: Deployment) -> Completion:
+        ttft_s, generation_s = self._answer(self.clock.now + self.clock.spent_s)
         self.clock.spent_s += ttft_s + generation_s  # the answer takes its time, in virtual time
         usage = Usage(request.prompt_tokens_estimate, self.output_tokens)
         body = {"id": "sim", "object": "chat.completion", "choices": [], "usage": usage.to_openai()}
@@ -99,4 +106,24 @@ class SimBackend(Provider):
         return Completion(body=body, usage=usage, reported_timing_s=timing)
 
     async def stream(self, request: ChatRequest, deployment: Deployment) -> UpstreamStream:
-        raise UpstreamError(ErrorKind.BAD_REQUEST, "the simulator replays requests unstreamed", provider=self.name)
+        """A streamed answer: the first chunk arrives after its TTFT (the clock is advanced to
+        it when the stream opens), the rest after the generation time (when it is read)."""
+        ttft_s, generation_s = self._answer(self.clock.now + self.clock.spent_s)
+        self.clock.spent_s += ttft_s
+        return SimStream(self.clock, generation_s, Usage(request.prompt_tokens_estimate, self.output_tokens))
+
+
+@dataclass
+class SimStream(UpstreamStream):
+    clock: Clock
+    generation_s: float
+    total: Usage
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        yield {"id": "sim", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "…"}}]}
+        self.clock.spent_s += self.generation_s
+        self.usage = self.total
+        self.finish_reason = "stop"
+
+    async def aclose(self) -> None:
+        return None

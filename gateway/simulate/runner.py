@@ -12,12 +12,13 @@ from decimal import Decimal
 
 from gateway.catalogue.deployments import Catalogue, Deployment
 from gateway.catalogue.prices import PriceBook
-from gateway.dispatch.loop import Dispatcher
+from gateway.dispatch.loop import Dispatcher, Outcome
 from gateway.errors import GatewayError
 from gateway.live.state import LiveState
 from gateway.routing.policy.model import Policy
 from gateway.routing.types import PoolLoad
 from gateway.schema.chat import ChatRequest, CorralPrefs
+from gateway.schema.usage import Usage
 from gateway.simulate.backend import Clock, SimBackend
 from gateway.simulate.scenario import Scenario, TraceRequest
 
@@ -48,12 +49,17 @@ def _request(tr: TraceRequest, catalogue: Catalogue, index: int) -> ChatRequest:
     logical = catalogue.resolve(tr.model)
     if logical is None:
         raise ValueError(f"trace line {index}: unknown model {tr.model!r}")
+    features = set(tr.features)
+    if tr.stream:
+        features.add("stream")
+        if "tools" in features:
+            features.add("stream_tools")
     return ChatRequest(
-        body={"model": logical.name, "messages": [{"role": "user", "content": "(simulated)"}]},
+        body={"model": logical.name, "messages": [{"role": "user", "content": "(simulated)"}], "stream": tr.stream},
         model=logical.name,
-        stream=False,
-        include_usage=False,
-        features=tr.features,
+        stream=tr.stream,
+        include_usage=tr.stream,
+        features=frozenset(features),
         prompt_tokens_estimate=tr.prompt_tokens,
         max_output_tokens=tr.max_tokens,
         prefs=CorralPrefs(tags=dict(tr.tags) or None),
@@ -115,6 +121,25 @@ def named_providers(policy: Policy) -> set[str]:
     return names
 
 
+async def _whole(dispatcher: Dispatcher, req: ChatRequest) -> tuple[Usage, Outcome]:
+    completion, outcome = await dispatcher.complete(req)
+    return completion.usage, outcome
+
+
+async def _streamed(dispatcher: Dispatcher, req: ChatRequest) -> tuple[Usage, Outcome]:
+    """Open the stream (failing over like the gateway), read it to its end, and feed the
+    latency model the measured TTFT and generation time, as the gateway's relay does."""
+    opened = await dispatcher.open_stream(req)
+    async for _ in opened.batches:
+        pass
+    dep = opened.outcome.deployment
+    backend = dispatcher.providers[dep.provider]
+    assert isinstance(backend, SimBackend)
+    usage = opened.stream.usage or Usage(req.prompt_tokens_estimate, backend.output_tokens)
+    dispatcher.observe_stream(dep, backend.last_ttft_s * 1000, usage.completion_tokens, backend.last_generation_s)
+    return usage, opened.outcome
+
+
 async def simulate(
     policy: Policy, scenario: Scenario, trace: list[TraceRequest], catalogue: Catalogue, prices: PriceBook
 ) -> PolicyResult:
@@ -144,7 +169,7 @@ async def simulate(
         req = _request(tr, catalogue, index)
         result.requests += 1
         try:
-            completion, outcome = await dispatcher.complete(req)
+            usage, outcome = await (_streamed(dispatcher, req) if tr.stream else _whole(dispatcher, req))
         except GatewayError:
             result.lost += 1
             if any(p.incident_at(tr.t) for p in scenario.profiles.values()):
@@ -166,7 +191,7 @@ async def simulate(
         result.ttfts_ms.append(ttft_ms)
         result.latencies_ms.append(latency_ms)
         met = (slo is None or ttft_ms <= slo) and (slo_latency is None or latency_ms <= slo_latency)
-        cost = dispatcher.cost(dep, completion.usage, scenario.today)
+        cost = dispatcher.cost(dep, usage, scenario.today)
         result.slo_met += met
         result.met_below_oracle += met and oracle is not None and cost < oracle
         result.spend += cost

@@ -64,6 +64,8 @@ class TraceRequest:
     output_tokens: int
     features: frozenset[str] = frozenset()
     tags: tuple[tuple[str, str], ...] = ()
+    #: The client asked for a stream (the trace's `stream`; default: not streamed).
+    stream: bool = False
 
 
 def _incident(raw: dict[str, Any]) -> Incident:
@@ -117,6 +119,7 @@ def load_trace(path: Path) -> list[TraceRequest]:
                 output_tokens=int(r.get("output_tokens", r.get("max_tokens", 256))),
                 features=frozenset(r.get("features", ())),
                 tags=tuple(sorted((r.get("tags") or {}).items())),
+                stream=bool(r.get("stream", False)),
             )
         )
     return sorted(out, key=lambda r: r.t)
