@@ -19,6 +19,11 @@ from gateway.routing.types import LiveView, PoolLoad
 DEFAULT_COOLDOWN_S = 5.0
 #: Never trust a retry-after longer than this (a misbehaving header must not park a backend for hours).
 MAX_COOLDOWN_S = 300.0
+#: How long a deployment whose model is gone stays out of rotation; after that the next
+#: request re-probes it (and takes it out again if the model is still gone).
+MODEL_GONE_S = 300.0
+#: Why a deployment is out when another replica took it out (the reason itself stays there).
+SHARED_OUT_REASON = "another gateway replica was told the model is gone"
 
 
 
@@ -40,6 +45,8 @@ class LiveState:
     available: frozenset[str] = frozenset()
     cooldowns: dict[str, float] = field(default_factory=dict)
     out_of_rotation: dict[str, str] = field(default_factory=dict)
+    #: deployment key -> clock time at which it comes back into rotation (to be re-probed).
+    out_until: dict[str, float] = field(default_factory=dict)
     breakers: dict[str, Breaker] = field(default_factory=dict)
     stats: dict[str, LatencyStats] = field(default_factory=dict)
     priors: Mapping[str, Prior] = field(default_factory=provider_priors)
@@ -57,6 +64,8 @@ class LiveState:
 
     def view(self) -> LiveView:
         now = self.clock()
+        if self.out_until:
+            self._bring_back(now)
         if now >= self._today_until:
             self._today = self.today()
             self._today_until = now + 1.0
@@ -132,8 +141,17 @@ class LiveState:
         existing = next(iter(self.breakers.values()), None)
         return existing.config if existing else BreakerConfig()
 
-    def take_out(self, key: str, reason: str) -> None:
+    def take_out(self, key: str, reason: str, *, for_s: float = MODEL_GONE_S, share: bool = True) -> None:
+        """Out of rotation for `for_s` seconds (bounded: the next request after re-probes it)."""
         self.out_of_rotation[key] = reason
+        self.out_until[key] = self.clock() + for_s
+        if share:
+            self._emit("out", key, {"for_s": for_s})
+
+    def _bring_back(self, now: float) -> None:
+        for key in [k for k, until in self.out_until.items() if until <= now]:
+            del self.out_until[key]
+            self.out_of_rotation.pop(key, None)
 
     def _emit(self, kind: str, key: str, data: dict[str, float]) -> None:
         for listener in self.listeners:
