@@ -27,7 +27,7 @@ The routing core reads it all from a handful of running sums (a 2x2 solve per ca
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Percentile = Literal["p50", "p90", "p95", "p99"]
@@ -85,6 +85,11 @@ class LatencyStats:
     weight: float = 0.0
     samples: int = 0
     updated_at: float = 0.0
+    # What the prior contributes, fixed at construction (the fit is read on every decision).
+    _p_ttft: float = field(init=False, repr=False, default=0.0)
+    _p_mpt: float = field(init=False, repr=False, default=0.0)
+    _p_vv: float = field(init=False, repr=False, default=0.0)
+    _prior_var: float = field(init=False, repr=False, default=0.0)
 
     def _decay(self, now: float) -> None:
         if self.weight:
@@ -122,18 +127,26 @@ class LatencyStats:
             self._row(0.0, float(output_tokens), generation_s * 1000.0)
         self.samples += 1
 
+    def __post_init__(self) -> None:
+        pw = self.prior_weight
+        self._p_ttft = self.prior.ttft_ms
+        self._p_mpt = 1000.0 / max(self.prior.tokens_per_s, 1e-3)
+        self._p_vv = pw * PRIOR_TOKENS * PRIOR_TOKENS
+        self._prior_var = (0.25 * self._p_ttft) ** 2
+
     def _fit(self, now: float) -> tuple[float, float, float]:
         """(ttft_ms, ms_per_token, spread_ms) from the decayed rows plus the prior rows."""
-        f = math.pow(0.5, max(0.0, now - self.updated_at) / self.half_life_s) if self.weight else 0.0
         pw = self.prior_weight
-        p_ttft = self.prior.ttft_ms
-        p_mpt = 1000.0 / max(self.prior.tokens_per_s, 1e-3)
-        p_vv = pw * PRIOR_TOKENS * PRIOR_TOKENS
+        if not self.weight:
+            return self._p_ttft, self._p_mpt, math.sqrt(self._prior_var)
+        dt = now - self.updated_at
+        f = 0.5 ** (dt / self.half_life_s) if dt > 0.0 else 1.0
+        p_vv = self._p_vv
         a_uu = self.s_uu * f + pw
         a_uv = self.s_uv * f
         a_vv = self.s_vv * f + p_vv
-        b_u = self.s_uy * f + pw * p_ttft
-        b_v = self.s_vy * f + p_vv * p_mpt
+        b_u = self.s_uy * f + pw * self._p_ttft
+        b_v = self.s_vy * f + p_vv * self._p_mpt
         det = a_uu * a_vv - a_uv * a_uv
         ttft = (a_vv * b_u - a_uv * b_v) / det
         mpt = (a_uu * b_v - a_uv * b_u) / det
@@ -141,11 +154,8 @@ class LatencyStats:
             ttft, mpt = 0.0, b_v / a_vv
         if mpt < MIN_MS_PER_TOKEN:
             mpt = MIN_MS_PER_TOKEN
-            ttft = max(0.0, (b_u - a_uv * mpt) / a_uu)
-        prior_var = (0.25 * p_ttft) ** 2
-        w = self.weight * f
-        if w <= 0.0:
-            return ttft, mpt, math.sqrt(prior_var)
+            ttft = (b_u - a_uv * mpt) / a_uu
+            ttft = ttft if ttft > 0.0 else 0.0
         rss = (
             self.s_yy
             - 2.0 * (ttft * self.s_uy + mpt * self.s_vy)
@@ -153,7 +163,7 @@ class LatencyStats:
             + 2.0 * ttft * mpt * self.s_uv
             + mpt * mpt * self.s_vv
         ) * f
-        return ttft, mpt, math.sqrt((max(rss, 0.0) + pw * prior_var) / (w + pw))
+        return ttft, mpt, math.sqrt(((rss if rss > 0.0 else 0.0) + pw * self._prior_var) / (self.weight * f + pw))
 
     def estimate(self, output_tokens: int, now: float) -> Estimate:
         ttft, mpt, spread = self._fit(now)
