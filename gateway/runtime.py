@@ -34,7 +34,7 @@ from gateway.metering.sql import SqlStore
 from gateway.providers.base import Provider
 from gateway.providers.registry import provider_class, specs
 from gateway.routing.policy.model import Policy
-from gateway.routing.types import PoolLoad
+from gateway.routing.types import PoolLoad, ReplicaLoad
 from gateway.telemetry.logs import AccessLog
 from gateway.telemetry.metrics import LiveGauges, Metrics
 from gateway.telemetry.tracing import make_tracer
@@ -206,11 +206,13 @@ class Runtime:
             replicas = provider.pool_state() if provider is not None else ()
             serving = [r for r in replicas if dep.model_id in r.models]
             healthy = [r for r in serving if r.healthy]
+            known = [r for r in healthy if r.load_known]
             loads[dep.model] = PoolLoad(
                 healthy_replicas=len(healthy),
-                queue_depth=sum(r.waiting for r in healthy),
-                running=sum(r.running for r in healthy),
-                kv_cache_usage=min((r.kv_cache_usage for r in healthy), default=0.0),
+                queue_depth=sum(r.queued for r in known),
+                running=sum(r.running for r in known),
+                kv_cache_usage=min((r.kv_cache_usage for r in known), default=0.0),
+                replicas=tuple(ReplicaLoad(r.queued, r.kv_cache_usage) if r.load_known else None for r in healthy),
             )
         return loads
 

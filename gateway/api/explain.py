@@ -34,21 +34,35 @@ def plan_to_json(the_plan: Plan, breakers: Mapping[str, str]) -> dict[str, Any]:
             row["expected_latency_ms"] = round(cand.figures.latency_ms, 1)
             row["latency_samples"] = cand.figures.samples
             row["meets_slo"] = cand.figures.meets_slo
+            if cand.figures.slo_ttft_ms is not None and cand.figures.slo_latency_ms is not None:
+                row["slo_ttft_ms"] = round(cand.figures.slo_ttft_ms, 1)
+                row["slo_latency_ms"] = round(cand.figures.slo_latency_ms, 1)
         plan_rows.append(row)
     dropped = [
         {"provider": d.deployment.provider, "model_id": d.deployment.model_id, "reason": d.reason}
         for d in the_plan.dropped
     ]
     settings = the_plan.settings
+    objective = the_plan.objective or settings.objective
     return {
         "model": the_plan.model,
         "rule": the_plan.rule,
         "rejected": the_plan.rejected,
         "objective": {
-            "prefer": settings.objective.prefer,
-            "max_ttft_ms": settings.objective.max_ttft_ms,
-            "max_latency_ms": settings.objective.max_latency_ms,
+            "prefer": objective.prefer,
+            "max_ttft_ms": objective.max_ttft_ms,
+            "max_latency_ms": objective.max_latency_ms,
+            "percentile": objective.percentile,
         },
+        "split": {
+            "targets": [
+                {"provider": t.provider, "by_objective": t.provider is None, "weight_pct": t.weight}
+                for t in settings.split
+            ],
+            "chose": the_plan.split,
+        }
+        if settings.split
+        else None,
         "fallback": settings.fallback,
         "retry": {"attempts": settings.retry.attempts, "deadline_ms": settings.retry.deadline_ms},
         "plan": plan_rows,

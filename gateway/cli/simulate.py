@@ -13,13 +13,14 @@ from rich.table import Table
 from gateway.catalogue.deployments import load_catalogue
 from gateway.catalogue.prices import load_price_book
 from gateway.routing.policy.load import PolicyError, load_policy
-from gateway.simulate.runner import PolicyResult, simulate
+from gateway.simulate.runner import PolicyResult, named_providers, simulate
 from gateway.simulate.scenario import load_scenario, load_trace
 
-DEFAULT_SCENARIO = Path("loadtests/scenarios/outage.yaml")
+#: Shipped inside the package, so `corral simulate` finds it from any working directory.
+DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "simulate" / "scenarios" / "outage.yaml"
 
 
-def _row(r: PolicyResult, slo: float | None) -> list[str]:
+def _row(r: PolicyResult) -> list[str]:
     served = sum(r.served.values()) or 1
     versus = (r.spend / r.oracle_spend - 1) * 100 if r.oracle_spend else 0
     shares = ", ".join(f"{p} {n / served:.0%}" for p, n in r.served.most_common())
@@ -29,7 +30,7 @@ def _row(r: PolicyResult, slo: float | None) -> list[str]:
         f"{versus:+.1f}%",
         f"{r.percentile(r.ttfts_ms, 50):.0f} / {r.percentile(r.ttfts_ms, 95):.0f}",
         f"{r.percentile(r.latencies_ms, 50):.0f} / {r.percentile(r.latencies_ms, 95):.0f}",
-        f"{r.slo_met / served:.2%}" if slo else "-",
+        f"{r.slo_met / served:.2%}",
         f"{r.lost} ({r.lost_in_incidents} in incidents)",
         str(r.extra_attempts),
         shares,
@@ -50,8 +51,19 @@ def simulate_command(
     the_scenario = load_scenario(scenario)
     requests = load_trace(trace)
     catalogue, prices = load_catalogue(), load_price_book()
+    for pol, path in zip(policies, policy, strict=True):
+        missing = sorted(named_providers(pol) - set(the_scenario.profiles))
+        if missing:
+            typer.echo(
+                f"corral simulate: warning: {path} names provider(s) the scenario lacks: {', '.join(missing)} "
+                "(they serve nothing in this simulation)",
+                err=True,
+            )
+    slo = f"{the_scenario.slo_ttft_ms:g} ms" if the_scenario.slo_ttft_ms is not None else "none"
     table = Table(
-        title=f"{len(requests)} requests, scenario {the_scenario.name} (SLO TTFT {the_scenario.slo_ttft_ms} ms)"
+        title=f"{len(requests)} requests, scenario {the_scenario.name} dated {the_scenario.today}; SLO: the "
+        f"policy's own max_ttft_ms (else the scenario's, {slo}) and max_latency_ms; baseline: per request, "
+        "the cheapest deployment whose simulated answer met that SLO (hindsight)"
     )
     for column in (
         "policy",
@@ -68,5 +80,5 @@ def simulate_command(
     for pol, path in zip(policies, policy, strict=True):
         result = asyncio.run(simulate(pol, the_scenario, requests, catalogue, prices))
         result.policy = path.stem
-        table.add_row(*_row(result, the_scenario.slo_ttft_ms))
+        table.add_row(*_row(result))
     Console(width=200).print(table)

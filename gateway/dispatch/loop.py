@@ -90,6 +90,7 @@ class Dispatcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         tracer: Tracer | None = None,
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.providers = providers
         self.catalogue = catalogue
@@ -99,6 +100,8 @@ class Dispatcher:
         self.sleep = sleep
         self.rng = rng
         self.tracer = tracer or NoOpTracer()
+        #: Measures a non-streamed answer's total time (the simulator substitutes virtual time).
+        self.timer = timer
         state.available = frozenset(providers)
 
     def plan(self, req: ChatRequest, key_id: str | None = None) -> Plan:
@@ -120,12 +123,13 @@ class Dispatcher:
         records: list[AttemptRecord] = []
 
         async def attempt(provider: Provider, dep: Deployment) -> Completion:
-            started = time.perf_counter()
+            started = self.timer()
+            before = len(records)
             if guard.active:
                 completion = await checked_complete(provider, dep, req, guard, records, self._cost_today)
             else:
                 completion = await provider.complete(req, dep)
-            self._observe_complete(dep, completion, time.perf_counter() - started)
+            self._observe_complete(dep, completion, self.timer() - started, reasked=len(records) > before)
             return completion
 
         try:
@@ -178,20 +182,24 @@ class Dispatcher:
         return self.cost(dep, usage, self.state.today())
 
     def observe_stream(self, dep: Deployment, ttft_ms: float | None, tokens: int, generation_s: float) -> None:
-        """Feed a finished stream's timings to the latency statistics."""
+        """Feed a finished stream's measured timings (TTFT and generation apart) to the latency model."""
         if ttft_ms is not None:
             self.state.observe_latency(dep.key, dep.provider, ttft_ms, tokens, generation_s)
 
-    def _observe_complete(self, dep: Deployment, completion: Completion, elapsed_s: float) -> None:
+    def _observe_complete(self, dep: Deployment, completion: Completion, elapsed_s: float, *, reasked: bool) -> None:
+        """A non-streamed answer feeds the latency model what was measured, never an estimate:
+        the provider's own TTFT/generation split when it reports one, else the total time
+        (the provider's own, e.g. Bedrock's `metrics.latencyMs`, or ours) against the
+        answer's length; the model separates the two across answers of different lengths.
+        An answer that took re-asks spans several upstream calls, so its total says nothing
+        about one call and is not observed."""
+        tokens = completion.usage.completion_tokens
         if completion.reported_timing_s is not None:
             ttft_s, generation_s = completion.reported_timing_s
-            ttft_ms = ttft_s * 1000
-        else:
-            stats = self.state.stats.get(dep.key)
-            tps = stats.tokens_per_s(self.state.clock()) if stats else 100.0
-            generation_s = min(completion.usage.completion_tokens / max(tps, 1.0), elapsed_s)
-            ttft_ms = (elapsed_s - generation_s) * 1000
-        self.state.observe_latency(dep.key, dep.provider, ttft_ms, completion.usage.completion_tokens, generation_s)
+            self.state.observe_latency(dep.key, dep.provider, ttft_s * 1000, tokens, generation_s)
+        elif not reasked:
+            total_s = completion.reported_total_s if completion.reported_total_s is not None else elapsed_s
+            self.state.observe_total(dep.key, dep.provider, total_s * 1000, tokens)
         self._headroom(dep, completion.ratelimit)
 
     def _headroom(self, dep: Deployment, limits: RateLimitState | None) -> None:

@@ -45,15 +45,18 @@ async def check(runtime: Runtime) -> Drift:
     drift = compare(runtime.catalogue, dict(zip(names, listings, strict=True)), runtime.state.today())
     state = runtime.state
     gone = {d.key for d in drift.gone}
+    # Out until a check finds it listed again (taken out again at every check meanwhile).
+    keep_out_s = max(2 * runtime.settings.catalogue_check_interval_s, 600.0)
     for dep in drift.gone:
-        if dep.key not in state.out_of_rotation:
+        if not state.out_of_rotation.get(dep.key, "").startswith(GONE):
             log.warning("catalogue check: %s (%s) is gone from %s's model list", dep.key, dep.model_id, dep.provider)
-            state.take_out(dep.key, f"{GONE} (checked {state.today().isoformat()})")
+        state.take_out(dep.key, f"{GONE} (checked {state.today().isoformat()})", for_s=keep_out_s)
     listed = {n for n, served in zip(names, listings, strict=True) if served is not None}
     for key, reason in list(state.out_of_rotation.items()):
         if reason.startswith(GONE) and key not in gone and key.split("/", 1)[0] in listed:
             log.info("catalogue check: %s is listed again; back in rotation", key)
             del state.out_of_rotation[key]
+            state.out_until.pop(key, None)
     runtime.metrics.catalogue_checked(drift)
     return drift
 

@@ -1,9 +1,9 @@
-"""Share breaker state, rate-limit cooldowns and latency samples across gateway replicas
-through Redis (when REDIS_URL is set).
+"""Share breaker state, rate-limit cooldowns, deployments taken out because their model is
+gone, and latency samples across gateway replicas through Redis (when REDIS_URL is set).
 
 Each replica keeps its own `LiveState` and routes from it with no Redis round-trip
 on the request path. Changes are published on one pub/sub channel and applied by
-every other replica; breaker and cooldown keys with expiries let a replica that
+every other replica; breaker, cooldown and take-out keys with expiries let a replica that
 starts later catch up. If Redis goes away, replicas keep routing on local state and
 reconnect in the background: Redis trouble never becomes a request error.
 """
@@ -22,7 +22,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gateway.live.state import STATE_NAMES, LiveState
+from gateway.live.state import SHARED_OUT_REASON, STATE_NAMES, LiveState
 
 log = logging.getLogger("corral.shared_state")
 
@@ -75,9 +75,9 @@ class SharedState:
     def _on_change(self, kind: str, key: str, data: dict[str, float]) -> None:
         self._outbox.append({"kind": kind, "key": key, "data": data, "at": time.time()})
 
-    def _on_sample(self, key: str, provider: str, ttft_ms: float, tokens: int, generation_s: float) -> None:
+    def _on_sample(self, key: str, provider: str, kind: str, ms: float, tokens: int, generation_s: float) -> None:
         if len(self._samples) < MAX_SAMPLES_PER_FLUSH:
-            self._samples.append([key, provider, ttft_ms, tokens, generation_s])
+            self._samples.append([key, provider, kind, ms, tokens, generation_s])
 
     async def _flush_forever(self) -> None:
         while True:
@@ -105,6 +105,8 @@ class SharedState:
     def _ttl(self, change: dict[str, Any]) -> float:
         if change["kind"] == "cooldown":
             return max(float(change["data"]["wait_s"]), 0.001)
+        if change["kind"] == "out":
+            return max(float(change["data"]["for_s"]), 0.001)
         return max(self.state_cooldown_s() * 4, 1.0)
 
     def state_cooldown_s(self) -> float:
@@ -145,8 +147,10 @@ class SharedState:
                     continue
                 for change in payload.get("changes", ()):
                     self._apply(change)
-                for key, provider, ttft, tokens, gen_s in payload.get("samples", ()):
-                    self.state.observe_latency(key, provider, ttft, tokens, gen_s, share=False)
+                for sample in payload.get("samples", ()):
+                    if len(sample) == 6:  # a replica of an older release sends another shape: skip it
+                        key, provider, kind, ms, tokens, gen_s = sample
+                        self.state.observe(key, provider, kind, ms, tokens, gen_s, share=False)
 
     def _apply(self, change: dict[str, Any]) -> None:
         kind, key, data = change.get("kind"), change.get("key"), change.get("data") or {}
@@ -155,6 +159,10 @@ class SharedState:
             remaining = float(data.get("wait_s", 0)) - age
             if remaining > 0:
                 self.state.cool_down(str(key), remaining, share=False)
+        elif kind == "out":
+            remaining = float(data.get("for_s", 0)) - age
+            if remaining > 0:
+                self.state.take_out(str(key), SHARED_OUT_REASON, for_s=remaining, share=False)
         elif kind == "breaker":
             name = STATE_NAMES.get(float(data.get("state", 0)), "closed")
             opened_age = float(data.get("age_s", 0)) + age

@@ -21,6 +21,11 @@ DEFAULT_COOLDOWN_S = 5.0
 MAX_COOLDOWN_S = 300.0
 #: How long a deployment that refused a feature is not offered requests using it.
 CAPABILITY_MISS_S = 3600.0
+#: How long a deployment whose model is gone stays out of rotation; after that the next
+#: request re-probes it (and takes it out again if the model is still gone).
+MODEL_GONE_S = 300.0
+#: Why a deployment is out when another replica took it out (the reason itself stays there).
+SHARED_OUT_REASON = "another gateway replica was told the model is gone"
 
 
 
@@ -32,7 +37,9 @@ def provider_priors() -> dict[str, Prior]:
 
 
 Listener = Callable[[str, str, dict[str, float]], None]
-SampleListener = Callable[[str, str, float, int, float], None]
+#: (deployment key, provider, kind, ms, output tokens, generation s): kind "split" carries a
+#: measured TTFT in ms and the generation time; "total" a whole answer's time in ms (and 0).
+SampleListener = Callable[[str, str, str, float, int, float], None]
 
 
 @dataclass(slots=True)
@@ -42,6 +49,8 @@ class LiveState:
     out_of_rotation: dict[str, str] = field(default_factory=dict)
     #: deployment key -> feature -> monotonic time until which the deployment is not offered it.
     capability_misses: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: deployment key -> clock time at which it comes back into rotation (to be re-probed).
+    out_until: dict[str, float] = field(default_factory=dict)
     breakers: dict[str, Breaker] = field(default_factory=dict)
     stats: dict[str, LatencyStats] = field(default_factory=dict)
     priors: Mapping[str, Prior] = field(default_factory=provider_priors)
@@ -59,6 +68,8 @@ class LiveState:
 
     def view(self) -> LiveView:
         now = self.clock()
+        if self.out_until:
+            self._bring_back(now)
         if now >= self._today_until:
             self._today = self.today()
             self._today_until = now + 1.0
@@ -92,14 +103,29 @@ class LiveState:
     def observe_latency(
         self, key: str, provider: str, ttft_ms: float, tokens: int, generation_s: float, *, share: bool = True
     ) -> None:
+        """An answer whose TTFT and generation time were measured apart (stream, server timings)."""
+        self.observe(key, provider, "split", ttft_ms, tokens, generation_s, share=share)
+
+    def observe_total(self, key: str, provider: str, total_ms: float, tokens: int, *, share: bool = True) -> None:
+        """A whole answer of which only the total time is known (non-streamed, no server timings)."""
+        self.observe(key, provider, "total", total_ms, tokens, 0.0, share=share)
+
+    def observe(
+        self, key: str, provider: str, kind: str, ms: float, tokens: int, generation_s: float, *, share: bool = True
+    ) -> None:
+        if kind not in ("split", "total"):
+            return
         if share:
             for listener in self.sample_listeners:
-                listener(key, provider, ttft_ms, tokens, generation_s)
+                listener(key, provider, kind, ms, tokens, generation_s)
         stats = self.stats.get(key)
         if stats is None:
             prior = self.priors.get(provider) or FALLBACK_PRIOR
             stats = self.stats[key] = LatencyStats(prior)
-        stats.observe(ttft_ms, tokens, generation_s, self.clock())
+        if kind == "split":
+            stats.observe_split(ms, tokens, generation_s, self.clock())
+        else:
+            stats.observe_total(ms, tokens, self.clock())
 
     def cool_down(self, key: str, retry_after: float | None, *, share: bool = True) -> None:
         wait = DEFAULT_COOLDOWN_S if retry_after is None else min(max(retry_after, 0.0), MAX_COOLDOWN_S)
@@ -120,8 +146,17 @@ class LiveState:
         existing = next(iter(self.breakers.values()), None)
         return existing.config if existing else BreakerConfig()
 
-    def take_out(self, key: str, reason: str) -> None:
+    def take_out(self, key: str, reason: str, *, for_s: float = MODEL_GONE_S, share: bool = True) -> None:
+        """Out of rotation for `for_s` seconds (bounded: the next request after re-probes it)."""
         self.out_of_rotation[key] = reason
+        self.out_until[key] = self.clock() + for_s
+        if share:
+            self._emit("out", key, {"for_s": for_s})
+
+    def _bring_back(self, now: float) -> None:
+        for key in [k for k, until in self.out_until.items() if until <= now]:
+            del self.out_until[key]
+            self.out_of_rotation.pop(key, None)
 
     def capability_miss(self, key: str, feature: str) -> None:
         """The deployment refused `feature`: offer it no request using it for a while (one

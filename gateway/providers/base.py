@@ -39,6 +39,9 @@ class Completion:
     #: Timings the backend itself reported, (time to first token, generation) in seconds;
     #: preferred over our own wall-clock measurement when present.
     reported_timing_s: tuple[float, float] | None = None
+    #: The whole call's time as the backend itself measured it (Bedrock's `metrics.latencyMs`),
+    #: in seconds: a total, not a split; preferred over our own wall clock (no network in it).
+    reported_total_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,11 @@ class ReplicaState:
     last_ok_at: float | None
     #: Requests this gateway process has open on the replica right now.
     inflight: int
+    #: Whether the load figures come from a recent scrape (False: never scraped, or stale).
+    load_known: bool = False
+    #: Requests waiting on the replica now, as best we know: the last scrape's waiting plus
+    #: our own requests started since then when it was already queueing (0 when not known).
+    queued: int = 0
 
 
 class UpstreamStream(ABC):

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 from gateway.catalogue.deployments import Deployment
 from gateway.catalogue.prices import PriceBook
-from gateway.routing.policy.model import DEFAULT_POLICY, Policy, RouteSettings, Rule
+from gateway.routing.policy.model import DEFAULT_POLICY, Policy, PoolSpill, RouteSettings, Rule
 from gateway.routing.scoring import effective_objective, figures_for, order_candidates
-from gateway.routing.types import NOT_CONFIGURED, Candidate, Dropped, LiveView, Plan, Refusal
+from gateway.routing.types import NOT_CONFIGURED, Candidate, Dropped, LiveView, Plan, PoolLoad, Refusal
 from gateway.schema.chat import ChatRequest
 
 #: Output length assumed for estimates when the request sets no max_tokens.
@@ -76,6 +76,8 @@ def _live_reason(req: ChatRequest, dep: Deployment, view: LiveView, settings: Ro
         spill = settings.pool
         if load is not None and load.healthy_replicas == 0:
             return Dropped(dep, "no healthy pool replica serves this model", live=True)
+        if load is not None and load.replicas:
+            return _pool_room(dep, load, spill)
         if load is not None and load.queue_depth >= spill.max_queue_depth:
             reason = f"pool full: queue depth {load.queue_depth} >= {spill.max_queue_depth}; spilling over"
             return Dropped(dep, reason, live=True)
@@ -95,6 +97,24 @@ def _refused(req: ChatRequest, dep: Deployment, view: LiveView) -> tuple[str, st
         return None
     wait = max(learned[f] for f in refused) - view.now
     return f"{dep.provider} refused {', '.join(refused)} as unsupported (offered again in {wait:.0f}s)", refused[0]
+
+
+def _pool_room(dep: Deployment, load: PoolLoad, spill: PoolSpill) -> Dropped | None:
+    """Replica by replica: the pool takes the request if one replica with a known load has
+    room (queue below the bound, KV cache below the bound). A replica whose load is unknown
+    (never scraped, or stale) is not counted as room: unknown is not empty."""
+    known = [r for r in load.replicas if r is not None]
+    if any(r.queue_depth < spill.max_queue_depth and r.kv_cache_usage < spill.max_kv_cache_usage for r in known):
+        return None
+    unknown = len(load.replicas) - len(known)
+    if not known:
+        reason = f"pool load unknown: no recent scrape of its {unknown} healthy replica(s); spilling over"
+        return Dropped(dep, reason, live=True)
+    full = f"every replica with a known load is full (queue >= {spill.max_queue_depth} or KV cache >= "
+    full += f"{spill.max_kv_cache_usage:.0%})"
+    return Dropped(
+        dep, f"pool full: {full}" + (f", {unknown} unknown" if unknown else "") + "; spilling over", live=True
+    )
 
 
 def _max_price(req: ChatRequest, settings: RouteSettings) -> Decimal | None:
@@ -149,9 +169,9 @@ def plan(
         stats = view.stats.get(dep.key) if view.stats else None
         figures = figures_for(dep, cost, output, stats, priors, view, settings, objective)
         kept.append(Candidate(dep, cost, figures))
-    ordered = order_candidates(kept, req, settings, objective, rng)
+    ordered, split_choice = order_candidates(kept, req, settings, objective, rng)
     if len(ordered) > 1 and (req.prefs.allow_fallbacks is False or not settings.fallback):
         why = "fallbacks disabled by request" if req.prefs.allow_fallbacks is False else "fallback disabled by policy"
         dropped.extend(Dropped(c.deployment, why) for c in ordered[1:])
         ordered = ordered[:1]
-    return Plan(req.model, tuple(ordered), tuple(dropped), rule_name, settings)
+    return Plan(req.model, tuple(ordered), tuple(dropped), rule_name, settings, objective=objective, split=split_choice)

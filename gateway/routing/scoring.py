@@ -7,10 +7,12 @@ from decimal import Decimal
 
 from gateway.catalogue.deployments import Deployment
 from gateway.routing.policy.model import Objective, RouteSettings, SplitTarget
-from gateway.routing.stats import FALLBACK_PRIOR, LatencyStats, Prior
-from gateway.routing.types import Candidate, Figures, LiveView
+from gateway.routing.stats import FALLBACK_PRIOR, LatencyStats, Prior, prior_estimate
+from gateway.routing.types import Candidate, Figures, LiveView, PoolLoad
 from gateway.schema.chat import ChatRequest
 
+#: What explain says when a split's pick was the objective's own.
+BY_OBJECTIVE = "by objective"
 #: Extra expected wait per request queued ahead of us in the pool (ms), before live data refines it.
 POOL_QUEUE_PENALTY_MS = 400.0
 
@@ -25,25 +27,37 @@ def figures_for(
     settings: RouteSettings,
     objective: Objective,
 ) -> Figures:
-    prior = priors.get(dep.provider) or FALLBACK_PRIOR
     if stats is not None:
-        ttft, latency = stats.expected(output_tokens, view.now)
+        estimate = stats.estimate(output_tokens, view.now)
         samples = stats.samples
     else:
-        ttft = prior.ttft_ms
-        latency = ttft + 1000.0 * output_tokens / prior.tokens_per_s
+        estimate = prior_estimate(priors.get(dep.provider) or FALLBACK_PRIOR, output_tokens)
         samples = 0
+    ttft, latency = estimate.ttft_ms, estimate.latency_ms
+    wait = 0.0
     if dep.pooled and view.pool is not None and (load := view.pool.get(dep.model)) is not None:
-        wait = POOL_QUEUE_PENALTY_MS * load.queue_depth / max(load.healthy_replicas, 1)
+        wait = POOL_QUEUE_PENALTY_MS * _queue_ahead(load)
         ttft += wait
         latency += wait
     rank_cost = Decimal(0) if dep.pooled and settings.pool.cost_model == "sunk" else cost
     meets = None
+    slo_ttft = slo_latency = None
     if objective.max_ttft_ms is not None or objective.max_latency_ms is not None:
-        meets = (objective.max_ttft_ms is None or ttft <= objective.max_ttft_ms) and (
-            objective.max_latency_ms is None or latency <= objective.max_latency_ms
+        slo_ttft, slo_latency = estimate.at(objective.percentile)
+        slo_ttft += wait
+        slo_latency += wait
+        meets = (objective.max_ttft_ms is None or slo_ttft <= objective.max_ttft_ms) and (
+            objective.max_latency_ms is None or slo_latency <= objective.max_latency_ms
         )
-    return Figures(cost, rank_cost, ttft, latency, samples, meets)
+    return Figures(cost, rank_cost, ttft, latency, samples, meets, slo_ttft, slo_latency)
+
+
+def _queue_ahead(load: PoolLoad) -> float:
+    """Requests expected ahead of ours: the shortest known replica queue (the pool sends the
+    request to its least-loaded replica), or the average when only totals are known."""
+    if load.replicas:
+        return float(min((r.queue_depth for r in load.replicas if r is not None), default=0))
+    return load.queue_depth / max(load.healthy_replicas, 1)
 
 
 def effective_objective(req: ChatRequest, settings: RouteSettings) -> Objective:
@@ -53,7 +67,7 @@ def effective_objective(req: ChatRequest, settings: RouteSettings) -> Objective:
     slo = base.max_ttft_ms
     if req.prefs.max_ttft_ms is not None:
         slo = req.prefs.max_ttft_ms if slo is None else min(slo, req.prefs.max_ttft_ms)
-    return Objective(prefer, base.cost_weight, base.latency_weight, slo, base.max_latency_ms)
+    return Objective(prefer, base.cost_weight, base.latency_weight, slo, base.max_latency_ms, base.percentile)
 
 
 def _rank_key(
@@ -86,9 +100,17 @@ def _ranked(cands: list[Candidate], objective: Objective) -> list[Candidate]:
     return [cands[i] for _, _, i in keyed]
 
 
-def _split_pick(cands: list[Candidate], split: tuple[SplitTarget, ...], rng: float) -> Candidate | None:
-    """Weighted choice among the split's eligible targets, with `rng` in [0, 1)."""
-    eligible = [(t, c) for t in split for c in cands if c.deployment.provider == t.provider and t.weight > 0]
+def split_pick(cands: list[Candidate], split: tuple[SplitTarget, ...], rng: float) -> Candidate | None:
+    """Weighted choice among the split's eligible targets, with `rng` in [0, 1). A
+    `by_objective` share is always eligible and picks None: the objective's order stands."""
+    eligible: list[tuple[SplitTarget, Candidate | None]] = []
+    for target in split:
+        if target.weight <= 0:
+            continue
+        if target.provider is None:
+            eligible.append((target, None))
+        else:
+            eligible += [(target, c) for c in cands if c.deployment.provider == target.provider]
     total = sum(t.weight for t, _ in eligible)
     if not eligible or total <= 0:
         return None
@@ -102,19 +124,29 @@ def _split_pick(cands: list[Candidate], split: tuple[SplitTarget, ...], rng: flo
 
 def order_candidates(
     cands: list[Candidate], req: ChatRequest, settings: RouteSettings, objective: Objective, rng: float
-) -> list[Candidate]:
-    """Objective first; then the pool preference, the policy's order, the request's order
-    and a weighted split's pick, each moving its favourite to the front."""
-    ordered = _ranked(cands, objective)
+) -> tuple[list[Candidate], str | None]:
+    """Objective first; then, only among the candidates that meet the objective's SLO (all
+    of them when it has none), the pool preference, the policy's order, the request's order
+    and a weighted split's pick, each moving its favourite to the front. A deployment
+    expected to miss the SLO never moves ahead of one expected to meet it: those stay
+    behind, in the objective's order (fastest first). Also returns what a split chose
+    (a provider, or "by objective"; None without a split or with no eligible target)."""
+    ranked = _ranked(cands, objective)
+    meeting = [c for c in ranked if c.figures is None or c.figures.meets_slo is not False]
+    missing = [c for c in ranked if c.figures is not None and c.figures.meets_slo is False]
     if settings.pool.prefer_pool:
-        ordered.sort(key=lambda c: not c.deployment.pooled)
+        meeting.sort(key=lambda c: not c.deployment.pooled)
     for order in (settings.order, (req.prefs.providers.order if req.prefs.providers else None) or ()):
         if order:
             rank = {name: i for i, name in enumerate(order)}
-            ordered.sort(key=lambda c: rank.get(c.deployment.provider, len(rank)))
-    if settings.split:
-        pick = _split_pick(ordered, settings.split, rng)
+            meeting.sort(key=lambda c: rank.get(c.deployment.provider, len(rank)))
+    chose = None
+    if settings.split and meeting:
+        pick = split_pick(meeting, settings.split, rng)
         if pick is not None:
-            ordered.remove(pick)
-            ordered.insert(0, pick)
-    return ordered
+            meeting.remove(pick)
+            meeting.insert(0, pick)
+            chose = pick.deployment.provider
+        elif any(t.provider is None for t in settings.split):
+            chose = BY_OBJECTIVE
+    return meeting + missing, chose

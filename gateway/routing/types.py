@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from gateway.catalogue.deployments import Deployment
 from gateway.routing.health import Breaker
-from gateway.routing.policy.model import DEFAULT_POLICY, RouteSettings
+from gateway.routing.policy.model import DEFAULT_POLICY, Objective, RouteSettings
 from gateway.routing.stats import LatencyStats, Prior
 from gateway.schema.chat import ChatRequest
 
@@ -26,6 +26,9 @@ class Figures:
     latency_ms: float
     samples: int
     meets_slo: bool | None = None
+    #: TTFT and total latency at the SLO's percentile (set when the objective has an SLO).
+    slo_ttft_ms: float | None = None
+    slo_latency_ms: float | None = None
 
     def describe(self) -> str:
         slo = "" if self.meets_slo is None else (", meets SLO" if self.meets_slo else ", misses SLO")
@@ -76,6 +79,18 @@ class Plan:
     settings: RouteSettings = DEFAULT_POLICY.defaults
     #: Set when the policy refuses the request outright (the rule's message).
     rejected: str | None = None
+    #: The objective this request was ranked by (the policy's, narrowed by the request's preferences).
+    objective: Objective | None = None
+    #: What the policy's split chose for this request: a provider, or "by objective".
+    split: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaLoad:
+    """One healthy replica's load, from its last recent scrape and our own in-flight count."""
+
+    queue_depth: int
+    kv_cache_usage: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +102,9 @@ class PoolLoad:
     running: int
     #: KV-cache usage of the least-loaded healthy replica (0..1).
     kv_cache_usage: float
+    #: Per healthy replica serving the model, its load, or None when unknown (never scraped
+    #: or stale). Empty: only the totals above are known (the simulator's pools).
+    replicas: tuple[ReplicaLoad | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

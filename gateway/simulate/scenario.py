@@ -36,6 +36,9 @@ class Profile:
     #: Pool only: sequences served at once per replica, and replicas.
     max_num_seqs: int = 64
     replicas: int = 1
+    #: Whether a non-streamed answer carries the provider's own TTFT/generation split (as
+    #: Groq's usage timings do); otherwise the router sees only the total time, as with most.
+    reports_timing: bool = False
 
     def incident_at(self, t: float) -> Incident | None:
         return next((i for i in self.incidents if i.start_s <= t < i.end_s), None)
@@ -61,6 +64,8 @@ class TraceRequest:
     output_tokens: int
     features: frozenset[str] = frozenset()
     tags: tuple[tuple[str, str], ...] = ()
+    #: The client asked for a stream (the trace's `stream`; default: not streamed).
+    stream: bool = False
 
 
 def _incident(raw: dict[str, Any]) -> Incident:
@@ -84,6 +89,7 @@ def load_scenario(path: Path) -> Scenario:
             incidents=tuple(_incident(i) for i in p.get("incidents", ())),
             max_num_seqs=int(p.get("max_num_seqs", 64)),
             replicas=int(p.get("replicas", 1)),
+            reports_timing=bool(p.get("reports_timing", False)),
         )
         for name, p in raw["backends"].items()
     }
@@ -113,6 +119,7 @@ def load_trace(path: Path) -> list[TraceRequest]:
                 output_tokens=int(r.get("output_tokens", r.get("max_tokens", 256))),
                 features=frozenset(r.get("features", ())),
                 tags=tuple(sorted((r.get("tags") or {}).items())),
+                stream=bool(r.get("stream", False)),
             )
         )
     return sorted(out, key=lambda r: r.t)

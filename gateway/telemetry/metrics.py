@@ -24,6 +24,9 @@ from gateway.metering.events import UsageEvent
 from gateway.telemetry.refusals import Refusals
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+#: Time-to-first-token edges: every common SLO value (100, 200, 250, 300, 500, 750 ms, 1, 1.5,
+#: 2, 3 s) is an edge, so "share under the SLO" is read off a bucket, not interpolated.
+TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 5, 10, 30, 60)
 BREAKER_VALUES = {"closed": 0.0, "open": 1.0, "half_open": 2.0}
 
 
@@ -142,9 +145,10 @@ class Metrics:
         )
         self.ttft = Histogram(
             "corral_time_to_first_token_seconds",
-            "Time to first token (streams)",
-            ["model", "provider"],
-            buckets=LATENCY_BUCKETS,
+            "Time to the client's first token; how: stream (first content chunk measured) or "
+            "whole_answer (non-streamed: the first token arrives with the whole answer)",
+            ["model", "provider", "how"],
+            buckets=TTFT_BUCKETS,
             registry=r,
         )
         self.tokens = Counter(
@@ -215,8 +219,11 @@ class Metrics:
         provider = e.provider or "none"
         totals[self.requests, (e.model, provider, e.status)] += 1
         self._child(self.latency, (e.model, provider)).observe(e.latency_ms / 1000)
-        if e.ttft_ms is not None and e.stream:
-            self._child(self.ttft, (e.model, provider)).observe(e.ttft_ms / 1000)
+        if e.stream:
+            if e.ttft_ms is not None:
+                self._child(self.ttft, (e.model, provider, "stream")).observe(e.ttft_ms / 1000)
+        elif e.status == "ok":
+            self._child(self.ttft, (e.model, provider, "whole_answer")).observe(e.latency_ms / 1000)
         if e.provider:
             totals[self.tokens, (provider, e.model, "prompt")] += e.prompt_tokens
             totals[self.tokens, (provider, e.model, "completion")] += e.completion_tokens

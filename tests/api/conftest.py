@@ -32,6 +32,7 @@ class SimulatedGateway:
         state.cooldowns.clear()
         state.breakers.clear()
         state.out_of_rotation.clear()
+        state.out_until.clear()
         state.stats.clear()
 
 

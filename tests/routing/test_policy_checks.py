@@ -127,6 +127,7 @@ VALID = [
     "budgets:\n  - {team: a, limit_usd: 5, period: day}\n  - {team: a, limit_usd: 90, period: month}\n"
     "  - {key: a, limit_usd: 5, period: day}\n",
     "rules:\n  - name: a\n    match: {features: [json_schema]}\n    allow: [together, deepinfra]\n",
+    "defaults:\n  split:\n    - {provider: together, weight_pct: 10}\n    - {by_objective: true, weight_pct: 90}\n",
 ]
 
 
@@ -167,6 +168,20 @@ WARNINGS = [
         "rules[0].split[1].provider",
         "'bedrock' has no deployment that can serve",
     ),
+    (
+        "defaults:\n  order: [groq]\n  split:\n    - {provider: together, weight_pct: 10}\n"
+        "    - {by_objective: true, weight_pct: 90}\n",
+        3,
+        "defaults.split",
+        "the split's pick goes first, order only ranks the rest",
+    ),
+    (
+        "defaults:\n  objective: {prefer: latency}\n  pool: {prefer_pool: true}\n",
+        3,
+        "defaults.pool",
+        "contradicting prefer: latency",
+    ),
+    ("defaults:\n  objective: {prefer: latency}\n  order: [groq]\n", 3, "defaults.order", "order overrides prefer"),
 ]
 
 

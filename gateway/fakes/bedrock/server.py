@@ -17,6 +17,7 @@ import hmac
 import random
 import re
 import string
+import time
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -243,6 +244,7 @@ class BedrockFake(FakeServer):
     async def _answer(
         self, request: web.Request, recorded: RecordedRequest, behaviour: Behaviour, streaming: bool
     ) -> web.StreamResponse:
+        started = time.monotonic()
         if behaviour.latency_ms:
             await asyncio.sleep(behaviour.latency_ms / 1000)
         if behaviour.hang:
@@ -263,7 +265,9 @@ class BedrockFake(FakeServer):
             "output": {"message": {"role": "assistant", "content": answer.content()}},
             "stopReason": answer.stop_reason,
             "usage": answer.usage(),
-            "metrics": {"latencyMs": int(behaviour.latency_ms) + 1},
+            # ConverseMetrics.latencyMs: "The latency of the call to Converse, in milliseconds"
+            # (botocore's service model): the whole call, generation included.
+            "metrics": {"latencyMs": 1 + int((time.monotonic() - started) * 1000)},
         }
         return web.Response(body=orjson.dumps(body), content_type="application/json", headers=_request_id())
 

@@ -256,7 +256,7 @@ class BedrockProvider(Provider):
         body, usage = from_converse(
             parsed, completion_id=f"chatcmpl-{request_id}", model=deployment.model_id, created=int(time.time())
         )
-        return Completion(body=body, usage=usage, upstream_request_id=request_id)
+        return Completion(body=body, usage=usage, upstream_request_id=request_id, reported_total_s=_latency_s(parsed))
 
     async def stream(self, request: ChatRequest, deployment: Deployment) -> UpstreamStream:
         response = await self._send(request, deployment, "converse-stream")
@@ -412,3 +412,12 @@ SPEC = ProviderSpec(
     prior_tokens_per_s=70,
     billing_export="aws_cur",
 )
+
+
+def _latency_s(parsed: Any) -> float | None:
+    """Converse's `metrics.latencyMs` (the whole call, measured by Bedrock), in seconds."""
+    metrics = parsed.get("metrics") if isinstance(parsed, dict) else None
+    value = metrics.get("latencyMs") if isinstance(metrics, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return float(value) / 1000

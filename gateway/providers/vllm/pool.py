@@ -10,7 +10,9 @@ prefix-cache hit rate. Both loops are tasks made in `start()` and cancelled in
 Choosing a replica for a request: the healthy replicas serving the model, least loaded
 first, where load is the last scrape's running + waiting corrected for our own
 requests started or finished since that scrape (the in-flight count then and now), so
-the choice stays right between scrapes; ties go round-robin. A request that cannot
+the choice stays right between scrapes; ties go round-robin. For the router, a replica
+never scraped, or last scraped more than `STALE_SCRAPES` intervals ago, has an unknown
+load (not an empty one). A request that cannot
 connect takes its replica out of rotation until its next good health check.
 """
 
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 PROVIDER = "vllm"
 
 
+#: A replica's load is "unknown" once its last good scrape is this many intervals old.
+STALE_SCRAPES = 3
 #: How many more requests than the least-loaded replica a conversation's home replica may carry.
 AFFINITY_SLACK = 4
 
@@ -55,6 +59,7 @@ class Replica:
         "max_model_len",
         "models",
         "sample",
+        "scraped_at",
         "url",
     )
 
@@ -72,13 +77,22 @@ class Replica:
         self.last_ok_at: float | None = None
         self.inflight = 0
         self.inflight_at_scrape = 0
+        #: Clock time of the last good `/metrics` scrape (None: never).
+        self.scraped_at: float | None = None
 
     def load(self) -> int:
         """Requests on the replica now, as best we know (see the module docstring)."""
         others = self.sample.running + self.sample.waiting - self.inflight_at_scrape
         return max(others, 0) + self.inflight
 
-    def state(self) -> ReplicaState:
+    def queued(self) -> int:
+        """Waiting requests now: the last scrape's, plus ours started since then when the
+        replica was already queueing (when it was not, they most likely run)."""
+        since = self.inflight - self.inflight_at_scrape
+        return max(self.sample.waiting + (since if self.sample.waiting > 0 else 0), 0)
+
+    def state(self, now: float | None = None, stale_after_s: float = float("inf")) -> ReplicaState:
+        known = self.scraped_at is not None and (now is None or now - self.scraped_at <= stale_after_s)
         return ReplicaState(
             url=self.url,
             healthy=self.healthy,
@@ -90,6 +104,8 @@ class Replica:
             prefix_hit_rate=self.hit_rate,
             last_ok_at=self.last_ok_at,
             inflight=self.inflight,
+            load_known=known,
+            queued=self.queued() if known else 0,
         )
 
 
@@ -212,6 +228,7 @@ class VllmPool:
             replica.hit_rate = rate
         replica.sample = sample
         replica.inflight_at_scrape = min(inflight, replica.inflight)
+        replica.scraped_at = self._clock()
 
     # -- choice --------------------------------------------------------------------------------
 
@@ -265,4 +282,6 @@ class VllmPool:
         return max(known) if known else None
 
     def state(self) -> tuple[ReplicaState, ...]:
-        return tuple(replica.state() for replica in self.replicas)
+        """Each replica's snapshot; its load counts as known for `STALE_SCRAPES` scrape intervals."""
+        now, stale = self._clock(), STALE_SCRAPES * self.metrics_interval_s
+        return tuple(replica.state(now, stale) for replica in self.replicas)

@@ -73,7 +73,7 @@ def build_settings(doc: YamlDoc, raw: dict[str, Any], at: Path, base: RouteSetti
     if "objective" in raw:
         changes["objective"] = build_objective(raw["objective"], base.objective)
     if "split" in raw:
-        changes["split"] = tuple(SplitTarget(t["provider"], float(t["weight_pct"])) for t in raw["split"])
+        changes["split"] = tuple(SplitTarget(t.get("provider"), float(t["weight_pct"])) for t in raw["split"])
     for name, convert in _SECTIONS.items():
         if name in raw:
             changes[name] = _section(getattr(base, name), raw[name], convert)
@@ -96,6 +96,8 @@ def build_objective(raw: dict[str, Any], base: Objective) -> Objective:
     for key in ("max_ttft_ms", "max_latency_ms"):
         if key in raw:
             changes[key] = None if raw[key] is None else float(raw[key])
+    if "percentile" in raw:
+        changes["percentile"] = raw["percentile"]
     return replace(base, **changes)
 
 

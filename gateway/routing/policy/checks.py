@@ -7,7 +7,9 @@ not add up to 1; bad budgets; duplicate rule names.
 
 Warnings (routable, but probably not what was meant): providers in `order` that allow/deny
 exclude, a provider both allowed and denied, keys a reject rule ignores, rules that change
-nothing, per-rule breakers, re-asks without `mode: retry`, split targets that serve nothing.
+nothing, per-rule breakers, re-asks without `mode: retry`, split targets that serve nothing,
+orderings that contradict each other or the objective (order with split, the pool first or
+order with prefer: latency).
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ def check_providers(ctx: Context) -> Iterator[Finding]:
         named = [
             ((*b.at, key, i), name) for key in ("allow", "deny", "order") for i, name in enumerate(b.raw.get(key) or ())
         ]
-        named += [((*b.at, "split", i, "provider"), t["provider"]) for i, t in enumerate(b.raw.get("split", ()))]
+        splits = enumerate(b.raw.get("split", ()))
+        named += [((*b.at, "split", i, "provider"), t["provider"]) for i, t in splits if "provider" in t]
         for path, name in named:
             if name not in ctx.catalogue.providers:
                 yield Finding(path, f"unknown provider {name!r}; known providers: {known}")
@@ -183,7 +186,12 @@ def check_splits(ctx: Context) -> Iterator[Finding]:
             yield Finding(at, f"split weights (weight_pct) add up to {total.normalize():f}, not 100")
         seen: set[str] = set()
         for i, target in enumerate(targets):
-            yield from _split_target(ctx, b, (*at, i, "provider"), target["provider"], seen)
+            if "provider" in target:
+                yield from _split_target(ctx, b, (*at, i, "provider"), target["provider"], seen)
+            elif "by objective" in seen:
+                yield Finding((*at, i), "the split has two by_objective shares; merge them")
+            else:
+                seen.add("by objective")
 
 
 def _split_target(ctx: Context, b: Block, path: Path, provider: str, seen: set[str]) -> Iterator[Finding]:
@@ -315,6 +323,31 @@ def warn_reasks(ctx: Context) -> Iterator[Finding]:
             )
 
 
+def warn_contradictions(ctx: Context) -> Iterator[Finding]:
+    """Settings that pull one request two ways. Each ordering ranks only among deployments
+    expected to meet the SLO, in a fixed precedence (pool preference < policy order <
+    request order < split), so a later one silently overrides an earlier one."""
+    for b in ctx.blocks:
+        s = b.settings
+        set_here = {key for key in ("order", "split", "pool", "objective") if key in b.raw}
+        if not set_here:
+            continue
+        named_split = [t for t in s.split if t.provider is not None]
+        if s.order and named_split and {"order", "split"} & set_here:
+            where = (*b.at, "split") if "split" in b.raw else (*b.at, "order")
+            yield _warn(where, "both order and split are set: the split's pick goes first, order only ranks the rest")
+        if s.pool.prefer_pool and s.objective.prefer == "latency" and {"pool", "objective"} & set_here:
+            where = (*b.at, "pool") if "pool" in b.raw else (*b.at, "objective")
+            yield _warn(
+                where,
+                "pool.prefer_pool puts the pool first even where another deployment is faster, "
+                "contradicting prefer: latency (set prefer_pool: false, or state the speed you need as an SLO)",
+            )
+        if s.order and s.objective.prefer == "latency" and {"order", "objective"} & set_here:
+            where = (*b.at, "order") if "order" in b.raw else (*b.at, "objective")
+            yield _warn(where, "order overrides prefer: latency for the deployments it names")
+
+
 CHECKS: tuple[Callable[[Context], Iterator[Finding]], ...] = (
     check_providers,
     check_rule_names,
@@ -328,4 +361,5 @@ CHECKS: tuple[Callable[[Context], Iterator[Finding]], ...] = (
     warn_order_and_allow,
     warn_rule_settings,
     warn_reasks,
+    warn_contradictions,
 )

@@ -99,6 +99,8 @@ def _objective(s: RouteSettings) -> str:
         text += f" (cost {o.cost_weight:g}, latency {o.latency_weight:g})"
     text += f", TTFT <= {o.max_ttft_ms:g} ms" if o.max_ttft_ms is not None else ""
     text += f", latency <= {o.max_latency_ms:g} ms" if o.max_latency_ms is not None else ""
+    if o.max_ttft_ms is not None or o.max_latency_ms is not None:
+        text += f" at {o.percentile}"
     return text
 
 
@@ -129,7 +131,7 @@ _RENDER: dict[str, Callable[[RouteSettings], str]] = {
     "deny": lambda s: ", ".join(sorted(s.deny)) or "none",
     "order": lambda s: " > ".join(s.order) or "none",
     "objective": _objective,
-    "split": lambda s: ", ".join(f"{t.provider} {t.weight:g}%" for t in s.split) or "none",
+    "split": lambda s: ", ".join(f"{t.provider or 'by objective'} {t.weight:g}%" for t in s.split) or "none",
     "fallback": lambda s: "on" if s.fallback else "off",
     "tool_calls": lambda s: (
         s.tool_calls.mode + (f", {s.tool_calls.reasks} re-asks" if s.tool_calls.mode == "retry" else "")

@@ -13,6 +13,9 @@ from typing import Literal
 
 Prefer = Literal["cost", "latency", "balanced"]
 ToolMode = Literal["off", "report", "repair", "retry"]
+Percentile = Literal["p50", "p90", "p95", "p99"]
+#: The percentile an SLO is judged on when the policy names none.
+DEFAULT_SLO_PERCENTILE: Percentile = "p90"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +39,8 @@ class Objective:
 
     `prefer=cost|latency` sorts on one figure; `balanced` (or explicit weights) mixes both
     after normalising; `max_ttft_ms` makes it "cheapest that meets this TTFT SLO"
-    (deployments expected to miss it go last, fastest first).
+    (deployments expected to miss it go last, fastest first). Both SLOs are judged on
+    `percentile` of the deployment's decayed latency model (default p90), not its mean.
     """
 
     prefer: Prefer = "cost"
@@ -44,6 +48,7 @@ class Objective:
     latency_weight: float = 0.5
     max_ttft_ms: float | None = None
     max_latency_ms: float | None = None
+    percentile: Percentile = DEFAULT_SLO_PERCENTILE
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +88,8 @@ class ToolCalls:
 
 @dataclass(frozen=True, slots=True)
 class SplitTarget:
-    provider: str
+    #: None: this share goes wherever the objective would send it.
+    provider: str | None
     weight: float
 
 
