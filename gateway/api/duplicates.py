@@ -7,7 +7,8 @@ log in front). orjson keeps the last value silently, so:
   only separates a key from its value, and orjson never escapes a colon, so when the raw
   bytes write no colon as `\\u003a` every key and string of the parsed body is in the raw
   bytes with the same colons; a duplicate adds at least its own separator. Equal counts
-  prove there is none (two C-speed counts and one orjson dump, about 1 µs per KiB).
+  prove there is none (two C-speed counts and one orjson dump: about 2 µs per KiB measured
+  here, 28 µs for a 12 KiB body beside 10 µs for orjson.loads).
 - `refuse_duplicate_keys`, when the counts differ (or `\\u003` appears), parses again
   with the standard library and a pair hook and raises a 400 naming the key.
 """
