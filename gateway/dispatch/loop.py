@@ -77,6 +77,9 @@ class OpenStream:
     opened_at: float
     #: With tools: the checked view of the stream (re-asks included); iterate this instead.
     guarded: GuardedStream | None = None
+    #: When the attempt that opened this stream began (time.perf_counter), after any failed
+    #: attempts and back-offs on other deployments.
+    attempt_started: float = 0.0
 
 
 class Dispatcher:
@@ -144,7 +147,11 @@ class Dispatcher:
         return completion, outcome
 
     async def open_stream(self, req: ChatRequest, key_id: str | None = None) -> OpenStream:
+        attempt_started = 0.0
+
         async def attempt(provider: Provider, dep: Deployment) -> _Opened:
+            nonlocal attempt_started
+            attempt_started = time.perf_counter()
             stream = await provider.stream(req, dep)
             batches = stream.batches()
             try:
@@ -158,7 +165,7 @@ class Dispatcher:
         the_plan = self.plan(req, key_id)
         (stream, batches, first), outcome = await self._run(the_plan, attempt, [], stream=True)
         batches = self._watch(outcome.deployment, batches)
-        opened = OpenStream(outcome, stream, batches, first, started)
+        opened = OpenStream(outcome, stream, batches, first, started, attempt_started=attempt_started)
         guard = guard_for(req, the_plan.settings)
         if guard.active:
             dep = outcome.deployment
@@ -181,10 +188,15 @@ class Dispatcher:
     def _cost_today(self, dep: Deployment, usage: Usage) -> Decimal:
         return self.cost(dep, usage, self.state.today())
 
-    def observe_stream(self, dep: Deployment, ttft_ms: float | None, tokens: int, generation_s: float) -> None:
-        """Feed a finished stream's measured timings (TTFT and generation apart) to the latency model."""
+    def observe_stream(
+        self, dep: Deployment, ttft_ms: float | None, tokens: int, generation_s: float, *, waited_ms: float = 0.0
+    ) -> None:
+        """Feed a finished stream's measured timings (TTFT and generation apart) to the latency
+        model. `ttft_ms` is the client's; `waited_ms` (failed attempts on other deployments and
+        back-offs before the serving attempt began) is not this deployment's and is taken off."""
         if ttft_ms is not None:
-            self.state.observe_latency(dep.key, dep.provider, ttft_ms, tokens, generation_s)
+            own_ttft_ms = max(ttft_ms - waited_ms, 0.0)
+            self.state.observe_latency(dep.key, dep.provider, own_ttft_ms, tokens, generation_s)
 
     def _observe_complete(self, dep: Deployment, completion: Completion, elapsed_s: float, *, reasked: bool) -> None:
         """A non-streamed answer feeds the latency model what was measured, never an estimate:

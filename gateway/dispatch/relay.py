@@ -101,8 +101,9 @@ class Relay:
             outcome.tool_validation = guarded.guard.verdict
         if self.status == "ok" and self._ttft_ms is not None:
             generation_s = time.perf_counter() - self.call.started - self._ttft_ms / 1000
+            waited_ms = max(opened.attempt_started - self.call.started, 0.0) * 1000 if opened.attempt_started else 0.0
             self.accounting.dispatcher.observe_stream(
-                outcome.deployment, self._ttft_ms, self.usage.completion_tokens, generation_s
+                outcome.deployment, self._ttft_ms, self.usage.completion_tokens, generation_s, waited_ms=waited_ms
             )
         self.total_cost = self.accounting.served(self.call, outcome, self.usage, self.status, self._ttft_ms)
         stream = guarded.stream if guarded is not None else opened.stream

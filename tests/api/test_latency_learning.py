@@ -166,3 +166,29 @@ def test_the_ttft_histogram_covers_non_streamed_answers_with_how_it_was_obtained
     assert _metric(text, name + "_count", provider="together", how="stream") == 1
     for edge in ("0.2", "0.25", "0.3", "0.5", "0.75", "1.0", "1.5", "2.0", "3.0"):
         _metric(text, name + "_bucket", le=edge, **whole)
+
+
+def test_a_streams_ttft_is_its_own_deployments_not_the_failed_attempts_before_it() -> None:
+    """DeepInfra answers "overloaded" after 600 ms, then Together serves the stream 40 ms after
+    it was asked: Together's learned TTFT excludes the time spent on DeepInfra (with it, the
+    one sample would pull the estimate to about 600 ms)."""
+    with running_gateway(load_settings(env={})) as (url, runtime), httpx.Client(base_url=url, timeout=60) as client:
+        for fake in runtime.fakes:
+            if fake.provider == "deepinfra":
+                fake.script.default = Behaviour(latency_ms=600, error="overloaded")
+            elif fake.provider == "together":
+                fake.script.default = Behaviour(latency_ms=40, tokens_per_s=200, completion_tokens=20)
+        body = {
+            "model": MAVERICK,
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "corral": {"providers": {"only": list(TRUTH), "order": ["deepinfra", "together"]}},
+        }
+        with client.stream("POST", "/v1/chat/completions", json=body) as response:
+            assert response.status_code == 200
+            assert response.headers["x-corral-provider"] == "together"
+            response.read()
+        assert any(f.requests for f in runtime.fakes if f.provider == "deepinfra")
+        stats = runtime.state.stats["together/llama-4-maverick"]
+        assert stats.samples == 1
+        assert stats.ttft_ms(runtime.state.clock()) < 300
