@@ -133,6 +133,11 @@ class Settings(_Model):
     redis_url: str | None = None
     policy_path: str | None = None
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    #: How long an Idempotency-Key and its kept answer are remembered (seconds; 24 h).
+    idempotency_retention_s: int = Field(86400, gt=0)
+    #: A claim still running this long after it was made belongs to a process that died:
+    #: a repeat then runs the request anew (longer than any request or stream may take).
+    idempotency_lease_s: int = Field(900, gt=0)
     #: On SIGTERM, how long in-flight requests and streams may take to finish.
     shutdown_grace_s: int = Field(30, gt=0)
     #: Static API keys: admin-scoped bootstrap keys, beside the key store's keys.

@@ -26,6 +26,8 @@ from gateway.live.shared import SharedState
 from gateway.live.state import LiveState
 from gateway.metering.budgets import Budgets
 from gateway.metering.events import UsageEvent
+from gateway.metering.idempotency import Idempotency, IdempotencyStore, MemoryStore
+from gateway.metering.idempotency_sql import SqlIdempotencyStore
 from gateway.metering.process_store import ProcessStore
 from gateway.metering.sink import MemorySink, QueueSink, UsageSink
 from gateway.metering.sql import SqlStore
@@ -58,6 +60,7 @@ class Runtime:
     keys: Access = field(init=False)
     dispatcher: Dispatcher = field(init=False)
     accounting: Accounting = field(init=False)
+    idempotency: Idempotency = field(init=False)
     _merged: tuple[Policy, tuple[object, ...], Policy] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -157,6 +160,7 @@ class Runtime:
         self.policy.start_watching()
         self.metrics.start()
         self._bind_key_store()
+        await self._start_idempotency()
         await self.keys.start()
         await self._seed_budgets()
         if self.settings.redis_url:
@@ -169,6 +173,24 @@ class Runtime:
         ledger = self.sink.ledger
         if ledger is not None:
             self.keys.use_store(lambda: KeyStore(ledger.engine, ledger.ensure_schema), owned=False)
+
+    async def _start_idempotency(self) -> None:
+        """Idempotency keys live in the ledger database (shared by replicas); in memory without one."""
+        ledger = self.sink.ledger
+        store: IdempotencyStore = MemoryStore()
+        if ledger is not None:
+            store = SqlIdempotencyStore(ledger.engine, ledger.ensure_schema)
+        settings = self.settings
+        self.idempotency = Idempotency(
+            store,
+            retention_s=settings.idempotency_retention_s,
+            lease_s=settings.idempotency_lease_s,
+            threaded=ledger is not None,
+        )
+        try:
+            await self.idempotency.purge()
+        except SQLAlchemyError as exc:
+            log.warning("idempotency: expired keys not purged at start (%s)", type(exc).__name__)
 
     async def _seed_budgets(self) -> None:
         """Budgets start from what the ledger already holds for their period."""
