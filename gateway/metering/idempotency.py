@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,8 @@ from functools import partial
 from typing import Literal, Protocol, TypeVar
 
 from gateway.errors import Code, error
+
+log = logging.getLogger("corral.idempotency")
 
 #: Longest Idempotency-Key accepted (the column's width).
 MAX_KEY_LENGTH = 255
@@ -130,12 +133,20 @@ class Ticket:
     async def keep(self, answer: Answer) -> None:
         if self.outcome is None:
             self.outcome = "kept"
-            await asyncio.shield(self.guard.run(partial(self.guard.store.keep, self.claim, answer)))
+            await self._settle(partial(self.guard.store.keep, self.claim, answer))
 
     async def release(self) -> None:
         if self.outcome is None:
             self.outcome = "released"
-            await asyncio.shield(self.guard.run(partial(self.guard.store.release, self.claim)))
+            await self._settle(partial(self.guard.store.release, self.claim))
+
+    async def _settle(self, call: Callable[[], None]) -> None:
+        """The answer goes out whatever the store says; a claim the store did not settle stays
+        running until its lease ends (repeats get 409 until then, never a second run)."""
+        try:
+            await asyncio.shield(self.guard.run(call))
+        except Exception as exc:
+            log.warning("idempotency: key %r not settled (%s)", self.claim.key, type(exc).__name__)
 
     async def recorded(
         self, body: AsyncIterator[bytes], headers: dict[str, str], completed: Callable[[], bool], last: bytes

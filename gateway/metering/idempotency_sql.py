@@ -24,7 +24,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.errors import Code, error
 from gateway.metering.idempotency import Answer, Claim, Held
 from gateway.metering.sql import insert_ignoring_duplicates
 
@@ -73,6 +75,18 @@ class SqlIdempotencyStore:
         self.ensure_schema = ensure_schema
 
     def claim(self, claim: Claim, stale_before: datetime) -> Held | None:
+        """503 ledger_unavailable while the database is unreachable: without the claim the
+        request could run twice, so it is not run at all."""
+        try:
+            return self._claim(claim, stale_before)
+        except SQLAlchemyError as exc:
+            raise error(
+                Code.LEDGER_UNAVAILABLE,
+                f"the idempotency store is unreachable ({type(exc).__name__}); retry later",
+                headers={"retry-after": "1"},
+            ) from exc
+
+    def _claim(self, claim: Claim, stale_before: datetime) -> Held | None:
         self.ensure_schema()
         row = _claim_row(claim)
         with self.engine.begin() as connection:

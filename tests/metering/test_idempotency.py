@@ -17,6 +17,7 @@ import corral
 import httpx
 import psycopg
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from gateway.config import load_settings
@@ -191,3 +192,20 @@ def test_the_sdk_retries_a_read_timeout_and_the_gateway_runs_it_once(gateway: Ga
     assert completion.corral.retries >= 2
     assert gateway.upstream_calls(marker) == 1
     assert gateway.settled_rows(team) == 1
+
+
+def test_keys_are_per_api_key(tmp_path: Path) -> None:
+    """Two callers that happen to pick the same Idempotency-Key each get their own answer."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'ledger.db'}")
+    settings = load_settings(env={}).model_copy(update={"api_keys": [SecretStr("sk-one"), SecretStr("sk-two")]})
+    body = _body("same words", "t")
+    with running_gateway(settings, QueueSink(store, tmp_path / "usage.journal"), auth=True) as (url, _rt):
+        answers = [
+            httpx.post(url + CHAT, json=body, headers={"authorization": f"Bearer {key}", "idempotency-key": "k1"})
+            for key in ("sk-one", "sk-two", "sk-one")
+        ]
+    store.close()
+    ids = [a.headers["x-corral-request-id"] for a in answers]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert ids[0] != ids[1] and ids[2] == ids[0]
+    assert "x-corral-idempotent-replayed" not in answers[1].headers

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.errors import Code, GatewayError
 from gateway.metering.idempotency import Answer, Claim, IdempotencyStore, MemoryStore
 from gateway.metering.idempotency_sql import SqlIdempotencyStore
 from gateway.metering.sql import SqlStore
+from tests.support import free_port
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -73,3 +75,15 @@ def test_a_released_key_can_be_claimed_again(idem: IdempotencyStore) -> None:
     assert idem.claim(first, NOW - LEASE) is None
     idem.release(first)
     assert idem.claim(_claim("r2"), NOW - LEASE) is None
+
+
+def test_an_unreachable_database_refuses_the_request_with_503() -> None:
+    """Without its claim a request could run twice: it is not run at all."""
+    store = SqlStore(f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere", connect_timeout_s=1)
+    try:
+        with pytest.raises(GatewayError) as refused:
+            SqlIdempotencyStore(store.engine, store.ensure_schema).claim(_claim("r1"), NOW - LEASE)
+    finally:
+        store.close()
+    assert refused.value.status == 503 and refused.value.code == Code.LEDGER_UNAVAILABLE
+    assert refused.value.headers["retry-after"] == "1"
