@@ -13,12 +13,13 @@ from typing import Annotated
 
 import orjson
 import typer
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
 
 from gateway.catalogue.deployments import load_catalogue
 from gateway.catalogue.prices import PriceBookError, load_price_book
 from gateway.config import ConfigError, Settings, load_settings
-from gateway.metering.drill import requests as drill_requests
+from gateway.metering.drill import MAX_LIMIT, requests_page
 from gateway.metering.exports import ExportError, read_export
 from gateway.metering.reconcile import Reconciliation, Tolerance, period_of, reconcile
 from gateway.metering.render import money, report_csv, report_json
@@ -61,7 +62,27 @@ def _settings(config: Path | None) -> Settings:
         raise _fail(str(exc)) from exc
 
 
+def _missing_ledger(url: str) -> str | None:
+    """Why a SQLite ledger URL names no ledger: a report must not create an empty one and
+    report $0 from it."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" or Path(path).is_file():
+        return None
+    where = Path(path).resolve()
+    return (
+        f"no ledger at {where} (DATABASE_URL or database_url: {url}); set DATABASE_URL to the gateway's "
+        "ledger, or run where its corral.db is"
+    )
+
+
 def _engine(settings: Settings) -> Engine:
+    missing = _missing_ledger(settings.database_url)
+    if missing is not None:
+        raise _fail(missing)
     store = SqlStore(settings.database_url)
     try:
         store.ensure_schema()
@@ -121,24 +142,33 @@ def spend_command(
 @report_app.command("requests")
 def requests_command(
     start: FromOpt,
-    end: ToOpt = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day, inclusive (default: today, UTC).")] = None,
     team: TeamOpt = None,
     model: ModelOpt = None,
     provider: ProviderOpt = None,
     key: KeyOpt = None,
     project: ProjectOpt = None,
-    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 100,
+    limit: Annotated[
+        int, typer.Option(help=f"At most this many, newest first (up to {MAX_LIMIT}); cut rows are said on stderr.")
+    ] = 100,
     config: ConfigOpt = None,
 ) -> None:
     """The requests behind a report line, each with its attempts (JSON lines)."""
     settings = _settings(config)
     filters = {"team": team, "model": model, "provider": provider, "key": key, "project": project}
     try:
-        query = make_query(start, end, "provider", filters)
+        query = make_query(start, end or datetime.now(UTC).date().isoformat(), "provider", filters)
     except ReportError as exc:
         raise _fail(str(exc)) from exc
-    for row in drill_requests(_engine(settings), query, limit):
+    rows, more = requests_page(_engine(settings), query, limit)
+    for row in rows:
         _emit(orjson.dumps(row).decode())
+    if more:
+        typer.echo(
+            f"corral: showing the newest {len(rows)} requests of {query.start} to {query.end}; more match "
+            f"(raise --limit, at most {MAX_LIMIT}, or narrow the period or filters)",
+            err=True,
+        )
 
 
 def prices_command(

@@ -71,6 +71,42 @@ def test_requests_drill_down(env: dict[str, str]) -> None:
     assert [json.loads(line)["request_id"] for line in out.splitlines()] == ["r6", "r2"]
 
 
+def test_requests_run_to_today_as_the_readme_writes_them(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["report", "requests", "--from", "2026-11-01", "--provider", "groq"], env=env)
+    assert result.exit_code == 0, result.output
+    ids = {json.loads(line)["request_id"] for line in result.stdout.splitlines()}
+    assert ids == {"r1", "r2", "r4", "r5", "r6"}
+    assert result.stderr == ""
+
+
+def test_requests_say_when_the_limit_cut_rows(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["report", "requests", *SPAN, "--limit", "2"], env=env)
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == 2
+    assert "showing the newest 2 requests" in result.stderr and "more match" in result.stderr
+    whole = runner.invoke(app, ["report", "requests", *SPAN, "--limit", "6"], env=env)
+    assert len(whole.stdout.splitlines()) == 6 and whole.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report", "spend", "--from", "2026-11-01"],
+        ["report", "requests", "--from", "2026-11-01"],
+        ["reconcile", "--provider", "groq", "--file", "export.csv", "--from", "2026-11-01", "--to", "2026-11-01"],
+    ],
+)
+def test_no_ledger_in_sight_is_said_not_invented(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "export.csv").write_text("date,model,input_tokens,output_tokens,cost_usd\n")
+    result = runner.invoke(app, command, env={"CORRAL_CONFIG": "", "DATABASE_URL": ""})
+    assert result.exit_code == 2, result.output
+    assert f"no ledger at {tmp_path / 'corral.db'}" in result.stderr
+    assert not (tmp_path / "corral.db").exists()
+
+
 def test_prices_in_force_on_a_day(env: dict[str, str], tmp_path: Path) -> None:
     code, out = corral(env, "prices", "--at", "2026-11-01", "--format", "json")
     assert code == 0
