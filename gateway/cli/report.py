@@ -22,7 +22,7 @@ from gateway.config import ConfigError, Settings, load_settings
 from gateway.metering.drill import MAX_LIMIT, requests_page
 from gateway.metering.exports import ExportError, read_export
 from gateway.metering.reconcile import Reconciliation, Tolerance, period_of, reconcile
-from gateway.metering.render import money, report_csv, report_json
+from gateway.metering.render import money, report_csv, report_json, totals_csv
 from gateway.metering.reports import ReportError
 from gateway.metering.service import make_pool, make_query, make_report, parse_day, price_book
 from gateway.metering.sql import SqlStore
@@ -116,9 +116,14 @@ def spend_command(
     project: ProjectOpt = None,
     reprice: Annotated[Path | None, typer.Option(help="Price the period with this price book instead.")] = None,
     as_provider: Annotated[str | None, typer.Option(help="Price everything at this provider's prices.")] = None,
+    totals: Annotated[
+        Path | None, typer.Option("--totals", help="Also write the totals, as a one-line CSV, to this file.")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Spend for a period, grouped as asked; the self-hosted pool's GPU-hour economics below."""
+    """Spend for a period, grouped as asked; the self-hosted pool's GPU-hour economics below.
+    CSV holds one line per group and nothing else (summing a column gives the total); the
+    totals are in the table, the JSON, or the file `--totals` names."""
     settings = _settings(config)
     try:
         query = make_query(
@@ -131,6 +136,11 @@ def spend_command(
         pool = make_pool(engine, book, settings, query)
     except (ReportError, PriceBookError) as exc:
         raise _fail(str(exc)) from exc
+    if totals is not None:
+        try:
+            totals.write_text(totals_csv(report))
+        except OSError as exc:
+            raise _fail(f"--totals {totals}: {exc.strerror or exc}") from exc
     if output is Format.JSON:
         _emit(orjson.dumps(report_json(report, pool), option=orjson.OPT_INDENT_2).decode())
     elif output is Format.CSV:

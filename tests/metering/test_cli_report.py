@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from gateway.cli.main import app
+from gateway.metering.render import NO_VALUE
 from gateway.metering.sql import SqlStore
 from tests.metering.seed import seed
 
@@ -31,15 +33,61 @@ def corral(env: dict[str, str], *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_table_csv_and_json_show_the_same_figures(env: dict[str, str]) -> None:
+def test_table_csv_and_json_show_the_same_figures(env: dict[str, str], tmp_path: Path) -> None:
     code, out = corral(env, "report", "spend", *SPAN, "--by", "provider,day", "--format", "json")
     assert code == 0, out
     data = json.loads(out)
-    code, out_csv = corral(env, "report", "spend", *SPAN, "--by", "provider,day", "--format", "csv")
+    totals = tmp_path / "totals.csv"
+    code, out_csv = corral(
+        env, "report", "spend", *SPAN, "--by", "provider,day", "--format", "csv", "--totals", str(totals)
+    )
     lines = list(csv.DictReader(io.StringIO(out_csv)))
-    assert [line["cost_usd"] for line in lines] == [r["cost_usd"] for r in data["rows"]] + [data["total_cost_usd"]]
+    assert lines == [{k: "" if v is None else str(v) for k, v in row.items()} for row in data["rows"]]
+    # Data rows only: summing the column gives the total, once.
+    assert sum(Decimal(line["cost_usd"]) for line in lines) == Decimal(data["total_cost_usd"]) == Decimal("0.25162")
+    (total,) = csv.DictReader(io.StringIO(totals.read_text()))
+    assert (total["from"], total["to"], total["cost_usd"], total["requests"]) == (*SPAN[1::2], "0.25162", "6")
     code, table = corral(env, "report", "spend", *SPAN, "--by", "provider,day")
-    assert code == 0 and "0.25162" in table and "0.000267" in table and "Self-hosted pool (vllm)" in table
+    # Tables round money to cents; CSV and JSON keep it exact.
+    assert code == 0 and "0.25 " in table and "0.000267" not in table and "Self-hosted pool (vllm)" in table
+    assert "rounded to cents" in table
+
+
+def test_no_team_has_one_label_everywhere(env: dict[str, str]) -> None:
+    _code, out = corral(env, "report", "spend", *SPAN, "--by", "team", "--format", "json")
+    teams = [row["team"] for row in json.loads(out)["rows"]]
+    _code, out_csv = corral(env, "report", "spend", *SPAN, "--by", "team", "--format", "csv")
+    assert [line["team"] for line in csv.DictReader(io.StringIO(out_csv))] == teams
+    assert NO_VALUE in teams and None not in teams
+    _code, table = corral(env, "report", "spend", *SPAN, "--by", "team")
+    assert NO_VALUE in table
+
+
+def test_the_pool_fixed_cost_is_the_period_s_own_rounded_and_per_team(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    config = tmp_path / "corral.yaml"
+    config.write_text(yaml.safe_dump({"providers": {"vllm": {"vllm": {"gpus": 8, "gpu_hour_usd": "2.4123"}}}}))
+    args = ["report", "spend", "--from", "2026-11-01", "--to", "2026-11-30", "--config", str(config)]
+    code, out = corral(env, *args, "--format", "json")
+    pool = json.loads(out)["pool"]
+    # 8 GPUs x 2.4123 USD x 720 h, whenever the report is run.
+    assert (pool["hours"], pool["fixed_cost_usd"], pool["to_now"]) == ("720.00", "13894.848", False)
+    code, table = corral(env, *args)
+    table = " ".join(table.split())  # titles wrap at the table's width
+    assert "= 13,894.85 USD fixed" in table and "13894.848" not in table and "to now" not in table
+    code, out = corral(env, *args, "--team", "search", "--format", "json")
+    team = json.loads(out)["pool"]
+    # search sent all 2M of the pool's tokens (r3): its share is the whole pool.
+    assert team["team"] == "search" and team["team_share_of_tokens"] == "1.00"
+    code, out = corral(env, *args, "--team", "ads", "--format", "json")
+    ads = json.loads(out)["pool"]
+    assert ads["fixed_cost_usd"] == "0.00" and ads["pool_fixed_cost_usd"] == "13894.848"
+    future = ["report", "spend", "--from", "2026-11-01", "--to", "2999-12-31", "--config", str(config)]
+    code, out = corral(env, *future, "--format", "json")
+    assert code == 2 and "at most" in out
+    code, table = corral(env, "report", "spend", "--from", "2026-12-01", "--to", "2027-01-31", "--config", str(config))
+    assert "(to now: the period has not ended)" in " ".join(table.split())
 
 
 def test_what_ifs_from_the_cli(env: dict[str, str], tmp_path: Path) -> None:
