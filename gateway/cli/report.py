@@ -20,7 +20,7 @@ from gateway.catalogue.deployments import load_catalogue
 from gateway.catalogue.prices import PriceBookError, load_price_book
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.metering.drill import MAX_LIMIT, requests_page
-from gateway.metering.exports import ExportError, read_export
+from gateway.metering.exports import LAYOUTS, ExportError, read_export
 from gateway.metering.reconcile import Reconciliation, Tolerance, period_of, reconcile
 from gateway.metering.render import money, report_csv, report_json, totals_csv
 from gateway.metering.reports import ReportError
@@ -36,7 +36,19 @@ class Format(StrEnum):
     JSON = "json"
 
 
-RECONCILE_COLUMNS = ("day", "model", "ledger_cost_usd", "export_cost_usd", "difference_usd", "reason")
+RECONCILE_COLUMNS = (
+    "day",
+    "model",
+    "ledger_cost_usd",
+    "export_cost_usd",
+    "difference_usd",
+    "ledger_input_tokens",
+    "ledger_output_tokens",
+    "export_input_tokens",
+    "export_output_tokens",
+    "reason",
+    "detail",
+)
 report_app = typer.Typer(help="Spend reports from the usage ledger.", no_args_is_help=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config file (ledger URL, pool GPU cost).")]
@@ -224,7 +236,12 @@ def _print_reconciliation(result: Reconciliation, output: Format) -> None:
             "ledger_cost_usd": str(money(line.ledger_cost_usd)),
             "export_cost_usd": str(money(line.export_cost_usd)),
             "difference_usd": str(money(line.difference_usd)),
+            "ledger_input_tokens": str(line.ledger_tokens[0]),
+            "ledger_output_tokens": str(line.ledger_tokens[1]),
+            "export_input_tokens": str(line.export_tokens[0]) if line.export_tokens else "",
+            "export_output_tokens": str(line.export_tokens[1]) if line.export_tokens else "",
             "reason": line.reason,
+            "detail": line.detail,
         }
         for line in result.disagreements
     ]
@@ -233,6 +250,11 @@ def _print_reconciliation(result: Reconciliation, output: Format) -> None:
         _emit(orjson.dumps(body).decode())
     else:
         _emit(_csv(lines, list(RECONCILE_COLUMNS)))
+
+
+def reconcile_epilog() -> str:
+    """The export layouts, as `corral reconcile --help` shows them (paragraphs kept)."""
+    return "\n\n".join(" ".join(p.split()) for p in LAYOUTS.split("\n\n"))
 
 
 def reconcile_command(
@@ -245,7 +267,9 @@ def reconcile_command(
     output: FormatOpt = Format.TABLE,
     config: ConfigOpt = None,
 ) -> None:
-    """Compare the ledger with a provider's export; exit 1 when lines disagree beyond tolerance."""
+    """Compare the ledger with a provider's export, day by day and model by model; exit 1 when
+    lines disagree beyond tolerance, each saying why (cost, tokens, cost and tokens, only in
+    the ledger, only in the export) with the figures that differ."""
     settings = _settings(config)
     try:
         tolerance = Tolerance(Decimal(tolerance_usd), Decimal(tolerance_pct))

@@ -94,7 +94,7 @@ def reconciliation_table(result: Reconciliation) -> Table:
             _cell(money(line.difference_usd)),
             f"{line.ledger_tokens[0]:,}/{line.ledger_tokens[1]:,}",
             f"{theirs[0]:,}/{theirs[1]:,}" if theirs else "-",
-            line.reason,
+            f"{line.reason}: {line.detail}" if line.detail else line.reason,
         )
     return table
 

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from gateway.cli.main import app
 from gateway.metering.render import NO_VALUE
 from gateway.metering.sql import SqlStore
+from tests.metering.factory import event, failed
 from tests.metering.seed import seed
 
 runner = CliRunner()
@@ -207,8 +208,12 @@ def test_reconcile_lists_what_disagrees(env: dict[str, str], tmp_path: Path) -> 
     assert code == 1
     lines = {(d["day"], d["model"]): d for d in json.loads(out)["disagreements"]}
     assert lines[("2026-11-01", "llama-4-scout")]["difference_usd"] == "0.749733"
+    day1 = lines[("2026-11-01", "llama-4-scout")]
+    # groq's ledger row r1 is 1,000/200 tokens and r2's billed try 500/100: 1,500/300, as exported.
+    assert (day1["reason"], day1["detail"]) == ("cost", "cost: ledger 0.000267 USD, export 0.75 USD")
     assert lines[("2026-11-02", "llama-4-scout")]["reason"] == "only in the ledger"
     assert lines[("2026-11-03", "llama-4-scout")]["reason"] == "only in the export"
+    assert "no ledger row" in lines[("2026-11-03", "llama-4-scout")]["detail"]
     assert ("2026-11-02", "llama-4-maverick") not in lines
 
 
@@ -233,6 +238,36 @@ def test_reconcile_reads_an_aws_cost_and_usage_report(env: dict[str, str], tmp_p
         "0.000302",
         "only in the export",
     )
+
+
+def test_reconcile_compares_the_tokens_of_a_cost_and_usage_report(env: dict[str, str], tmp_path: Path) -> None:
+    """The cost agrees to the cent, the output tokens do not: the line says so."""
+    served = failed("bedrock", error_kind=None, status=200)
+    SqlStore(env["DATABASE_URL"]).write(
+        [event("b1", provider="bedrock", model_id="meta.llama4-scout", cost_usd=Decimal("0.0003"), attempts=(served,))]
+    )
+    export = _export(
+        tmp_path,
+        [
+            "2026-11-01T00:00:00Z,AmazonBedrock,USE1-Llama4Scout17B-input-tokens,1000,0.00017",
+            "2026-11-01T00:00:00Z,AmazonBedrock,USE1-Llama4Scout17B-output-tokens,260,0.00013",
+        ],
+        "line_item_usage_start_date,line_item_product_code,line_item_usage_type,line_item_usage_amount,"
+        "line_item_unblended_cost",
+    )
+    code, out = corral(env, "reconcile", "--provider", "bedrock", "--file", str(export), "--format", "json")
+    assert code == 1, out
+    (line,) = json.loads(out)["disagreements"]
+    assert (line["reason"], line["detail"]) == ("tokens", "output tokens: ledger 200, export 260")
+    assert (line["export_input_tokens"], line["export_output_tokens"]) == ("1000", "260")
+
+
+def test_reconcile_help_documents_the_export_layouts(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["reconcile", "--help"], env={**env, "COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "line_item_usage_type" in text and "lineItem/UnblendedCost" in text
+    assert "input_tokens (or prompt_tokens)" in text and "cost_usd (or cost, amount_usd)" in text
 
 
 def test_reconcile_refuses_an_unreadable_export(env: dict[str, str], tmp_path: Path) -> None:
