@@ -138,6 +138,11 @@ class Settings(_Model):
     #: A claim still running this long after it was made belongs to a process that died:
     #: a repeat then runs the request anew (longer than any request or stream may take).
     idempotency_lease_s: int = Field(900, gt=0)
+    #: Signs the spend page's browser sessions (CORRAL_SESSION_SECRET); give every replica
+    #: the same one. Unset: a random one per process (sessions end with it, one replica only).
+    session_secret: SecretStr | None = None
+    #: How long a spend-page sign-in lasts (seconds; 8 h).
+    session_ttl_s: int = Field(8 * 3600, gt=0)
     #: On SIGTERM, how long in-flight requests and streams may take to finish.
     shutdown_grace_s: int = Field(30, gt=0)
     #: Static API keys: admin-scoped bootstrap keys, beside the key store's keys.
@@ -227,6 +232,8 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         raw["auth"] = True
     elif auth:
         raise ConfigError(f"CORRAL_AUTH={auth!r}: expected on or off")
+    if env.get("CORRAL_SESSION_SECRET"):
+        raw["session_secret"] = env["CORRAL_SESSION_SECRET"]
     if env.get("CORRAL_LEDGER_WRITER"):
         raw["ledger_writer"] = env["CORRAL_LEDGER_WRITER"]
     if env.get("CORRAL_SIMULATE") in {"0", "false", "no"}:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from gateway.dispatch.loop import Dispatcher
 from gateway.fakes.demo import pointed_at, start_fakes
 from gateway.fakes.server import FakeServer
 from gateway.keys.access import Access
+from gateway.keys.sessions import Sessions
 from gateway.keys.store import KeyStore
 from gateway.live.policy import PolicyHolder, default_policy_path
 from gateway.live.shared import SharedState
@@ -60,6 +62,7 @@ class Runtime:
     keys: Access = field(init=False)
     dispatcher: Dispatcher = field(init=False)
     accounting: Accounting = field(init=False)
+    sessions: Sessions = field(init=False)
     idempotency: Idempotency = field(init=False)
     _merged: tuple[Policy, tuple[object, ...], Policy] | None = field(init=False, default=None)
 
@@ -68,6 +71,11 @@ class Runtime:
         self.budgets = Budgets(self._budget_policy)
         self.metrics = Metrics(self._live_gauges(), also_drain=self.access.drain)
         self.keys.refusals = self.metrics.refusals
+        secret = self.settings.session_secret
+        self.sessions = Sessions(
+            secret.get_secret_value().encode() if secret is not None else secrets.token_bytes(32),
+            self.settings.session_ttl_s,
+        )
 
     def _budget_policy(self) -> Policy:
         """The policy with the API keys' own budgets added (merged once per change)."""

@@ -133,14 +133,25 @@ def _pool(data: PageData) -> str:
     )
 
 
-def render(data: PageData) -> str:
+def _sign_out(csrf: str | None) -> str:
+    """The sign-out form, for a browser session (none for a bearer key)."""
+    if csrf is None:
+        return ""
+    return (
+        '<form id="sign-out" method="post" action="/reports/spend/sign-out">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        '<button id="sign-out-button" type="submit">Sign out</button></form>'
+    )
+
+
+def render(data: PageData, csrf: str | None = None) -> str:
     f = data.filters
     scope = ", ".join(f"{k} {v}" for k, v in f.pairs()) or "all teams and models"
     provider_bars = [(group_label(r.group["provider"]), r.figures.cost_usd) for r in data.by_provider.rows]
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Corral spend</title>'
         f"<style>{STYLE}</style></head><body>"
-        f'<h1>Spend {f.start} to {f.end} <span class="note">({escape(scope)}, USD)</span></h1>'
+        f'{_sign_out(csrf)}<h1>Spend {f.start} to {f.end} <span class="note">({escape(scope)}, USD)</span></h1>'
         f"{_form(data)}{_cards(data.by_provider)}"
         f"<h2>Spend over time, by provider</h2>{_over_time(data)}"
         f"<h2>Totals per provider</h2>{hbars('provider-totals', provider_bars, 'USD')}"
