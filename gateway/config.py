@@ -127,6 +127,10 @@ class Settings(_Model):
     database_url: str = "sqlite:///corral.db"
     #: Where usage events go while the ledger database is unreachable.
     journal_path: str = "corral-usage.journal"
+    #: "process": a killed process loses no usage event (default); "fsync": an OS crash or
+    #: power loss loses at most `journal_fsync_ms` of them (group commit, off the request path).
+    journal_durability: Literal["process", "fsync"] = "process"
+    journal_fsync_ms: int = Field(10, ge=1, le=10_000)
     #: Where ledger inserts run: a child process keeps their CPU off the serving core;
     #: "thread" runs them in-process (one process only, e.g. for debugging).
     ledger_writer: Literal["process", "thread"] = "process"
@@ -234,6 +238,8 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         raise ConfigError(f"CORRAL_AUTH={auth!r}: expected on or off")
     if env.get("CORRAL_SESSION_SECRET"):
         raw["session_secret"] = env["CORRAL_SESSION_SECRET"]
+    if env.get("CORRAL_JOURNAL_DURABILITY"):
+        raw["journal_durability"] = env["CORRAL_JOURNAL_DURABILITY"]
     if env.get("CORRAL_LEDGER_WRITER"):
         raw["ledger_writer"] = env["CORRAL_LEDGER_WRITER"]
     if env.get("CORRAL_SIMULATE") in {"0", "false", "no"}:

@@ -30,6 +30,7 @@ from gateway.metering.budgets import Budgets
 from gateway.metering.events import UsageEvent
 from gateway.metering.idempotency import Idempotency, IdempotencyStore, MemoryStore
 from gateway.metering.idempotency_sql import SqlIdempotencyStore
+from gateway.metering.journal import Journal
 from gateway.metering.process_store import ProcessStore
 from gateway.metering.sink import MemorySink, QueueSink, UsageSink
 from gateway.metering.sql import SqlStore
@@ -254,4 +255,5 @@ def ledger_store(settings: Settings) -> SqlStore:
 
 
 def ledger_sink(settings: Settings) -> QueueSink:
-    return QueueSink(ledger_store(settings), Path(settings.journal_path))
+    journal = Journal(Path(settings.journal_path), settings.journal_durability, settings.journal_fsync_ms)
+    return QueueSink(ledger_store(settings), journal)
