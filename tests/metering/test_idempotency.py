@@ -209,3 +209,23 @@ def test_keys_are_per_api_key(tmp_path: Path) -> None:
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert ids[0] != ids[1] and ids[2] == ids[0]
     assert "x-corral-idempotent-replayed" not in answers[1].headers
+
+
+def test_a_stream_the_client_left_gives_its_key_back(gateway: Gateway) -> None:
+    """Not kept (it did not complete): calling again with the same key runs it anew."""
+    key, team, marker = _case()
+    body = _body(f'{marker} [[fake: {{"tokens_per_s": 20, "completion_tokens": 40}}]]', team, stream=True)
+    headers = {"idempotency-key": key}
+    with httpx.stream("POST", gateway.url + CHAT, json=body, headers=headers, timeout=20) as first:
+        first_id = first.headers["x-corral-request-id"]
+        next(first.iter_bytes())
+    again = None
+    for _ in range(100):
+        with httpx.stream("POST", gateway.url + CHAT, json=body, headers=headers, timeout=20) as response:
+            if response.status_code != 409:
+                again = (response.status_code, response.headers["x-corral-request-id"], b"".join(response.iter_bytes()))
+                break
+        time.sleep(0.05)
+    assert again is not None, "the key was never given back"
+    assert again[0] == 200 and again[1] != first_id and again[2].endswith(b"data: [DONE]\n\n")
+    assert gateway.upstream_calls(marker) == 2
