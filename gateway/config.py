@@ -142,6 +142,10 @@ class Settings(_Model):
     database_url: str = "sqlite:///corral.db"
     #: Where usage events go while the ledger database is unreachable.
     journal_path: str = "corral-usage.journal"
+    #: "process": a killed process loses no usage event (default); "fsync": an OS crash or
+    #: power loss loses at most `journal_fsync_ms` of them (group commit, off the request path).
+    journal_durability: Literal["process", "fsync"] = "process"
+    journal_fsync_ms: int = Field(10, ge=1, le=10_000)
     #: Where ledger inserts run: a child process keeps their CPU off the serving core;
     #: "thread" runs them in-process (one process only, e.g. for debugging).
     ledger_writer: Literal["process", "thread"] = "process"
@@ -156,6 +160,16 @@ class Settings(_Model):
     max_connections: int = Field(512, ge=1)
     #: Bounds on every upstream stream (the `streams:` section of the config file).
     streams: StreamLimits = Field(default_factory=StreamLimits)
+    #: How long an Idempotency-Key and its kept answer are remembered (seconds; 24 h).
+    idempotency_retention_s: int = Field(86400, gt=0)
+    #: A claim still running this long after it was made belongs to a process that died:
+    #: a repeat then runs the request anew (longer than any request or stream may take).
+    idempotency_lease_s: int = Field(900, gt=0)
+    #: Signs the spend page's browser sessions (CORRAL_SESSION_SECRET); give every replica
+    #: the same one. Unset: a random one per process (sessions end with it, one replica only).
+    session_secret: SecretStr | None = None
+    #: How long a spend-page sign-in lasts (seconds; 8 h).
+    session_ttl_s: int = Field(8 * 3600, gt=0)
     #: On SIGTERM, how long in-flight requests and streams may take to finish.
     shutdown_grace_s: int = Field(30, gt=0)
     #: Static API keys: admin-scoped bootstrap keys, beside the key store's keys.
@@ -255,6 +269,10 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         raw["docs"] = True
     elif docs in {"off", "0", "false", "no"}:
         raw["docs"] = False
+    if env.get("CORRAL_SESSION_SECRET"):
+        raw["session_secret"] = env["CORRAL_SESSION_SECRET"]
+    if env.get("CORRAL_JOURNAL_DURABILITY"):
+        raw["journal_durability"] = env["CORRAL_JOURNAL_DURABILITY"]
     if env.get("CORRAL_LEDGER_WRITER"):
         raw["ledger_writer"] = env["CORRAL_LEDGER_WRITER"]
     if env.get("CORRAL_SIMULATE") in {"0", "false", "no"}:

@@ -30,6 +30,8 @@ class Code(StrEnum):
     MODEL_NOT_FOUND = "model_not_found"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     REQUEST_TOO_LARGE = "request_too_large"
     RATE_LIMIT_EXCEEDED = "rate_limit_exceeded"
     INTERNAL_ERROR = "internal_error"
@@ -59,6 +61,8 @@ SHAPES: dict[Code, tuple[int, str]] = {
     Code.MODEL_NOT_FOUND: (404, "invalid_request_error"),
     Code.NOT_FOUND: (404, "invalid_request_error"),
     Code.METHOD_NOT_ALLOWED: (405, "invalid_request_error"),
+    Code.IDEMPOTENCY_KEY_IN_USE: (409, "invalid_request_error"),
+    Code.IDEMPOTENCY_KEY_REUSED: (422, "invalid_request_error"),
     Code.REQUEST_TOO_LARGE: (413, "invalid_request_error"),
     Code.RATE_LIMIT_EXCEEDED: (429, "rate_limit_error"),
     Code.INTERNAL_ERROR: (500, "server_error"),

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from gateway.dispatch.loop import Dispatcher
 from gateway.fakes.demo import pointed_at, start_fakes
 from gateway.fakes.server import FakeServer
 from gateway.keys.access import Access
+from gateway.keys.sessions import Sessions
 from gateway.keys.store import KeyStore
 from gateway.live import drift
 from gateway.live.policy import PolicyHolder, default_policy_path
@@ -28,6 +30,9 @@ from gateway.live.shared import SharedState
 from gateway.live.state import LiveState
 from gateway.metering.budgets import Budgets
 from gateway.metering.events import UsageEvent
+from gateway.metering.idempotency import Idempotency, IdempotencyStore, MemoryStore
+from gateway.metering.idempotency_sql import SqlIdempotencyStore
+from gateway.metering.journal import Journal
 from gateway.metering.process_store import ProcessStore
 from gateway.metering.sink import MemorySink, QueueSink, UsageSink
 from gateway.metering.sql import SqlStore
@@ -60,6 +65,8 @@ class Runtime:
     keys: Access = field(init=False)
     dispatcher: Dispatcher = field(init=False)
     accounting: Accounting = field(init=False)
+    sessions: Sessions = field(init=False)
+    idempotency: Idempotency = field(init=False)
     _merged: tuple[Policy, tuple[object, ...], Policy] | None = field(init=False, default=None)
     _drift_watch: asyncio.Task[None] | None = field(init=False, default=None)
 
@@ -68,6 +75,11 @@ class Runtime:
         self.budgets = Budgets(self._budget_policy)
         self.metrics = Metrics(self._live_gauges(), also_drain=self.access.drain)
         self.keys.refusals = self.metrics.refusals
+        secret = self.settings.session_secret
+        self.sessions = Sessions(
+            secret.get_secret_value().encode() if secret is not None else secrets.token_bytes(32),
+            self.settings.session_ttl_s,
+        )
 
     def _budget_policy(self) -> Policy:
         """The policy with the API keys' own budgets added (merged once per change)."""
@@ -152,6 +164,7 @@ class Runtime:
         self.policy.start_watching()
         self.metrics.start()
         self._bind_key_store()
+        await self._start_idempotency()
         await self.keys.start()
         await self._seed_budgets()
         if self.settings.redis_url:
@@ -187,6 +200,24 @@ class Runtime:
         ledger = self.sink.ledger
         if ledger is not None:
             self.keys.use_store(lambda: KeyStore(ledger.engine, ledger.ensure_schema), owned=False)
+
+    async def _start_idempotency(self) -> None:
+        """Idempotency keys live in the ledger database (shared by replicas); in memory without one."""
+        ledger = self.sink.ledger
+        store: IdempotencyStore = MemoryStore()
+        if ledger is not None:
+            store = SqlIdempotencyStore(ledger.engine, ledger.ensure_schema)
+        settings = self.settings
+        self.idempotency = Idempotency(
+            store,
+            retention_s=settings.idempotency_retention_s,
+            lease_s=settings.idempotency_lease_s,
+            threaded=ledger is not None,
+        )
+        try:
+            await self.idempotency.purge()
+        except SQLAlchemyError as exc:
+            log.warning("idempotency: expired keys not purged at start (%s)", type(exc).__name__)
 
     async def _seed_budgets(self) -> None:
         """Budgets start from what the ledger already holds for their period."""
@@ -248,4 +279,5 @@ def ledger_store(settings: Settings) -> SqlStore:
 
 
 def ledger_sink(settings: Settings) -> QueueSink:
-    return QueueSink(ledger_store(settings), Path(settings.journal_path))
+    journal = Journal(Path(settings.journal_path), settings.journal_durability, settings.journal_fsync_ms)
+    return QueueSink(ledger_store(settings), journal)

@@ -16,11 +16,13 @@ from starlette.requests import Request
 from gateway.api.asgi import JSONBody
 from gateway.api.auth import admit, authenticate
 from gateway.api.parse import parse_chat, read_body
+from gateway.api.replay import replayed
 from gateway.api.sse_encode import DONE, SSEResponse, frame, usage_chunk
 from gateway.dispatch.accounting import COST_PLACES, Call
 from gateway.dispatch.loop import Outcome
 from gateway.dispatch.relay import Relay
 from gateway.errors import GatewayError
+from gateway.metering.idempotency import Answer, Ticket
 from gateway.runtime import Runtime
 from gateway.telemetry.tracing import activated, request_span
 
@@ -52,38 +54,56 @@ def make_handler(rt: Runtime) -> Any:
     async def chat_completions(request: Request) -> JSONBody | SSEResponse:
         request_id = next_request_id()
         started = time.perf_counter()
+        ticket: Ticket | None = None
         try:
             caller = authenticate(request, rt.keys, "chat")
             raw = await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s)
             req = parse_chat(raw, rt.catalogue, request_id)
+            idempotency_key = request.headers.get("idempotency-key")
+            if idempotency_key is not None:
+                begun = await rt.idempotency.begin(caller.key_id or "", idempotency_key, raw, request_id, req.stream)
+                if isinstance(begun, Answer):
+                    return replayed(begun)
+                ticket = begun
             key_id, charge = await admit(rt.keys, caller, req, rt.policy.current.teams.require_key_team)
             call = Call(req, started, key_id, charge, request_span(rt.tracer, request.headers, req.model, request_id))
             try:
                 warnings = rt.accounting.budget_warnings(call)
                 if req.stream:
-                    return await _stream(rt, call, warnings)
+                    return await _stream(rt, call, warnings, ticket)
                 with activated(call.span):
                     completion, outcome = await rt.dispatcher.complete(req, key_id)
             except GatewayError as err:
                 rt.accounting.failed(call, err)
                 raise
-        except GatewayError as err:
-            err.headers.setdefault("x-corral-request-id", request_id)
+        except BaseException as err:
+            if isinstance(err, GatewayError):
+                err.headers.setdefault("x-corral-request-id", request_id)
+            if ticket is not None:
+                await ticket.release()
             raise
         body = completion.body
         body["model"] = req.model
         total = rt.accounting.served(call, outcome, completion.usage)
-        return JSONBody(orjson.dumps(body), _headers(request_id, outcome, total, warnings))
+        headers = _headers(request_id, outcome, total, warnings)
+        answer = JSONBody(orjson.dumps(body), headers)
+        if ticket is not None:
+            await ticket.keep(Answer(answer.status, headers, answer.body, stream=False))
+        return answer
 
     return chat_completions
 
 
-async def _stream(rt: Runtime, call: Call, warnings: tuple[str, ...]) -> SSEResponse:
+async def _stream(rt: Runtime, call: Call, warnings: tuple[str, ...], ticket: Ticket | None) -> SSEResponse:
     with activated(call.span):
         opened = await rt.dispatcher.open_stream(call.req, call.key_id)
     headers = _headers(call.req.request_id, opened.outcome, opened.outcome.expected_cost_usd, warnings)
     headers["x-corral-cost-estimated"] = "true"
-    return SSEResponse(_events(Relay(rt.accounting, opened, call)), headers)
+    relay = Relay(rt.accounting, opened, call)
+    if ticket is None:
+        return SSEResponse(_events(relay), headers)
+    # A stream is kept for replay only when it went out whole, [DONE] included.
+    return SSEResponse(ticket.recorded(_events(relay), headers, lambda: relay.status == "ok", DONE), headers)
 
 
 async def _events(relay: Relay) -> AsyncIterator[bytes]:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from gateway.api.auth import authenticate
+from gateway.api.signin import session_of, sign_in_required, spend_caller
 from gateway.errors import Code, bad_request, error
 from gateway.keys.model import KeyRecord
 from gateway.metering.drill import requests as drill_requests
@@ -110,7 +111,7 @@ async def _run(call: Any, *args: Any) -> Any:
 
 def make_spend_handler(rt: Runtime) -> Any:
     async def spend(request: Request) -> Response:
-        scope = spend_scope(authenticate(request, rt.keys, "spend:read"))
+        scope = spend_scope(spend_caller(request, rt))
         params = _params(request, scope.forced)
         response: Response = await _run(_report, rt, _store(rt), params, _wants_csv(request, params), scope)
         return response
@@ -145,20 +146,30 @@ def _page_filters(params: dict[str, str], today: date, scope: SpendScope) -> Pag
     return PageFilters(start, end, team, model, params.get("key"), tuple(scope.forced.items()))
 
 
-def _page(rt: Runtime, store: SqlStore, params: dict[str, str], scope: SpendScope) -> HTMLResponse:
+def _page(
+    rt: Runtime, store: SqlStore, params: dict[str, str], scope: SpendScope, csrf: str | None
+) -> HTMLResponse:
     now = datetime.now(UTC)
     filters = _page_filters(params, now.date(), scope)
     store.ensure_schema()
     pool = pool_config(rt.settings) if scope.sees_pool else None
     data = gather(store.engine, price_book(rt.settings), pool, filters, now)
-    return HTMLResponse(render(data))
+    return HTMLResponse(render(data, csrf), headers={"cache-control": "no-store"})
 
 
 def make_page_handler(rt: Runtime) -> Any:
     async def spend_page(request: Request) -> Response:
-        scope = spend_scope(authenticate(request, rt.keys, "spend:read"))
+        csrf = None
+        if "authorization" in request.headers or not rt.keys.enabled:
+            caller = authenticate(request, rt.keys, "spend:read")
+        else:
+            found = session_of(request, rt)
+            if found is None:
+                return sign_in_required(request)
+            caller, csrf = found[1], rt.sessions.csrf(found[0].token)
+        scope = spend_scope(caller)
         params = _params(request, scope.forced)
-        response: Response = await _run(_page, rt, _store(rt), params, scope)
+        response: Response = await _run(_page, rt, _store(rt), params, scope, csrf)
         return response
 
     return spend_page

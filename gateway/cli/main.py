@@ -13,7 +13,7 @@ import typer
 from gateway.cli.catalogue import catalogue_app
 from gateway.cli.keys import keys_app
 from gateway.cli.policy import policy_app
-from gateway.cli.report import prices_command, reconcile_command, report_app
+from gateway.cli.report import prices_command, reconcile_command, reconcile_epilog, report_app
 from gateway.cli.simulate import simulate_command
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.serve.process import UVICORN_OPTIONS, tune_gc
@@ -146,7 +146,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(keys_app, name="keys")
 app.add_typer(catalogue_app, name="catalogue")
 app.command("prices")(prices_command)
-app.command("reconcile")(reconcile_command)
+app.command("reconcile", epilog=reconcile_epilog())(reconcile_command)
 
 
 def _redact(url: str) -> str:

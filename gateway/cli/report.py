@@ -13,15 +13,16 @@ from typing import Annotated
 
 import orjson
 import typer
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
 
 from gateway.catalogue.deployments import load_catalogue
 from gateway.catalogue.prices import PriceBookError, load_price_book
 from gateway.config import ConfigError, Settings, load_settings
-from gateway.metering.drill import requests as drill_requests
-from gateway.metering.exports import ExportError, read_export
+from gateway.metering.drill import MAX_LIMIT, requests_page
+from gateway.metering.exports import LAYOUTS, ExportError, read_export
 from gateway.metering.reconcile import Reconciliation, Tolerance, period_of, reconcile
-from gateway.metering.render import money, report_csv, report_json
+from gateway.metering.render import money, report_csv, report_json, totals_csv
 from gateway.metering.reports import ReportError
 from gateway.metering.service import make_pool, make_query, make_report, parse_day, price_book
 from gateway.metering.sql import SqlStore
@@ -35,7 +36,19 @@ class Format(StrEnum):
     JSON = "json"
 
 
-RECONCILE_COLUMNS = ("day", "model", "ledger_cost_usd", "export_cost_usd", "difference_usd", "reason")
+RECONCILE_COLUMNS = (
+    "day",
+    "model",
+    "ledger_cost_usd",
+    "export_cost_usd",
+    "difference_usd",
+    "ledger_input_tokens",
+    "ledger_output_tokens",
+    "export_input_tokens",
+    "export_output_tokens",
+    "reason",
+    "detail",
+)
 report_app = typer.Typer(help="Spend reports from the usage ledger.", no_args_is_help=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config file (ledger URL, pool GPU cost).")]
@@ -61,7 +74,27 @@ def _settings(config: Path | None) -> Settings:
         raise _fail(str(exc)) from exc
 
 
+def _missing_ledger(url: str) -> str | None:
+    """Why a SQLite ledger URL names no ledger: a report must not create an empty one and
+    report $0 from it."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" or Path(path).is_file():
+        return None
+    where = Path(path).resolve()
+    return (
+        f"no ledger at {where} (DATABASE_URL or database_url: {url}); set DATABASE_URL to the gateway's "
+        "ledger, or run where its corral.db is"
+    )
+
+
 def _engine(settings: Settings) -> Engine:
+    missing = _missing_ledger(settings.database_url)
+    if missing is not None:
+        raise _fail(missing)
     store = SqlStore(settings.database_url)
     try:
         store.ensure_schema()
@@ -95,9 +128,14 @@ def spend_command(
     project: ProjectOpt = None,
     reprice: Annotated[Path | None, typer.Option(help="Price the period with this price book instead.")] = None,
     as_provider: Annotated[str | None, typer.Option(help="Price everything at this provider's prices.")] = None,
+    totals: Annotated[
+        Path | None, typer.Option("--totals", help="Also write the totals, as a one-line CSV, to this file.")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Spend for a period, grouped as asked; the self-hosted pool's GPU-hour economics below."""
+    """Spend for a period, grouped as asked; the self-hosted pool's GPU-hour economics below.
+    CSV holds one line per group and nothing else (summing a column gives the total); the
+    totals are in the table, the JSON, or the file `--totals` names."""
     settings = _settings(config)
     try:
         query = make_query(
@@ -110,6 +148,11 @@ def spend_command(
         pool = make_pool(engine, book, settings, query)
     except (ReportError, PriceBookError) as exc:
         raise _fail(str(exc)) from exc
+    if totals is not None:
+        try:
+            totals.write_text(totals_csv(report))
+        except OSError as exc:
+            raise _fail(f"--totals {totals}: {exc.strerror or exc}") from exc
     if output is Format.JSON:
         _emit(orjson.dumps(report_json(report, pool), option=orjson.OPT_INDENT_2).decode())
     elif output is Format.CSV:
@@ -121,24 +164,33 @@ def spend_command(
 @report_app.command("requests")
 def requests_command(
     start: FromOpt,
-    end: ToOpt = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day, inclusive (default: today, UTC).")] = None,
     team: TeamOpt = None,
     model: ModelOpt = None,
     provider: ProviderOpt = None,
     key: KeyOpt = None,
     project: ProjectOpt = None,
-    limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 100,
+    limit: Annotated[
+        int, typer.Option(help=f"At most this many, newest first (up to {MAX_LIMIT}); cut rows are said on stderr.")
+    ] = 100,
     config: ConfigOpt = None,
 ) -> None:
     """The requests behind a report line, each with its attempts (JSON lines)."""
     settings = _settings(config)
     filters = {"team": team, "model": model, "provider": provider, "key": key, "project": project}
     try:
-        query = make_query(start, end, "provider", filters)
+        query = make_query(start, end or datetime.now(UTC).date().isoformat(), "provider", filters)
     except ReportError as exc:
         raise _fail(str(exc)) from exc
-    for row in drill_requests(_engine(settings), query, limit):
+    rows, more = requests_page(_engine(settings), query, limit)
+    for row in rows:
         _emit(orjson.dumps(row).decode())
+    if more:
+        typer.echo(
+            f"corral: showing the newest {len(rows)} requests of {query.start} to {query.end}; more match "
+            f"(raise --limit, at most {MAX_LIMIT}, or narrow the period or filters)",
+            err=True,
+        )
 
 
 def prices_command(
@@ -184,7 +236,12 @@ def _print_reconciliation(result: Reconciliation, output: Format) -> None:
             "ledger_cost_usd": str(money(line.ledger_cost_usd)),
             "export_cost_usd": str(money(line.export_cost_usd)),
             "difference_usd": str(money(line.difference_usd)),
+            "ledger_input_tokens": str(line.ledger_tokens[0]),
+            "ledger_output_tokens": str(line.ledger_tokens[1]),
+            "export_input_tokens": str(line.export_tokens[0]) if line.export_tokens else "",
+            "export_output_tokens": str(line.export_tokens[1]) if line.export_tokens else "",
             "reason": line.reason,
+            "detail": line.detail,
         }
         for line in result.disagreements
     ]
@@ -193,6 +250,11 @@ def _print_reconciliation(result: Reconciliation, output: Format) -> None:
         _emit(orjson.dumps(body).decode())
     else:
         _emit(_csv(lines, list(RECONCILE_COLUMNS)))
+
+
+def reconcile_epilog() -> str:
+    """The export layouts, as `corral reconcile --help` shows them (paragraphs kept)."""
+    return "\n\n".join(" ".join(p.split()) for p in LAYOUTS.split("\n\n"))
 
 
 def reconcile_command(
@@ -205,7 +267,9 @@ def reconcile_command(
     output: FormatOpt = Format.TABLE,
     config: ConfigOpt = None,
 ) -> None:
-    """Compare the ledger with a provider's export; exit 1 when lines disagree beyond tolerance."""
+    """Compare the ledger with a provider's export, day by day and model by model; exit 1 when
+    lines disagree beyond tolerance, each saying why (cost, tokens, cost and tokens, only in
+    the ledger, only in the export) with the figures that differ."""
     settings = _settings(config)
     try:
         tolerance = Tolerance(Decimal(tolerance_usd), Decimal(tolerance_pct))

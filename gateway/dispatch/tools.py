@@ -95,8 +95,10 @@ def _billed(
         cached_tokens=usage.cached_tokens,
         usage_estimated=usage.estimated,
         cost_usd=cost,
-        # Billed for an answer that was not delivered: counted in the ledger's cost of bad tool calls.
-        reask=True,
+        # True only when this answer was followed by a re-ask: the ledger's re-ask cost counts
+        # those; an invalid answer that was not re-asked (budget spent, hopeless finish, fall
+        # over) is still billed and kept, with reask false.
+        reask=reask,
         failure_kinds=kinds,
     )
 

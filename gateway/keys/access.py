@@ -82,6 +82,14 @@ class Access:
             return None
         return record
 
+    def active(self, key_id: str) -> KeyRecord | None:
+        """The record of an active key by its id (a browser session names its key so), or
+        None once the key is revoked or unknown."""
+        for record in (*self.keys.values(), *self.static.values()):
+            if record.key_id == key_id:
+                return record
+        return None
+
     def is_revoked(self, token: str) -> bool:
         return hash_key(token) in self.revoked
 

@@ -38,8 +38,19 @@ def _attempts(connection: Connection, ids: list[str]) -> dict[str, list[dict[str
     return found
 
 
+def requests_page(engine: Engine, query: SpendQuery, limit: int) -> tuple[list[dict[str, Any]], bool]:
+    """The newest `limit` requests (at most MAX_LIMIT), and whether more matched."""
+    shown = max(1, min(limit, MAX_LIMIT))
+    rows = _newest(engine, query, shown + 1)
+    return rows[:shown], len(rows) > shown
+
+
 def requests(engine: Engine, query: SpendQuery, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest `limit` requests with an attempt matching the period and filters."""
+    """The newest `limit` requests (1 to MAX_LIMIT) with an attempt matching the period and filters."""
+    return _newest(engine, query, max(1, min(limit, MAX_LIMIT)))
+
+
+def _newest(engine: Engine, query: SpendQuery, limit: int) -> list[dict[str, Any]]:
     a, r = attempt_table().c, request_table()
     matching = select(a.request_id).where(a.day >= query.start, a.day <= query.end)
     for key, value in query.filters:
@@ -48,7 +59,7 @@ def requests(engine: Engine, query: SpendQuery, limit: int = 100) -> list[dict[s
         select(r)
         .where(r.c.request_id.in_(matching))
         .order_by(r.c.at.desc(), r.c.request_id)
-        .limit(max(1, min(limit, MAX_LIMIT)))
+        .limit(limit)
     )
     with engine.connect() as connection:
         rows = [{k: _plain(v) for k, v in row.items()} for row in connection.execute(stmt).mappings()]

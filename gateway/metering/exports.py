@@ -1,20 +1,5 @@
-"""Providers' usage and billing exports, read into daily totals per logical model.
-
-Documented layouts (header names are matched case-insensitively; extra columns ignored):
-
-* `bedrock` — AWS Cost and Usage Report, CUR 2.0 (`line_item_usage_start_date`,
-  `line_item_product_code`, `line_item_usage_type`, `line_item_usage_amount`,
-  `line_item_unblended_cost`) or legacy CUR (`lineItem/UsageStartDate`,
-  `lineItem/ProductCode`, `lineItem/UsageType`, `lineItem/UsageAmount`,
-  `lineItem/UnblendedCost`). Only AmazonBedrock lines whose usage type names a catalogue
-  model (e.g. `USE1-Llama4Scout17B-input-tokens`) count; the `-input-tokens`,
-  `-output-tokens` and `-cache-read-input-token-count` suffixes say which tokens.
-* every other provider — one line per day and model: `date` (or `day`, `usage_date`;
-  YYYY-MM-DD or an ISO timestamp), `model` (or `model_id`: the provider's model ID or
-  Corral's logical name), `input_tokens` (or `prompt_tokens`), `output_tokens` (or
-  `completion_tokens`), optional `cached_tokens`, and `cost_usd` (or `cost`, `amount_usd`).
-  Export the provider console's usage by day and model and name the columns so.
-"""
+"""Providers' usage and billing exports, read into daily totals per logical model. The
+layouts are `LAYOUTS` (shown by `corral reconcile --help` and in the README)."""
 
 from __future__ import annotations
 
@@ -28,6 +13,26 @@ from pathlib import Path
 from typing import Literal
 
 from gateway.catalogue.deployments import Catalogue
+
+LAYOUTS = """\
+Export layouts (header names matched case-insensitively; extra columns ignored):
+
+bedrock: an AWS Cost and Usage Report, CUR 2.0 (line_item_usage_start_date,
+line_item_product_code, line_item_usage_type, line_item_usage_amount,
+line_item_unblended_cost) or legacy CUR (lineItem/UsageStartDate, lineItem/ProductCode,
+lineItem/UsageType, lineItem/UsageAmount, lineItem/UnblendedCost). Only AmazonBedrock
+lines whose usage type names a catalogue model (e.g. USE1-Llama4Scout17B-input-tokens)
+count, the others are skipped and counted; the -input-tokens, -output-tokens and
+-cache-read-input-token-count suffixes say which tokens the usage amount is, and those
+tokens are compared with the ledger's as well as the cost.
+
+every other provider: one line per day and model with date (or day, usage_date;
+YYYY-MM-DD or an ISO timestamp), model (or model_id: the provider's model ID or Corral's
+logical name), input_tokens (or prompt_tokens), output_tokens (or completion_tokens),
+optional cached_tokens and cost_usd (or cost, amount_usd). Export the provider console's
+usage by day and model and name the columns so; without token columns only cost is
+compared.
+"""
 
 
 class ExportError(ValueError):
@@ -117,6 +122,8 @@ def _generic(rows: list[dict[str, str]], header: dict[str, str], names: dict[str
 
 
 def _cur_tokens(usage: DailyUsage, usage_type: str, amount: Decimal) -> None:
+    """Add a CUR line's usage amount to the tokens its usage type names (then the day's
+    tokens are compared with the ledger's)."""
     kind = usage_type.lower()
     if "cache-read" in kind:
         usage.cached_tokens += int(amount)
@@ -124,6 +131,9 @@ def _cur_tokens(usage: DailyUsage, usage_type: str, amount: Decimal) -> None:
         usage.input_tokens += int(amount)
     elif kind.endswith("output-tokens") or "-output-tokens-" in kind:
         usage.output_tokens += int(amount)
+    else:
+        return
+    usage.has_tokens = True
 
 
 def _cur(rows: list[dict[str, str]], header: dict[str, str], models: list[str], source: str) -> Export:

@@ -6,6 +6,15 @@ Files: `<path>.<n>.wal` segments (the highest open for appending), `<path>.lock`
 with flock so two processes never share a journal. A file at `<path>` itself (the older
 single-file journal) is replayed like a closed segment. Several worker processes of one
 gateway each claim their own slot (`<path>`, `<path>-w1`, ...; see `claim_journal`).
+Slots no worker of this run will claim (a gateway restarted with fewer workers) are
+`orphan_slots`: the sink replays them at start.
+
+Durability (`journal_durability`): "process" (default) survives a killed process — each
+event is one write() into the kernel before the client is answered — but not an OS crash
+or power loss. "fsync" adds group commit: a background thread fsyncs the open segment at
+most every `journal_fsync_ms` when something was written since the last fsync, so one
+fsync covers every event of its window, off the request's path; an OS crash then loses
+at most that window (and a new segment's directory entry is fsynced before use).
 """
 
 from __future__ import annotations
@@ -13,12 +22,14 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import threading
+import time
 from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -28,6 +39,9 @@ log = logging.getLogger("corral.metering")
 LEGACY = -1
 _EVENT_FIELDS = frozenset(f.name for f in fields(UsageEvent))
 _ATTEMPT_FIELDS = frozenset(f.name for f in fields(AttemptRecord))
+
+
+Durability = Literal["process", "fsync"]
 
 
 class JournalBusy(RuntimeError):
@@ -73,12 +87,61 @@ def read_events(path: Path) -> list[UsageEvent]:
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, durability: Durability = "process", fsync_ms: int = 10) -> None:
         self.path = path
+        #: The configured journal path and how many worker slots this run uses (claim_journal).
+        self.base = path
+        self.slots = 1
+        self.durability: Durability = durability
+        self.fsync_s = fsync_ms / 1000
+        #: fsync calls made (group commit makes far fewer than appends).
+        self.fsyncs = 0
         self._lock = threading.Lock()
         self._lock_fd = self._acquire(path)
         self._fd: int | None = None
         self.current = max(self._ids(), default=0) + 1
+        #: Bytes appended / bytes known fsynced, in this process's lifetime.
+        self._written = 0
+        self._synced = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._syncer: threading.Thread | None = None
+        if durability == "fsync":
+            self._syncer = threading.Thread(target=self._sync_forever, name="corral-journal-fsync", daemon=True)
+            self._syncer.start()
+
+    def _sync_forever(self) -> None:
+        """Group commit: wait for a write, let the window fill, fsync once for all of it."""
+        while not self._stopping:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                break
+            self.sync()
+            time.sleep(self.fsync_s)
+
+    def sync(self) -> None:
+        """fsync the open segment if anything was written since the last fsync."""
+        with self._lock:
+            if self._fd is None or self._written == self._synced:
+                return
+            # A duplicate descriptor: the fsync runs without the lock (appends go on), and
+            # stays valid if the segment is rotated meanwhile.
+            fd, upto = os.dup(self._fd), self._written
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            log.error("usage journal fsync failed (%s)", exc)
+            return
+        finally:
+            os.close(fd)
+        with self._lock:
+            self.fsyncs += 1
+            self._synced = max(self._synced, upto)
+
+    @property
+    def unsynced_bytes(self) -> int:
+        return self._written - self._synced
 
     @staticmethod
     def _acquire(path: Path) -> int:
@@ -112,8 +175,13 @@ class Journal:
         with self._lock:
             if self._fd is None:
                 self._fd = os.open(self.segment(self.current), os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+                if self.durability == "fsync":
+                    _fsync_directory(self.path.parent)
             os.write(self._fd, data)
-            return self.current
+            self._written += len(data)
+        if self._syncer is not None:
+            self._wake.set()
+        return self.current
 
     def size(self) -> int:
         with self._lock:
@@ -125,12 +193,16 @@ class Journal:
         return sum(path.stat().st_size for n in numbers if (path := self.segment(n)).exists())
 
     def rotate(self) -> None:
-        """Close the open segment; the next append starts a new one."""
+        """Close the open segment (fsynced first in "fsync" mode); the next append starts a new one."""
+        if self.durability == "fsync":
+            self.sync()
         with self._lock:
             if self._fd is None:
                 return
             os.close(self._fd)
             self._fd = None
+            if self.durability == "fsync":
+                self._synced = self._written
             self.current += 1
 
     def closed(self) -> list[int]:
@@ -148,6 +220,11 @@ class Journal:
 
     def close(self) -> None:
         """Close the open segment and release the lock (the files stay)."""
+        if self._syncer is not None:
+            self._stopping = True
+            self._wake.set()
+            self._syncer.join(5)
+            self._syncer = None
         self.rotate()
         with self._lock:
             if self._lock_fd >= 0:
@@ -160,13 +237,36 @@ def slot_path(path: Path, slot: int) -> Path:
     return path if slot == 0 else path.with_name(f"{path.name}-w{slot}")
 
 
-def claim_journal(path: Path, slots: int) -> Journal:
+def _fsync_directory(directory: Path) -> None:
+    """Make a new file's directory entry durable (a power loss could otherwise drop the file)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def claim_journal(path: Path, slots: int, durability: Durability = "process", fsync_ms: int = 10) -> Journal:
     """The first of `slots` journals no other process holds. Worker processes of one gateway
     start together and each takes a free slot; a worker that replaces a dead one takes the
     slot it left, and replays what is still in it."""
     for slot in range(max(slots, 1)):
         try:
-            return Journal(slot_path(path, slot))
+            journal = Journal(slot_path(path, slot), durability, fsync_ms)
         except JournalBusy:
             continue
+        journal.base, journal.slots = path, max(slots, 1)
+        return journal
     raise JournalBusy(f"all {slots} usage journal slots of {path} are in use by other processes")
+
+
+def orphan_slots(path: Path, slots: int) -> list[Path]:
+    """Slot paths with files on disk that no worker of this run will claim (slot >= `slots`):
+    left by workers of an earlier run with more of them."""
+    pattern = re.compile(re.escape(path.name) + r"-w(\d+)(?:\.|$)")
+    found = set()
+    for item in path.parent.glob(f"{path.name}-w*"):
+        match = pattern.match(item.name)
+        if match and int(match.group(1)) >= max(slots, 1):
+            found.add(int(match.group(1)))
+    return [slot_path(path, slot) for slot in sorted(found)]

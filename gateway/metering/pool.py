@@ -1,7 +1,11 @@
 """Does the self-hosted pool pay for itself? Its real cost is fixed: $/GPU-hour x GPUs x
 hours in the period. Spread over the tokens it actually served, that is an effective
 $/1M tokens, set beside what the same tokens would have cost at each hosted provider's
-list prices. The pool is whichever provider the price book prices on `basis: gpu_hours`."""
+list prices. The pool is whichever provider the price book prices on `basis: gpu_hours`.
+
+The hours are those of the period asked for; for a period not yet ended, those up to now
+(`to_now`, said wherever the figure is shown). Asked for one team, the fixed cost is the
+team's share: the whole pool's cost times the team's fraction of the pool's tokens."""
 
 from __future__ import annotations
 
@@ -45,6 +49,14 @@ class PoolEconomics:
     served: Figures
     effective_per_1m_usd: Decimal | None
     hosted: list[Hosted]
+    #: The period has not ended: hours (and cost) run to now.
+    to_now: bool = False
+    #: Set when the figures are one team's share of the pool.
+    team: str | None = None
+    #: That team's fraction of the pool's tokens in the period (None for the whole pool).
+    share: Decimal | None = None
+    #: The whole pool's fixed cost in the period (equal to fixed_cost_usd without a team).
+    pool_fixed_cost_usd: Decimal = Decimal(0)
 
     @property
     def cheapest_hosted(self) -> Hosted | None:
@@ -54,9 +66,25 @@ class PoolEconomics:
 def period_hours(start: date, end: date, now: datetime) -> Decimal:
     """Hours from `start` 00:00 UTC to the end of `end`, or to `now` if that is sooner."""
     begin = datetime.combine(start, time(), UTC)
-    finish = min(datetime.combine(end + timedelta(days=1), time(), UTC), now)
+    finish = min(period_end(end), now)
     seconds = max(int((finish - begin).total_seconds()), 0)
     return Decimal(seconds) / 3600
+
+
+def period_end(end: date) -> datetime:
+    return datetime.combine(end + timedelta(days=1), time(), UTC)
+
+
+def pool_basis(pool: PoolEconomics) -> str:
+    """How the fixed cost was worked out, rounded for reading (exact figures: JSON, CSV)."""
+    hours = f"{pool.hours.quantize(Decimal('0.01')):,} h"
+    if pool.to_now:
+        hours += " (to now: the period has not ended)"
+    whole = f"{pool.gpus} GPUs x {pool.gpu_hour_usd:,.2f} USD/GPU-hour x {hours} = {pool.pool_fixed_cost_usd:,.2f} USD"
+    if pool.team is None or pool.share is None:
+        return f"{whole} fixed"
+    percent = (pool.share * 100).quantize(Decimal("0.1"))
+    return f"team {pool.team}: {percent}% of the pool's tokens, {pool.fixed_cost_usd:,.2f} USD of {whole} fixed"
 
 
 def pool_provider(book: PriceBook, when: date, configured: str) -> str | None:
@@ -87,20 +115,44 @@ def _hosted(book: PriceBook, pool: str, served: list[tuple[str, date, Figures]],
     return out
 
 
-def economics(
-    engine: Engine, book: PriceBook, config: PoolConfig, start: date, end: date, now: datetime
-) -> PoolEconomics | None:
-    """The pool's figures for the period (all teams and models: the GPUs are shared)."""
-    pool = pool_provider(book, end, config.provider)
-    if pool is None:
-        return None
-    query = SpendQuery(start, end, by=("model", "day"), filters=(("provider", pool),))
-    served = [(str(g["model"]), _day(g["day"]), f) for g, f in fetch(engine, query, ("model", "day"))]
+def _served(engine: Engine, pool: str, start: date, end: date, team: str | None) -> list[tuple[str, date, Figures]]:
+    filters = (("provider", pool),) + ((("team", team),) if team is not None else ())
+    query = SpendQuery(start, end, by=("model", "day"), filters=filters)
+    return [(str(g["model"]), _day(g["day"]), f) for g, f in fetch(engine, query, ("model", "day"))]
+
+
+def _total(served: list[tuple[str, date, Figures]]) -> Figures:
     total = Figures()
     for _, _, figures in served:
         total.add(figures)
+    return total
+
+
+def economics(
+    engine: Engine,
+    book: PriceBook,
+    config: PoolConfig,
+    start: date,
+    end: date,
+    now: datetime,
+    team: str | None = None,
+) -> PoolEconomics | None:
+    """The pool's figures for the period: all teams and models (the GPUs are shared), or
+    one `team`'s share of them (its fraction of the pool's tokens)."""
+    pool = pool_provider(book, end, config.provider)
+    if pool is None:
+        return None
+    everyone = _served(engine, pool, start, end, None)
+    served = everyone if team is None else _served(engine, pool, start, end, team)
+    total = _total(served)
     hours = period_hours(start, end, now)
-    fixed = quantize(config.gpu_hour_usd * config.gpus * hours)
+    whole = quantize(config.gpu_hour_usd * config.gpus * hours)
+    share: Decimal | None = None
+    fixed = whole
+    if team is not None:
+        all_tokens = _total(everyone).total_tokens
+        share = Decimal(total.total_tokens) / all_tokens if all_tokens else Decimal(0)
+        fixed = quantize(whole * share)
     return PoolEconomics(
         provider=pool,
         gpus=config.gpus,
@@ -110,6 +162,10 @@ def economics(
         served=total,
         effective_per_1m_usd=per_1m(fixed, total.total_tokens),
         hosted=_hosted(book, pool, served, end),
+        to_now=now < period_end(end),
+        team=team,
+        share=None if share is None else quantize(share),
+        pool_fixed_cost_usd=whole,
     )
 
 

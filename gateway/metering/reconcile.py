@@ -1,6 +1,8 @@
 """Reconciliation: the ledger against a provider's own export, day by day and model by
 model, listing every line whose cost (or tokens, when the export has them) disagrees
-beyond a tolerance, so finance can close the month against the invoice."""
+beyond a tolerance, so finance can close the month against the invoice. Each line says
+why: `cost`, `tokens`, `cost and tokens`, `only in the ledger` or `only in the export`,
+and `detail` gives the figures that differ."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from gateway.metering.exports import DailyUsage, Export
 from gateway.metering.money import quantize
+from gateway.metering.render import money
 from gateway.metering.reports import Figures, SpendQuery, fetch
 
 
@@ -38,6 +41,8 @@ class Line:
     ledger_tokens: tuple[int, int]
     export_tokens: tuple[int, int] | None
     reason: str
+    #: The figures behind the reason, e.g. "output tokens: ledger 200, export 250".
+    detail: str = ""
 
     @property
     def difference_usd(self) -> Decimal:
@@ -60,14 +65,34 @@ class Reconciliation:
         return not self.disagreements
 
 
-def _reason(ours: Figures, theirs: DailyUsage, tolerance: Tolerance) -> str | None:
-    if tolerance.exceeded(ours.cost_usd, theirs.cost_usd):
-        return "cost"
-    if theirs.has_tokens and (
-        tolerance.tokens_exceeded(ours.prompt_tokens, theirs.input_tokens)
-        or tolerance.tokens_exceeded(ours.completion_tokens, theirs.output_tokens)
-    ):
-        return "tokens"
+def _tokens_differ(ours: Figures, theirs: DailyUsage, tolerance: Tolerance) -> list[str]:
+    if not theirs.has_tokens:
+        return []
+    pairs = (
+        ("input", ours.prompt_tokens, theirs.input_tokens),
+        ("output", ours.completion_tokens, theirs.output_tokens),
+    )
+    return [
+        f"{name} tokens: ledger {mine:,}, export {other:,}"
+        for name, mine, other in pairs
+        if tolerance.tokens_exceeded(mine, other)
+    ]
+
+
+def _why(ours: Figures, theirs: DailyUsage, tolerance: Tolerance) -> tuple[str, str] | None:
+    """(reason, detail) for a line present on both sides, or None when it agrees."""
+    cost = tolerance.exceeded(ours.cost_usd, theirs.cost_usd)
+    tokens = _tokens_differ(ours, theirs, tolerance)
+    details = [f"cost: ledger {money(ours.cost_usd)} USD, export {money(theirs.cost_usd)} USD"] if cost else []
+    details += tokens
+    if not theirs.has_tokens and cost:
+        details.append("the export has no tokens to compare")
+    if cost and tokens:
+        return "cost and tokens", "; ".join(details)
+    if cost:
+        return "cost", "; ".join(details)
+    if tokens:
+        return "tokens", "; ".join(details)
     return None
 
 
@@ -85,12 +110,12 @@ def reconcile(
     lines = []
     for key in sorted(set(ledger) | set(theirs)):
         ours, other = ledger.get(key, Figures()), theirs.get(key, DailyUsage())
-        reason = _reason(ours, other, tolerance)
+        why = _why(ours, other, tolerance)
         if key not in theirs and (ours.cost_usd or ours.total_tokens):
-            reason = "only in the ledger"
+            why = "only in the ledger", f"no export line for this day and model (ledger {money(ours.cost_usd)} USD)"
         elif key not in ledger and (other.cost_usd or other.input_tokens or other.output_tokens):
-            reason = "only in the export"
-        if reason is None:
+            why = "only in the export", f"no ledger row for this day and model (export {money(other.cost_usd)} USD)"
+        if why is None:
             continue
         lines.append(
             Line(
@@ -100,7 +125,8 @@ def reconcile(
                 export_cost_usd=other.cost_usd,
                 ledger_tokens=(ours.prompt_tokens, ours.completion_tokens),
                 export_tokens=(other.input_tokens, other.output_tokens) if other.has_tokens else None,
-                reason=reason,
+                reason=why[0],
+                detail=why[1],
             )
         )
     return Reconciliation(

@@ -1,5 +1,8 @@
 """A spend report as records, JSON and CSV: the same figures, the same strings, whatever
-the format (money as exact decimal strings, never floats)."""
+the format (money as exact decimal strings, never floats). Tables and the page show money
+rounded to cents (`cents`); CSV and JSON carry it exact (`money`). A group with no value
+(a request without a team, project, key or provider) is labelled `NO_VALUE` in every
+format."""
 
 from __future__ import annotations
 
@@ -27,6 +30,13 @@ FIGURES = (
 )
 
 
+#: Figures that are money (exact in CSV and JSON, cents in tables and on the page).
+MONEY_FIGURES = frozenset({"cost_usd", "reask_cost_usd", "cost_per_1k_requests_usd"})
+#: The one label for a group with no value (no team, ...), in CSV, JSON, tables and the page.
+NO_VALUE = "(none)"
+CENT = Decimal("0.01")
+
+
 def money(amount: Decimal | None) -> str | None:
     """An exact amount as a plain decimal string with at least two places ("0.00", "0.0000123")."""
     if amount is None:
@@ -34,6 +44,20 @@ def money(amount: Decimal | None) -> str | None:
     text = format(quantize(amount).normalize(), "f")
     whole, _, cents = text.partition(".")
     return f"{whole}.{cents.ljust(2, '0')}"
+
+
+def cents(amount: Decimal | None) -> str | None:
+    """An amount for reading: rounded (half-even) to cents, with thousands separators."""
+    if amount is None:
+        return None
+    return f"{amount.quantize(CENT, rounding=ROUND_HALF_EVEN):,}"
+
+
+def shown(name: str, value: Any) -> Any:
+    """A figure from `figures()` as tables and the page show it (money in cents)."""
+    if name in MONEY_FIGURES and value is not None:
+        return cents(Decimal(value))
+    return value
 
 
 def per_1k(amount: Decimal | int, requests: int, places: int = 6) -> Decimal | None:
@@ -60,8 +84,12 @@ def figures(f: Figures) -> dict[str, Any]:
     }
 
 
+def group_label(value: str | None) -> str:
+    return NO_VALUE if value is None or value == "" else value
+
+
 def records(report: SpendReport) -> list[dict[str, Any]]:
-    return [{**row.group, **figures(row.figures)} for row in report.rows]
+    return [{**{k: group_label(v) for k, v in row.group.items()}, **figures(row.figures)} for row in report.rows]
 
 
 def pool_json(pool: PoolEconomics | None) -> dict[str, Any] | None:
@@ -72,6 +100,10 @@ def pool_json(pool: PoolEconomics | None) -> dict[str, Any] | None:
         "gpus": pool.gpus,
         "gpu_hour_usd": money(pool.gpu_hour_usd),
         "hours": money(pool.hours),
+        "to_now": pool.to_now,
+        "team": pool.team,
+        "team_share_of_tokens": money(pool.share),
+        "pool_fixed_cost_usd": money(pool.pool_fixed_cost_usd),
         "fixed_cost_usd": money(pool.fixed_cost_usd),
         "served": figures(pool.served),
         "effective_per_1m_usd": money(pool.effective_per_1m_usd),
@@ -104,14 +136,21 @@ def report_json(report: SpendReport, pool: PoolEconomics | None = None) -> dict[
 
 
 def report_csv(report: SpendReport) -> str:
-    """One line per group, then a `total` line (its first group column says so)."""
+    """One line per group and nothing else: summing a column gives the total."""
     keys = list(report.query.by)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=[*keys, *FIGURES], lineterminator="\n")
     writer.writeheader()
     writer.writerows(records(report))
-    label = dict.fromkeys(keys, "")
-    if keys:
-        label[keys[0]] = "total"
-    writer.writerow({**label, **figures(report.total)})
+    return out.getvalue()
+
+
+def totals_csv(report: SpendReport) -> str:
+    """The report's totals as their own one-line CSV, with the period and pricing."""
+    q = report.query
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["from", "to", "pricing", *FIGURES], lineterminator="\n")
+    writer.writeheader()
+    period = {"from": q.start.isoformat(), "to": q.end.isoformat(), "pricing": report.pricing}
+    writer.writerow({**period, **figures(report.total)})
     return out.getvalue()

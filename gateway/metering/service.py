@@ -82,4 +82,5 @@ def make_pool(
     config = pool_config(settings)
     if config is None:
         return None
-    return economics(engine, book, config, query.start, query.end, now or datetime.now(UTC))
+    team = dict(query.filters).get("team")
+    return economics(engine, book, config, query.start, query.end, now or datetime.now(UTC), team)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from gateway.metering.events import UsageEvent
-from gateway.metering.journal import Journal, encode
+from gateway.metering.journal import Journal, JournalBusy, encode, orphan_slots
 from gateway.metering.sql import SqlStore
 
 log = logging.getLogger("corral.metering")
@@ -240,7 +240,8 @@ class QueueSink:
         return True
 
     def _prepare(self) -> bool:
-        """Migrate the ledger and replay what an earlier run left; False if the database is down."""
+        """Migrate the ledger and replay what an earlier run left, in this slot and in slots no
+        worker of this run will claim; False if the database is down."""
         try:
             self.store.ensure_schema()
         except Exception as exc:
@@ -248,6 +249,31 @@ class QueueSink:
             return False
         return self._replay()
 
+    def _replay_orphan(self, path: Path) -> bool:
+        """Put a dead worker's slot into the ledger and delete its segments (skipped while a
+        live process holds it: that process replays it itself)."""
+        try:
+            orphan = Journal(path)
+        except JournalBusy:
+            return True
+        try:
+            for number in orphan.closed():
+                events = orphan.read(number)
+                for start in range(0, len(events), self.batch_size):
+                    self.store.write(events[start : start + self.batch_size])
+                if events:
+                    log.info("replayed %d usage events left in %s by a worker that is gone", len(events), path.name)
+                orphan.remove(number)
+        except Exception as exc:
+            log.warning("replay of %s failed (%s); will retry", path.name, type(exc).__name__)
+            return False
+        finally:
+            orphan.close()
+        return True
+
     def _replay(self) -> bool:
-        """Replay every closed segment, oldest first; False at the first failure."""
-        return all(self._replay_one(number) for number in self.journal.closed())
+        """Replay every closed segment, oldest first, then the slots of workers that are gone;
+        False at the first failure."""
+        if not all(self._replay_one(number) for number in self.journal.closed()):
+            return False
+        return all(self._replay_orphan(path) for path in orphan_slots(self.journal.base, self.journal.slots))

@@ -10,12 +10,12 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from gateway.catalogue.prices import PriceBook
-from gateway.metering.pool import PoolEconomics
+from gateway.metering.pool import PoolEconomics, pool_basis
 from gateway.metering.reconcile import Reconciliation
-from gateway.metering.render import FIGURES, figures, money, records
+from gateway.metering.render import FIGURES, cents, figures, money, records, shown
 from gateway.metering.reports import SpendReport
 
-SHOWN = ("requests", "attempts", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "reask_cost_usd")
+COLUMNS = ("requests", "attempts", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "reask_cost_usd")
 
 
 def _cell(value: Any) -> str:
@@ -26,35 +26,33 @@ def _cell(value: Any) -> str:
 
 def spend_table(report: SpendReport, all_columns: bool = False) -> Table:
     q = report.query
-    shown = FIGURES if all_columns else SHOWN
-    table = Table(title=f"Spend {q.start} to {q.end} (USD, {report.pricing})", show_footer=True)
+    columns = FIGURES if all_columns else COLUMNS
+    title = f"Spend {q.start} to {q.end} (USD rounded to cents; exact in CSV and JSON; {report.pricing})"
+    table = Table(title=title, show_footer=True)
     keys = list(q.by)
     totals = figures(report.total)
     for index, key in enumerate(keys):
         table.add_column(key, footer="total" if index == 0 else "", overflow="fold")
-    for name in shown:
-        table.add_column(name.replace("_", " "), justify="right", footer=_cell(totals[name]), overflow="fold")
+    for name in columns:
+        footer = _cell(shown(name, totals[name]))
+        table.add_column(name.replace("_", " "), justify="right", footer=footer, overflow="fold")
     for record in records(report):
-        table.add_row(*[_cell(record[k]) for k in keys], *[_cell(record[n]) for n in shown])
+        table.add_row(*[_cell(record[k]) for k in keys], *[_cell(shown(n, record[n])) for n in columns])
     return table
 
 
 def pool_table(pool: PoolEconomics) -> Table:
-    title = (
-        f"Self-hosted pool ({pool.provider}): {pool.gpus} GPUs x {money(pool.gpu_hour_usd)} USD/GPU-hour x "
-        f"{money(pool.hours)} h = {money(pool.fixed_cost_usd)} USD fixed"
-    )
-    table = Table(title=title)
-    for name in ("", "cost of the pool's tokens (USD)", "effective USD per 1M tokens"):
+    table = Table(title=f"Self-hosted pool ({pool.provider}): {pool_basis(pool)}")
+    for name in ("", "cost of the tokens (USD)", "effective USD per 1M tokens"):
         table.add_column(name, justify="right" if name else "left")
     table.add_row(
-        f"{pool.provider} (GPU-hours)", _cell(money(pool.fixed_cost_usd)), _cell(money(pool.effective_per_1m_usd))
+        f"{pool.provider} (GPU-hours)", _cell(cents(pool.fixed_cost_usd)), _cell(cents(pool.effective_per_1m_usd))
     )
     for hosted in pool.hosted:
         table.add_row(
             f"{hosted.provider} list prices",
-            _cell(money(hosted.same_tokens_cost_usd)),
-            _cell(money(hosted.effective_per_1m_usd)),
+            _cell(cents(hosted.same_tokens_cost_usd)),
+            _cell(cents(hosted.effective_per_1m_usd)),
         )
     table.caption = f"{pool.served.total_tokens:,} tokens served in {pool.served.requests:,} requests"
     return table
@@ -96,7 +94,7 @@ def reconciliation_table(result: Reconciliation) -> Table:
             _cell(money(line.difference_usd)),
             f"{line.ledger_tokens[0]:,}/{line.ledger_tokens[1]:,}",
             f"{theirs[0]:,}/{theirs[1]:,}" if theirs else "-",
-            line.reason,
+            f"{line.reason}: {line.detail}" if line.detail else line.reason,
         )
     return table
 

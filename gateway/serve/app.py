@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from gateway import __version__
 from gateway.api import admin, chat, errors, explain, models, openapi
 from gateway.api.asgi import FastPath
+from gateway.api.signin import make_sign_in_handler, make_sign_out_handler
 from gateway.api.spend import make_page_handler, make_requests_handler, make_spend_handler
 from gateway.runtime import Runtime
 from gateway.serve import guard
@@ -87,6 +88,12 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
         "/v1/spend/requests", make_requests_handler(runtime), methods=["GET"], openapi_extra=openapi.SPEND_REQUESTS
     )
     app.add_api_route("/reports/spend", make_page_handler(runtime), methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/reports/spend/sign-in", make_sign_in_handler(runtime), methods=["POST"], include_in_schema=False
+    )
+    app.add_api_route(
+        "/reports/spend/sign-out", make_sign_out_handler(runtime), methods=["POST"], include_in_schema=False
+    )
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

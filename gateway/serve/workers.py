@@ -69,7 +69,12 @@ def create_worker_app() -> FastPath:
     configure_logging(os.environ.get(LOG_LEVEL_ENV, "info"), os.environ.get(LOG_FORMAT_ENV, "json"))
     settings = load_settings()
     runtime = Runtime.from_settings(settings)
-    journal = claim_journal(Path(settings.journal_path), int(os.environ.get(WORKERS_ENV, "1")))
+    journal = claim_journal(
+        Path(settings.journal_path),
+        int(os.environ.get(WORKERS_ENV, "1")),
+        settings.journal_durability,
+        settings.journal_fsync_ms,
+    )
     runtime.sink = QueueSink(ledger_store(settings), journal)
     log.info("worker %d: usage journal %s", os.getpid(), journal.path)
     app = create_app(runtime)

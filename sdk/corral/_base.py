@@ -15,7 +15,13 @@ from typing import Any
 import httpx
 import tenacity
 
-from corral._errors import APIConnectionError, APIStatusError, RateLimitError, UpstreamUnavailableError
+from corral._errors import (
+    APIConnectionError,
+    APIStatusError,
+    IdempotencyInProgressError,
+    RateLimitError,
+    UpstreamUnavailableError,
+)
 from corral._version import __version__
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -142,14 +148,16 @@ def _json_default(value: Any) -> Any:
 
 
 def should_retry(exc: BaseException) -> bool:
-    """Retry only what is not the caller's fault: no response at all, 429 and 503."""
-    if isinstance(exc, APIConnectionError):
+    """Retry only what is not the caller's fault: no response at all (timeouts included:
+    the retry carries the same Idempotency-Key, so the gateway runs the request at most
+    once), 429, 503, and 409 idempotency_key_in_use (the first try is still running)."""
+    if isinstance(exc, APIConnectionError | IdempotencyInProgressError):
         return True
     return isinstance(exc, APIStatusError) and exc.status_code in RETRY_STATUSES
 
 
 def retry_after_of(exc: BaseException) -> float | None:
-    if isinstance(exc, RateLimitError | UpstreamUnavailableError):
+    if isinstance(exc, RateLimitError | UpstreamUnavailableError | IdempotencyInProgressError):
         return exc.retry_after
     return None
 

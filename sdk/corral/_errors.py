@@ -14,7 +14,9 @@
      │         │    └── PolicyRejectedError      403 policy_rejected (.rule)
      │         ├── NotFoundError                 404
      │         ├── ConflictError                 409
+     │         │    └── IdempotencyInProgressError 409 idempotency_key_in_use (.retry_after)
      │         ├── UnprocessableEntityError      422
+     │         │    └── IdempotencyKeyReusedError 422 idempotency_key_reused
      │         ├── RateLimitError                429 (.retry_after)
      │         └── InternalServerError           5xx
      │              ├── UpstreamUnavailableError 502 upstream_failed, 503 (.attempts: backends tried)
@@ -48,6 +50,8 @@ __all__ = [
     "BudgetExceededError",
     "ConflictError",
     "CorralError",
+    "IdempotencyInProgressError",
+    "IdempotencyKeyReusedError",
     "InternalServerError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -166,6 +170,20 @@ class UnprocessableEntityError(APIStatusError):
     """422."""
 
 
+class IdempotencyInProgressError(ConflictError):
+    """409 idempotency_key_in_use: the first request with this Idempotency-Key is still
+    running; `retry_after` is when to ask again (the SDK does so itself within its retries)."""
+
+    retry_after: float | None
+
+    def _read_extras(self) -> None:
+        self.retry_after = parse_retry_after(self.headers)
+
+
+class IdempotencyKeyReusedError(UnprocessableEntityError):
+    """422 idempotency_key_reused: this Idempotency-Key was used with a different body."""
+
+
 class RateLimitError(APIStatusError):
     """429: slow down; `retry_after` is the wait the gateway asked for, in seconds."""
 
@@ -272,6 +290,8 @@ _BY_CODE: dict[str, tuple[int, type[APIStatusError]]] = {
     "request_timeout": (408, APIStatusError),
     "not_found": (404, NotFoundError),
     "method_not_allowed": (405, APIStatusError),
+    "idempotency_key_in_use": (409, IdempotencyInProgressError),
+    "idempotency_key_reused": (422, IdempotencyKeyReusedError),
     "internal_error": (500, InternalServerError),
     "ledger_unavailable": (503, UpstreamUnavailableError),
     "key_store_unavailable": (503, UpstreamUnavailableError),

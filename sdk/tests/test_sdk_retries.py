@@ -57,6 +57,17 @@ def test_retry_after_is_honoured(gateway: FakeGateway) -> None:
     assert completion.corral.retries == 1
 
 
+def test_a_key_still_in_use_is_retried_after_its_retry_after(gateway: FakeGateway) -> None:
+    """409 idempotency_key_in_use: the gateway is still running the first try of this call."""
+    gateway.push(error_response(409, "idempotency_key_in_use", headers={"retry-after": "1"}))
+    sleeps: list[float] = []
+    completion = _client(gateway, sleeps).chat.completions.create(model="m", messages=MESSAGES)
+    assert sleeps == [1.0]
+    assert completion.corral.retries == 1
+    keys = {r.headers["idempotency-key"] for r in gateway.requests}
+    assert len(keys) == 1
+
+
 def test_retry_after_on_503_is_honoured(gateway: FakeGateway) -> None:
     gateway.push(_unavailable("2.5"))
     sleeps: list[float] = []
@@ -106,6 +117,7 @@ def test_connection_errors_exhaust_to_api_connection_error(gateway: FakeGateway)
         (403, "policy_rejected"),
         (404, "model_not_found"),
         (413, "request_too_large"),
+        (422, "idempotency_key_reused"),
         (502, "upstream_failed"),
         (502, "tool_call_validation_failed"),
         (504, "upstream_timeout"),

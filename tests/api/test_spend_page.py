@@ -5,15 +5,19 @@ figures, the CSV link works. A screenshot is kept in $CORRAL_TEST_ARTIFACTS
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 
 from gateway.config import load_settings
+from gateway.metering.render import NO_VALUE
 from gateway.metering.sink import QueueSink
 from gateway.metering.sql import SqlStore
 from tests.api.cdp import chromium_binary, headless_page
@@ -38,7 +42,8 @@ def test_the_page_is_self_contained(gateway_url: str) -> None:
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     html = response.text
     assert "<script" not in html and not re.search(r"(src|href)=\"https?://", html)
-    assert 'id="spend-over-time"' in html and "0.25162" in html
+    assert 'id="spend-over-time"' in html and "0.25162 USD exactly" in html
+    assert f"<td>{NO_VALUE}</td>" in html  # the request without a team, labelled as in CSV, JSON and tables
 
 
 def test_a_bad_period_is_refused(gateway_url: str) -> None:
@@ -52,7 +57,9 @@ def test_the_page_in_headless_chromium(gateway_url: str) -> None:
         pytest.skip("no chromium binary: install Debian's chromium package (apt-get install -y chromium)")
     with headless_page(binary) as page:
         page.open(gateway_url + PAGE)
-        assert page.run("document.querySelector('#total-cost b').textContent") == "0.25162"
+        # Rounded to cents, the exact amount on hover.
+        assert page.run("document.querySelector('#total-cost b').textContent") == "0.25"
+        assert page.run("document.querySelector('#total-cost b span').title") == "0.25162 USD exactly"
         bars = page.run("document.querySelectorAll('#spend-over-time rect.bar').length")
         assert bars == 4
         box = page.run(
@@ -68,10 +75,13 @@ def test_the_page_in_headless_chromium(gateway_url: str) -> None:
         page.run("document.querySelector('#team').value = 'ads'; true")
         page.click_and_wait("#apply")
         assert "team=ads" in page.run("location.search")
-        assert page.run("document.querySelector('#total-cost b').textContent") == "0.000387"
+        assert page.run("document.querySelector('#total-cost b').textContent") == "0.00"
+        assert page.run("document.querySelector('#total-cost b span').title") == "0.000387 USD exactly"
         assert page.run("document.querySelectorAll('#spend-over-time rect.bar').length") == 2
         page.screenshot(ARTIFACTS / "spend-page-team-ads.png")
 
         csv_text = page.run("fetch(document.querySelector('#csv').href).then(r => r.text())")
         assert csv_text.startswith("day,provider,model,team,requests")
-        assert "total" in csv_text.splitlines()[-1] and "0.000387" in csv_text.splitlines()[-1]
+        lines = list(csv.DictReader(io.StringIO(csv_text)))
+        assert sum(Decimal(line["cost_usd"]) for line in lines) == Decimal("0.000387")
+        assert {line["team"] for line in lines} == {"ads"}

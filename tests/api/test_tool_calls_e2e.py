@@ -4,6 +4,7 @@ re-asks, and the official `openai` client gets calls that parse and validate."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import httpx
 import jsonschema
@@ -12,6 +13,7 @@ import pytest
 from openai import OpenAI
 
 from gateway.fakes.script import Behaviour
+from gateway.metering.rows import ledger_rows
 from tests.api.conftest import SimulatedGateway
 
 SCHEMA = {
@@ -94,7 +96,16 @@ def test_still_invalid_after_the_budget_is_a_502_listing_every_attempt(gateway: 
     assert where == ["deepinfra", "deepinfra", "together", "together"], "first try + one re-ask on each"
     assert all(a["errors"] for a in body["attempts"])
     event = gateway.runtime.sink.events[-1]  # type: ignore[union-attr]
-    assert event.status == "error" and sum(1 for a in event.attempts if a.reask) == 4
+    assert event.status == "error"
+    # Each deployment's first answer was re-asked; its second, with the budget spent, was not.
+    assert [(a.provider, a.reask) for a in event.attempts] == [
+        ("deepinfra", True),
+        ("deepinfra", False),
+        ("together", True),
+        ("together", False),
+    ]
+    rows = ledger_rows(event, datetime.now(UTC)).attempts
+    assert [row["reask"] for row in rows] == [True, False, True, False]
 
 
 def test_report_mode_passes_the_call_through_flagged(gateway: SimulatedGateway) -> None:

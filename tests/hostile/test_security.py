@@ -30,6 +30,11 @@ CHAT_SCOPED = {("POST", "/v1/chat/completions"), ("POST", "/v1/route/explain"), 
 OPEN = {"/healthz", "/readyz", "/metrics"}
 
 
+#: The spend page's sign-in and sign-out take a key (or a session) in a form, not a bearer
+#: header: their refusals are tested in tests/api/test_spend_sign_in.py.
+SIGN_IN_FORMS = frozenset({"/reports/spend/sign-in", "/reports/spend/sign-out"})
+
+
 def _protected() -> list[tuple[str, str, str]]:
     """(method, path, scope) for every operator, spend and chat route of the app."""
     app = create_fastapi_app(Runtime.from_settings(load_settings(env={})))
@@ -42,6 +47,8 @@ def _protected() -> list[tuple[str, str, str]]:
                 found.append((method, route.path, "chat"))
             elif route.path.startswith("/admin/"):
                 found.append((method, route.path, "admin"))
+            elif route.path in SIGN_IN_FORMS:
+                continue
             elif "spend" in route.path:
                 found.append((method, route.path, "spend:read"))
             elif route.path not in OPEN:
@@ -124,8 +131,13 @@ def test_refuses_missing_wrong_revoked_and_under_scoped_keys(
         "longer": bearer(ADMIN_KEY + "0"),
         "revoked": bearer(revoked["key"]),
     }
-    for headers in callers.values():
-        _assert_error(_call(auth_gateway, method, path, headers), 401, "invalid_api_key")
+    for name, headers in callers.items():
+        response = _call(auth_gateway, method, path, headers)
+        if path == "/reports/spend" and name == "missing":
+            # A browser with no key and no session is shown the sign-in form, still 401.
+            assert response.status_code == 401 and 'id="sign-in"' in response.text
+            continue
+        _assert_error(response, 401, "invalid_api_key")
     for scopes in UNDER_SCOPED[scope]:
         key = _create(auth_gateway, [scopes])["key"]
         _assert_error(_call(auth_gateway, method, path, bearer(key)), 403, "insufficient_scope")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
-from gateway.metering.journal import Journal, JournalBusy, claim_journal, slot_path
+from gateway.config import load_settings
+from gateway.metering.journal import Journal, JournalBusy, claim_journal, orphan_slots, slot_path
 from gateway.metering.sink import QueueSink
 from gateway.metering.sql import SqlStore
+from gateway.runtime import ledger_sink
 from tests.metering.factory import event
 
 
@@ -55,3 +58,73 @@ async def test_a_replacement_worker_takes_the_free_slot_and_replays_it(tmp_path:
     finally:
         survivor.close()
         store.close()
+
+
+async def test_slots_no_worker_of_this_run_claims_are_replayed_at_start(tmp_path: Path) -> None:
+    """An earlier run had three workers, this one has two: the third slot's events would
+    otherwise wait for a worker that never comes."""
+    path = tmp_path / "usage.journal"
+    earlier = [claim_journal(path, 3) for _ in range(3)]
+    earlier[2].append([event("req_orphan_1"), event("req_orphan_2")])
+    for journal in earlier:
+        journal.close()
+    store = SqlStore(f"sqlite:///{tmp_path / 'ledger.db'}")
+    other = claim_journal(path, 2)
+    try:
+        sink = QueueSink(store, claim_journal(path, 2))
+        assert orphan_slots(path, 2) == [slot_path(path, 2)]
+        await sink.start()
+        await sink.close()
+        assert store.count() == 2
+        left = Journal(slot_path(path, 2))
+        assert left.closed() == []
+        left.close()
+    finally:
+        other.close()
+        store.close()
+
+
+async def test_an_orphan_slot_a_live_process_holds_is_left_to_it(tmp_path: Path) -> None:
+    path = tmp_path / "usage.journal"
+    live = Journal(slot_path(path, 3))
+    live.append([event("req_live")])
+    store = SqlStore(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        sink = QueueSink(store, claim_journal(path, 1))
+        await sink.start()
+        await sink.close()
+        assert store.count() == 0
+    finally:
+        live.close()
+        store.close()
+
+
+def test_fsync_durability_groups_many_appends_into_few_fsyncs(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "usage.journal", "fsync", fsync_ms=50)
+    try:
+        for number in range(200):
+            journal.append([event(f"req_{number}")])
+        deadline = time.monotonic() + 10
+        while journal.unsynced_bytes and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert journal.unsynced_bytes == 0
+        assert 1 <= journal.fsyncs < 50
+    finally:
+        journal.close()
+
+
+def test_process_durability_never_fsyncs(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "usage.journal")
+    journal.append([event("req_1")])
+    journal.close()
+    assert journal.fsyncs == 0
+
+
+def test_the_durability_setting_reaches_the_journal(tmp_path: Path) -> None:
+    env = {"CORRAL_JOURNAL_DURABILITY": "fsync", "DATABASE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+    settings = load_settings(env=env).model_copy(update={"journal_path": str(tmp_path / "usage.journal")})
+    sink = ledger_sink(settings.model_copy(update={"ledger_writer": "thread"}))
+    try:
+        assert sink.journal.durability == "fsync"
+    finally:
+        sink.journal.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from html import escape
 
-from gateway.metering.render import money
+from gateway.metering.render import cents, money
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f")
 
@@ -33,7 +33,7 @@ def stacked_bars(days: list[str], series: dict[str, list[Decimal]], height: int 
     top = _scale(totals)
     step = 36
     width = max(step * len(days) + 70, 320)
-    parts = [f'<text x="4" y="12" class="axis">{escape(money(top) or "0")} USD</text>']
+    parts = [f'<text x="4" y="12" class="axis">{escape(cents(top) or "0")} USD</text>']
     for i, day in enumerate(days):
         x = 60 + i * step
         base = height - 20
@@ -70,7 +70,7 @@ def hbars(chart_id: str, items: list[tuple[str, Decimal]], unit: str, highlight:
             f'<text x="0" y="{y + 16}" class="label">{escape(label)}</text>'
             f'<rect class="bar" x="190" y="{y}" width="{w}" height="{row - 8}" fill="{fill}">'
             f"<title>{escape(label)}: {escape(money(value) or '')} {escape(unit)}</title></rect>"
-            f'<text x="{196 + w}" y="{y + 16}" class="value">{escape(money(value) or "")} {escape(unit)}</text>'
+            f'<text x="{196 + w}" y="{y + 16}" class="value">{escape(cents(value) or "")} {escape(unit)}</text>'
         )
     return (
         f'<svg class="chart" id="{escape(chart_id)}" role="img" width="700" height="{height}" '

@@ -51,7 +51,7 @@ def gather(engine: Engine, book: PriceBook, pool: PoolConfig | None, filters: Pa
         by_provider=report("provider"),
         by_model=report("model"),
         by_team=report("team"),
-        pool=economics(engine, book, pool, filters.start, filters.end, now) if pool else None,
+        pool=economics(engine, book, pool, filters.start, filters.end, now, filters.team) if pool else None,
         teams=sorted({t for r in everything.rows if (t := r.group["team"])}),
         models=sorted({m for r in everything.rows if (m := r.group["model"])}),
     )

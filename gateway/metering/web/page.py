@@ -7,7 +7,8 @@ from decimal import Decimal
 from html import escape
 from urllib.parse import urlencode
 
-from gateway.metering.render import figures, money
+from gateway.metering.pool import pool_basis
+from gateway.metering.render import MONEY_FIGURES, cents, figures, group_label, money, shown
 from gateway.metering.reports import SpendReport
 from gateway.metering.web.charts import hbars, stacked_bars
 from gateway.metering.web.data import PageData, PageFilters
@@ -53,16 +54,24 @@ def _form(data: PageData) -> str:
     )
 
 
+def _exact(name: str, value: object) -> str:
+    """A figure's cell: money rounded to cents, the exact amount on hover."""
+    text = escape(_cell(shown(name, value)))
+    if name in MONEY_FIGURES and value is not None:
+        return f'<span title="{escape(str(value))} USD exactly">{text}</span>'
+    return text
+
+
 def _cards(report: SpendReport) -> str:
     t = figures(report.total)
     cards = [
-        ("total-cost", "Spend (USD)", t["cost_usd"]),
+        ("total-cost", "Spend (USD)", _exact("cost_usd", t["cost_usd"])),
         ("total-requests", "Requests", f"{t['requests']:,}"),
         ("total-tokens", "Tokens", f"{report.total.total_tokens:,}"),
-        ("per-1k", "USD per 1,000 requests", t["cost_per_1k_requests_usd"] or "-"),
-        ("reask-cost", "Tool-call re-asks (USD)", t["reask_cost_usd"]),
+        ("per-1k", "USD per 1,000 requests", _exact("cost_per_1k_requests_usd", t["cost_per_1k_requests_usd"])),
+        ("reask-cost", "Tool-call re-asks (USD)", _exact("reask_cost_usd", t["reask_cost_usd"])),
     ]
-    body = "".join(f'<div class="card" id="{i}">{escape(n)}<b>{escape(str(v))}</b></div>' for i, n, v in cards)
+    body = "".join(f'<div class="card" id="{i}">{escape(n)}<b>{v}</b></div>' for i, n, v in cards)
     return f'<div class="cards">{body}</div>'
 
 
@@ -73,8 +82,8 @@ def _table(table_id: str, report: SpendReport, extra: tuple[str, ...] = ()) -> s
     rows = []
     for row in report.rows:
         values = figures(row.figures)
-        cells = "".join(f"<td>{escape(row.group[k] or '(none)')}</td>" for k in keys)
-        cells += "".join(f'<td class="n">{escape(_cell(values[c]))}</td>' for c in cols)
+        cells = "".join(f"<td>{escape(group_label(row.group[k]))}</td>" for k in keys)
+        cells += "".join(f'<td class="n">{_exact(c, values[c])}</td>' for c in cols)
         rows.append(f"<tr>{cells}</tr>")
     return f'<table id="{table_id}"><tr>{head}</tr>{"".join(rows)}</table>'
 
@@ -112,26 +121,37 @@ def _pool(data: PageData) -> str:
         pays = pool.fixed_cost_usd <= cheapest.same_tokens_cost_usd
         verdict = (
             f"At {cheapest.provider}'s list prices the same tokens would have cost "
-            f"{money(cheapest.same_tokens_cost_usd)} USD: the pool {'pays' if pays else 'does not pay'} for itself."
+            f"{cents(cheapest.same_tokens_cost_usd)} USD: the pool {'pays' if pays else 'does not pay'} for itself."
         )
     return (
-        f'<p id="pool-fixed">Fixed cost: {pool.gpus} GPUs x {money(pool.gpu_hour_usd)} USD/GPU-hour x '
-        f"{money(pool.hours)} h = <b>{money(pool.fixed_cost_usd)} USD</b> for "
+        f'<p id="pool-fixed" title="{escape(money(pool.fixed_cost_usd) or "")} USD exactly">Fixed cost: '
+        f"{escape(pool_basis(pool))}; <b>{escape(cents(pool.fixed_cost_usd) or '')} USD</b> for "
         f"{pool.served.total_tokens:,} tokens served. {escape(verdict)}</p>"
         + hbars("pool-vs-hosted", items, "USD / 1M tokens", highlight=items[0][0])
         + '<p class="note">Effective USD per 1M tokens (prompt and completion together) for the pool\'s own '
-        "token mix, all teams and models: the GPUs are shared.</p>"
+        "token mix; the GPUs are shared, so a team's share of the fixed cost is its share of the pool's tokens.</p>"
     )
 
 
-def render(data: PageData) -> str:
+def _sign_out(csrf: str | None) -> str:
+    """The sign-out form, for a browser session (none for a bearer key)."""
+    if csrf is None:
+        return ""
+    return (
+        '<form id="sign-out" method="post" action="/reports/spend/sign-out">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        '<button id="sign-out-button" type="submit">Sign out</button></form>'
+    )
+
+
+def render(data: PageData, csrf: str | None = None) -> str:
     f = data.filters
     scope = ", ".join(f"{k} {v}" for k, v in f.pairs()) or "all teams and models"
-    provider_bars = [(r.group["provider"] or "(none)", r.figures.cost_usd) for r in data.by_provider.rows]
+    provider_bars = [(group_label(r.group["provider"]), r.figures.cost_usd) for r in data.by_provider.rows]
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Corral spend</title>'
         f"<style>{STYLE}</style></head><body>"
-        f'<h1>Spend {f.start} to {f.end} <span class="note">({escape(scope)}, USD)</span></h1>'
+        f'{_sign_out(csrf)}<h1>Spend {f.start} to {f.end} <span class="note">({escape(scope)}, USD)</span></h1>'
         f"{_form(data)}{_cards(data.by_provider)}"
         f"<h2>Spend over time, by provider</h2>{_over_time(data)}"
         f"<h2>Totals per provider</h2>{hbars('provider-totals', provider_bars, 'USD')}"
