@@ -22,6 +22,8 @@ from gateway.dispatch.loop import Outcome
 from gateway.dispatch.relay import Relay
 from gateway.errors import GatewayError
 from gateway.runtime import Runtime
+from gateway.schema.apply import legacy_answer
+from gateway.schema.params import IGNORED_HEADER
 from gateway.telemetry.tracing import activated, request_span
 
 #: A random per-process prefix and a counter: unique across replicas without a syscall per request.
@@ -45,6 +47,8 @@ def _headers(request_id: str, outcome: Outcome, cost: Decimal, warnings: tuple[s
         headers["x-corral-tool-validation"] = outcome.tool_validation
     if warnings:
         headers["x-corral-budget-warning"] = "; ".join(warnings)
+    if outcome.ignored:
+        headers[IGNORED_HEADER] = ", ".join(outcome.ignored)
     return headers
 
 
@@ -72,6 +76,8 @@ def make_handler(rt: Runtime) -> Any:
             raise
         body = completion.body
         body["model"] = req.model
+        if req.legacy_functions:
+            legacy_answer(body)
         total = rt.accounting.served(call, outcome, completion.usage)
         return JSONBody(orjson.dumps(body), _headers(request_id, outcome, total, warnings))
 
