@@ -51,6 +51,12 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
     )
     app.add_api_route("/v1/models", models.make_handler(runtime), methods=["GET"], openapi_extra=openapi.PUBLIC)
     app.add_api_route(
+        "/v1/models/{model:path}",
+        models.make_retrieve_handler(runtime),
+        methods=["GET"],
+        openapi_extra=openapi.PUBLIC,
+    )
+    app.add_api_route(
         "/v1/route/explain", explain.make_handler(runtime), methods=["POST"], openapi_extra=openapi.EXPLAIN
     )
     app.add_api_route(

@@ -182,3 +182,20 @@ def test_readme_table_is_the_policy() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for name, param in PARAMETERS.items():
         assert f"| `{name}` | {param.handling.value} |" in readme, name
+
+
+def test_parallel_tool_calls_false_holds_in_a_stream_too(gateway: SimulatedGateway) -> None:
+    gateway.fake("deepinfra").script.push(Behaviour(tool_calls=2))
+    stream = client(gateway).chat.completions.create(
+        model="llama-4-maverick",
+        messages=ASK,
+        tools=[WEATHER],
+        tool_choice="required",
+        parallel_tool_calls=False,
+        stream=True,
+        extra_body=only("deepinfra"),
+    )
+    indexes = {call.index for chunk in stream for choice in chunk.choices for call in choice.delta.tool_calls or ()}
+    assert indexes == {0}
+    sent = chat_sent(gateway, "deepinfra")
+    assert len(sent) == 2 and all("parallel_tool_calls" not in body for body in sent)
