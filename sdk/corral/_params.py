@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -85,6 +86,20 @@ class ChatParams(RequestParams, total=False):
     """Everything `chat.completions.create` accepts besides `model`, `messages` and `stream`."""
 
     tools: Sequence[ToolLike]
+
+
+#: Every keyword a chat call takes (besides `model`, `messages` and `stream`).
+KEYWORDS = frozenset(ChatParams.__required_keys__ | ChatParams.__optional_keys__)
+
+
+def check_keywords(params: Mapping[str, Any], allowed: frozenset[str] = KEYWORDS) -> None:
+    """Raise TypeError for a keyword no chat call takes, naming the nearest valid one, as
+    Python (and openai-python) do, instead of sending a body without it."""
+    for name in params:
+        if name not in allowed:
+            close = difflib.get_close_matches(name, sorted(allowed | {"model", "messages", "stream"}), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"create() got an unexpected keyword argument {name!r}{hint}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +189,7 @@ def prepare_chat(
     tools: Sequence[ToolLike] = (),
 ) -> PreparedChat:
     """The body, tool registry and request options for one chat call."""
+    check_keywords(params)
     if not isinstance(model, str) or not model:
         raise ValueError("model must be a non-empty string, e.g. 'llama-4-scout'")
     body: dict[str, Any] = {"model": model, "messages": [message_param(m) for m in messages]}

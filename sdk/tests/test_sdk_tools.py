@@ -214,7 +214,7 @@ def test_tools_are_sent_and_tool_calls_come_back_parsed(gateway: FakeGateway) ->
     sent = gateway.sent_json()
     assert [t["function"]["name"] for t in sent["tools"]] == ["get_weather", "Order"]
     assert sent["tool_choice"] == "auto"
-    ok, model, broken, invalid = (c.function for c in completion.choices[0].message.tool_calls)
+    ok, model, broken, invalid = (c.function for c in completion.choices[0].message.tool_calls or ())
     assert ok.parsed_arguments == {"city": "Oslo", "unit": "f"} and ok.parse_error is None
     assert isinstance(model.parsed_arguments, Order)
     assert model.parsed_arguments.point is not None and model.parsed_arguments.point.lat == 1

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.types._dump import Dumpable
 from corral.types._parse import as_dict, dict_list, opt_int, opt_str
 from corral.types.corral import CorralInfo, body_corral
 
 
 @dataclass(slots=True)
-class FunctionCall:
+class FunctionCall(Dumpable):
     """The function a tool call names, its raw JSON arguments and, once parsed, the arguments.
 
     `parsed_arguments` is a dict for function and raw-schema tools and an instance of the model
@@ -35,7 +36,7 @@ class FunctionCall:
 
 
 @dataclass(slots=True)
-class ToolCall:
+class ToolCall(Dumpable):
     id: str
     function: FunctionCall
     type: str = "function"
@@ -53,10 +54,11 @@ class ToolCall:
 
 
 @dataclass(slots=True)
-class ChatCompletionMessage:
+class ChatCompletionMessage(Dumpable):
     role: str = "assistant"
     content: str | None = None
-    tool_calls: list[ToolCall] = field(default_factory=list)
+    #: None when the message calls no tool (as in openai-python).
+    tool_calls: list[ToolCall] | None = None
     refusal: str | None = None
 
     @classmethod
@@ -67,7 +69,7 @@ class ChatCompletionMessage:
         return cls(
             role=opt_str(data.get("role")) or "assistant",
             content=content if isinstance(content, str) else None,
-            tool_calls=[ToolCall.from_dict(item) for item in dict_list(data.get("tool_calls"))],
+            tool_calls=[ToolCall.from_dict(item) for item in dict_list(data.get("tool_calls"))] or None,
             refusal=opt_str(data.get("refusal")),
         )
 
@@ -80,7 +82,7 @@ class ChatCompletionMessage:
 
 
 @dataclass(slots=True)
-class Choice:
+class Choice(Dumpable):
     index: int
     message: ChatCompletionMessage
     finish_reason: str | None = None
@@ -97,7 +99,7 @@ class Choice:
 
 
 @dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(Dumpable):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -115,7 +117,7 @@ class Usage:
 
 
 @dataclass(slots=True)
-class ChatCompletion:
+class ChatCompletion(Dumpable):
     """A chat completion. `corral` says what served it; `raw` is the body as received."""
 
     id: str
