@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypedDict, get_args
+from typing import Any, TypedDict, get_args, get_type_hints
 
 from corral._base import NOT_GIVEN, RequestOptions, TimeoutLike
 from corral.tools import ToolLike, ToolRegistry
@@ -88,8 +88,10 @@ class ChatParams(RequestParams, total=False):
     tools: Sequence[ToolLike]
 
 
-#: Every keyword a chat call takes (besides `model`, `messages` and `stream`).
-KEYWORDS = frozenset(ChatParams.__required_keys__ | ChatParams.__optional_keys__)
+#: Every keyword a chat call takes (besides `model`, `messages` and `stream`), with its type.
+CHAT_KEYWORDS: Mapping[str, Any] = get_type_hints(ChatParams)
+REQUEST_KEYWORDS: Mapping[str, Any] = get_type_hints(RequestParams)
+KEYWORDS = frozenset(CHAT_KEYWORDS)
 
 
 def check_keywords(params: Mapping[str, Any], allowed: frozenset[str] = KEYWORDS) -> None:

@@ -305,3 +305,25 @@ def test_responses_dump_like_openai_models(gateway: FakeGateway) -> None:
 def test_tool_calls_is_none_without_calls_as_in_openai(gateway: FakeGateway) -> None:
     completion = gateway.client().chat.completions.create(model="llama-4-scout", messages=MESSAGES)
     assert completion.choices[0].message.tool_calls is None
+
+
+def test_help_shows_every_parameter_with_its_doc() -> None:
+    import inspect
+    import pydoc
+
+    from corral._params import CHAT_KEYWORDS
+    from corral._signature import PARAMETER_DOCS
+
+    client = corral.Corral(api_key="k")
+    async_client = corral.AsyncCorral(api_key="k")
+    everything = {"model", "messages", "stream", *CHAT_KEYWORDS}
+    for method, expected in (
+        (client.chat.completions.create, everything),
+        (async_client.chat.completions.create, everything),
+        (client.explain, everything - {"stream"}),
+    ):
+        assert set(inspect.signature(method).parameters) == expected
+        page = pydoc.render_doc(method, renderer=pydoc.TextDoc())
+        for name in expected:
+            assert f"{name}: {PARAMETER_DOCS[name]}" in page, name
+    client.close()
