@@ -222,6 +222,10 @@ def test_tools_are_sent_and_tool_calls_come_back_parsed(gateway: FakeGateway) ->
     assert invalid.parsed_arguments is None
     assert "'city' is a required property" in (invalid.parse_error or "")
     assert "'k' is not one of" in (invalid.parse_error or "")
+    order: Order = model.arguments_as(Order)  # typed as Order for the type checker
+    assert order is model.parsed_arguments and order.quantity == 2
+    with pytest.raises(ValueError, match="not a valid Order"):
+        ok.arguments_as(Order)
 
 
 def test_invoke_coerces_to_declared_types() -> None:

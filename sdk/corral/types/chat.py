@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from corral.types._dump import Dumpable
 from corral.types._parse import as_dict, dict_list, opt_int, opt_str
 from corral.types.corral import CorralInfo, body_corral
+
+M = TypeVar("M")
 
 
 @dataclass(slots=True)
@@ -16,7 +18,7 @@ class FunctionCall(Dumpable):
 
     `parsed_arguments` is a dict for function and raw-schema tools and an instance of the model
     for pydantic tools; it is None when the arguments could not be parsed, and then
-    `parse_error` says why.
+    `parse_error` says why. `arguments_as(Model)` gives them typed as that model.
     """
 
     name: str
@@ -30,6 +32,22 @@ class FunctionCall(Dumpable):
         return cls(
             name=opt_str(data.get("name")) or "", arguments=arguments if isinstance(arguments, str) else ""
         )
+
+    def arguments_as(self, model: type[M]) -> M:
+        """The arguments as an instance of `model` (the pydantic model given as the tool), typed
+        as such for type checkers. Raises ValueError when they did not parse or validate."""
+        if isinstance(self.parsed_arguments, model):
+            return self.parsed_arguments
+        validate = getattr(model, "model_validate_json", None)
+        if validate is None:
+            raise TypeError(f"{model.__name__} is not a pydantic model")
+        try:
+            value = validate(self.arguments)
+        except ValueError as exc:  # pydantic.ValidationError is a ValueError
+            raise ValueError(f"arguments of {self.name!r} are not a valid {model.__name__}: {exc}") from exc
+        if not isinstance(value, model):
+            raise TypeError(f"{model.__name__}.model_validate_json returned {type(value).__name__}")
+        return value
 
     def to_param(self) -> dict[str, Any]:
         return {"name": self.name, "arguments": self.arguments}
