@@ -35,7 +35,7 @@ def next_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ids):010x}"
 
 
-def _headers(request_id: str, outcome: Outcome, cost: Decimal, warnings: tuple[str, ...] = ()) -> dict[str, str]:
+def chat_headers(request_id: str, outcome: Outcome, cost: Decimal, warnings: tuple[str, ...] = ()) -> dict[str, str]:
     headers = {
         "x-corral-request-id": request_id,
         "x-corral-provider": outcome.deployment.provider,
@@ -79,7 +79,7 @@ def make_handler(rt: Runtime) -> Any:
         if req.legacy_functions:
             legacy_answer(body)
         total = rt.accounting.served(call, outcome, completion.usage)
-        return JSONBody(orjson.dumps(body), _headers(request_id, outcome, total, warnings))
+        return JSONBody(orjson.dumps(body), chat_headers(request_id, outcome, total, warnings))
 
     return chat_completions
 
@@ -87,7 +87,7 @@ def make_handler(rt: Runtime) -> Any:
 async def _stream(rt: Runtime, call: Call, warnings: tuple[str, ...]) -> SSEResponse:
     with activated(call.span):
         opened = await rt.dispatcher.open_stream(call.req, call.key_id)
-    headers = _headers(call.req.request_id, opened.outcome, opened.outcome.expected_cost_usd, warnings)
+    headers = chat_headers(call.req.request_id, opened.outcome, opened.outcome.expected_cost_usd, warnings)
     headers["x-corral-cost-estimated"] = "true"
     return SSEResponse(_events(Relay(rt.accounting, opened, call)), headers)
 

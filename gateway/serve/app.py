@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway import __version__
-from gateway.api import admin, chat, errors, explain, models, openapi
+from gateway.api import admin, chat, errors, explain, models, openapi, responses
 from gateway.api.asgi import FastPath
 from gateway.api.spend import make_page_handler, make_requests_handler, make_spend_handler
 from gateway.runtime import Runtime
@@ -24,7 +24,8 @@ def create_app(runtime: Runtime) -> FastPath:
     """The ASGI app: the chat endpoint on the fast path, everything else through FastAPI."""
     app = create_fastapi_app(runtime)
     chat_handler = chat.make_handler(runtime)
-    return FastPath(app, {("POST", "/v1/chat/completions"): chat_handler})
+    responses_handler = responses.make_handler(runtime)
+    return FastPath(app, {("POST", "/v1/chat/completions"): chat_handler, ("POST", "/v1/responses"): responses_handler})
 
 
 def create_fastapi_app(runtime: Runtime) -> FastAPI:
@@ -48,6 +49,13 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
         methods=["POST"],
         response_model=None,
         openapi_extra=openapi.CHAT,
+    )
+    app.add_api_route(
+        "/v1/responses",
+        responses.make_handler(runtime),
+        methods=["POST"],
+        response_model=None,
+        openapi_extra=openapi.RESPONSES,
     )
     app.add_api_route("/v1/models", models.make_handler(runtime), methods=["GET"], openapi_extra=openapi.PUBLIC)
     app.add_api_route(
