@@ -128,3 +128,50 @@ def test_openai_agents_sdk_runs_an_agent_with_a_tool_over_responses(gateway: Sim
     assert result.final_output
     bodies = received(gateway, provider)
     assert len(bodies) == 2 and "18C and sunny" in json.dumps(bodies[-1]), "the tool's result went back"
+
+
+# ---------------------------------------------------------------------------------- openai helpers
+
+
+@pytest.mark.parametrize("provider", ["fireworks", "vllm"])
+def test_openai_async_parse_and_stream_helpers(gateway: SimulatedGateway, provider: str) -> None:
+    """`chat.completions.parse` (a pydantic response_format) and the `stream()` helper, async."""
+
+    async def run() -> tuple[Person | None, str]:
+        client = AsyncOpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0)
+        parsed = await client.chat.completions.parse(
+            model=MODEL,
+            messages=[{"role": "user", "content": "Invent a person."}],
+            response_format=Person,
+            extra_body=only(provider),
+        )
+        async with client.chat.completions.stream(
+            model=MODEL, messages=[{"role": "user", "content": "Tell me a story"}], extra_body=only(provider)
+        ) as stream:
+            final = await stream.get_final_completion()
+        return parsed.choices[0].message.parsed, final.choices[0].message.content or ""
+
+    person, story = asyncio.run(run())
+    assert isinstance(person, Person) and story
+    assert received(gateway, provider)[0]["response_format"]["type"] == "json_schema"
+
+
+# ---------------------------------------------------------------------------------- LiteLLM
+
+
+@pytest.mark.parametrize("provider", TOOL_BACKENDS)
+def test_litellm_as_a_client(gateway: SimulatedGateway, provider: str) -> None:
+    import litellm
+
+    answer = litellm.completion(
+        model=f"openai/{MODEL}",
+        api_base=gateway.url + "/v1",
+        api_key="unused",
+        messages=[{"role": "user", "content": "What is the weather in Paris? Use get_weather."}],
+        tools=[{"type": "function", "function": {"name": "get_weather", "parameters": Weather.model_json_schema()}}],
+        tool_choice="required",
+        extra_body=only(provider),
+    )
+    (call,) = answer.choices[0].message.tool_calls
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments)["city"]
+    assert len(received(gateway, provider)) == 1
