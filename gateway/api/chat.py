@@ -22,7 +22,7 @@ from gateway.dispatch.loop import Outcome
 from gateway.dispatch.relay import Relay
 from gateway.errors import GatewayError
 from gateway.runtime import Runtime
-from gateway.schema.apply import legacy_answer
+from gateway.schema.apply import legacy_answer, legacy_chunk
 from gateway.schema.params import IGNORED_HEADER
 from gateway.telemetry.tracing import activated, request_span
 
@@ -96,8 +96,9 @@ async def _events(relay: Relay) -> AsyncIterator[bytes]:
     """Forward chunks as they arrive (everything that arrived together in one write);
     always account for the stream, even when the client goes away."""
     try:
+        legacy = relay.call.req.legacy_functions
         async for batch in relay.batches():
-            yield b"".join([frame(chunk) for chunk in batch])
+            yield b"".join([frame(legacy_chunk(chunk) if legacy else chunk) for chunk in batch])
         if relay.error is not None:
             yield frame(relay.error)
     finally:

@@ -13,7 +13,7 @@ from typing import Any
 from gateway.errors import Code, GatewayError, bad_request
 from gateway.schema.params import PARAMETERS, Handling, ignored_in, refusal
 
-__all__ = ["Applied", "apply_policy", "legacy_answer"]
+__all__ = ["Applied", "apply_policy", "legacy_answer", "legacy_chunk"]
 
 _REFUSABLE = tuple(k for k, p in PARAMETERS.items() if p.handling is Handling.REFUSED_WHEN)
 
@@ -113,3 +113,19 @@ def legacy_answer(body: dict[str, Any]) -> dict[str, Any]:
             message["function_call"] = calls[0].get("function")
             choice["finish_reason"] = "function_call"
     return body
+
+
+def legacy_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
+    """A stream chunk for a `functions` request: the first call's deltas also as
+    `delta.function_call`, finish_reason `function_call`, as OpenAI streams it."""
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+        if isinstance(delta, dict) and isinstance(calls, list):
+            first = next((c for c in calls if isinstance(c, dict) and c.get("index", 0) == 0), None)
+            function = first.get("function") if first is not None else None
+            if isinstance(function, dict):
+                delta["function_call"] = {k: function[k] for k in ("name", "arguments") if k in function}
+        if isinstance(choice, dict) and choice.get("finish_reason") == "tool_calls":
+            choice["finish_reason"] = "function_call"
+    return chunk

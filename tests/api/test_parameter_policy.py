@@ -199,3 +199,24 @@ def test_parallel_tool_calls_false_holds_in_a_stream_too(gateway: SimulatedGatew
     assert indexes == {0}
     sent = chat_sent(gateway, "deepinfra")
     assert len(sent) == 2 and all("parallel_tool_calls" not in body for body in sent)
+
+
+def test_legacy_functions_stream_function_call_deltas(gateway: SimulatedGateway) -> None:
+    stream = client(gateway).chat.completions.create(
+        model="llama-4-maverick",
+        messages=ASK,
+        functions=[WEATHER["function"]],
+        function_call={"name": "get_weather"},
+        stream=True,
+        extra_body=only("deepinfra"),
+    )
+    name, arguments, finish = "", "", None
+    for chunk in stream:
+        for choice in chunk.choices:
+            call = choice.delta.function_call
+            if call is not None:
+                name += call.name or ""
+                arguments += call.arguments or ""
+            finish = choice.finish_reason or finish
+    assert name == "get_weather" and json.loads(arguments)["city"]
+    assert finish == "function_call"
