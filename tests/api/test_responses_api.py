@@ -207,3 +207,35 @@ def test_the_store_forgets_after_its_time_and_beyond_its_size() -> None:
 def test_default_store_bounds_are_the_documented_ones() -> None:
     store = ResponseStore()
     assert (store.ttl_s, store.max_items) == (3600.0, 10_000)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"model": "llama-4-maverick"},
+        {"model": "llama-4-maverick", "input": 5},
+        {"model": "llama-4-maverick", "input": [5]},
+        {"model": "llama-4-maverick", "input": [{"type": ["x"]}]},
+        {"model": "llama-4-maverick", "input": [{"role": {"a": 1}, "content": "x"}]},
+        {"model": "llama-4-maverick", "input": [{"role": "user", "content": None}]},
+        {"model": "llama-4-maverick", "input": [{"role": "user", "content": [{"type": "input_audio"}]}]},
+        {"model": "llama-4-maverick", "input": [{"type": "function_call", "name": "f"}]},
+        {"model": "llama-4-maverick", "input": [{"type": "function_call_output", "call_id": "c", "output": 3}]},
+        {"model": "llama-4-maverick", "input": "hi", "tools": "x"},
+        {"model": "llama-4-maverick", "input": "hi", "tools": [3]},
+        {"model": "llama-4-maverick", "input": "hi", "tool_choice": ["x"]},
+        {"model": "llama-4-maverick", "input": "hi", "text": {"format": {"type": "yaml"}}},
+        {"model": "llama-4-maverick", "input": "hi", "instructions": 7},
+        {"model": "llama-4-maverick", "input": "hi", "previous_response_id": 7},
+        {"model": "llama-4-maverick", "input": "hi", "max_output_tokens": -1},
+        {"model": "llama-4-maverick", "input": "hi", "surprise": 1},
+        {"model": "gpt-4o", "input": "hi"},
+    ],
+)
+def test_malformed_requests_get_a_4xx_naming_the_problem(gateway: SimulatedGateway, body: dict[str, Any]) -> None:
+    import httpx
+
+    answer = httpx.post(gateway.url + "/v1/responses", json=body, timeout=20)
+    assert answer.status_code in (400, 404), answer.text
+    assert answer.json()["error"]["message"]
