@@ -21,6 +21,7 @@ DEFAULT_COOLDOWN_S = 5.0
 MAX_COOLDOWN_S = 300.0
 
 
+
 def provider_priors() -> dict[str, Prior]:
     """Each provider's own latency prior, as its descriptor states it."""
     from gateway.providers.registry import specs

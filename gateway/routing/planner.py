@@ -18,6 +18,8 @@ from gateway.schema.chat import ChatRequest
 DEFAULT_EXPECTED_OUTPUT = 256
 
 
+
+
 def _static_reason(req: ChatRequest, dep: Deployment, view: LiveView, settings: RouteSettings) -> str | None:
     """Reasons that do not depend on live health."""
     if dep.provider not in view.available:
