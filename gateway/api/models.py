@@ -10,6 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api.auth import authenticate
 from gateway.catalogue.deployments import Deployment, LogicalModel
 from gateway.errors import Code, error
 from gateway.runtime import Runtime
@@ -66,6 +67,8 @@ def make_handler(rt: Runtime) -> Any:
 def make_retrieve_handler(rt: Runtime) -> Any:
     async def retrieve_model(request: Request) -> Response:
         """One model by name or alias (`meta-llama/...` aliases hold a slash), as in the list."""
+        # A key, as for the list on main and at OpenAI: it names providers and deployment state.
+        authenticate(request, rt.keys, "chat")
         name = request.path_params["model"]
         model = rt.catalogue.resolve(name)
         if model is None:
