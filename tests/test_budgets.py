@@ -13,7 +13,7 @@ import redis
 
 from gateway.config import load_settings
 from gateway.errors import GatewayError
-from gateway.metering.budgets import Budgets
+from gateway.metering.budgets import Budgets, usd
 from gateway.metering.events import AttemptRecord, UsageEvent
 from gateway.metering.sql import SqlStore
 from gateway.routing.policy.model import DEFAULT_POLICY, Budget, Policy
@@ -149,3 +149,27 @@ def test_budget_use_is_exported_as_a_metric(tmp_path: Path) -> None:
     with running_gateway(load_settings(env={"CORRAL_POLICY": str(policy)})) as (url, _):
         text = httpx.get(url + "/metrics").text
     assert 'corral_budget_used_ratio{kind="team",period="day",subject="search"} 0.0' in text
+
+
+def test_a_budget_of_fractions_of_a_cent_reads_right() -> None:
+    tiny = Policy("tiny", DEFAULT_POLICY.defaults, budgets=(Budget(Decimal("0.00002"), "day", key="key_t"),))
+    b = Budgets(lambda: tiny, today=lambda: TODAY)
+    b.record(event("0.0000213", key="key_t"))
+    with pytest.raises(GatewayError) as refused:
+        b.check(None, "key_t")
+    assert "budget of 0.00002 USD per day is spent (0.000021 USD)" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [
+        ("0", "0"),
+        ("12.5", "12.50"),
+        ("0.01", "0.01"),
+        ("0.0049", "0.0049"),
+        ("0.00002", "0.00002"),
+        ("0.0000213", "0.000021"),
+    ],
+)
+def test_usd_formatting(amount: str, shown: str) -> None:
+    assert usd(Decimal(amount)) == shown

@@ -24,6 +24,8 @@ from gateway.dispatch.relay import Relay
 from gateway.errors import GatewayError
 from gateway.metering.idempotency import Answer, Ticket
 from gateway.runtime import Runtime
+from gateway.schema.apply import legacy_answer, legacy_chunk
+from gateway.schema.params import IGNORED_HEADER
 from gateway.telemetry.tracing import activated, request_span
 
 #: A random per-process prefix and a counter: unique across replicas without a syscall per request.
@@ -35,7 +37,7 @@ def next_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ids):010x}"
 
 
-def _headers(request_id: str, outcome: Outcome, cost: Decimal, warnings: tuple[str, ...] = ()) -> dict[str, str]:
+def chat_headers(request_id: str, outcome: Outcome, cost: Decimal, warnings: tuple[str, ...] = ()) -> dict[str, str]:
     headers = {
         "x-corral-request-id": request_id,
         "x-corral-provider": outcome.deployment.provider,
@@ -47,6 +49,8 @@ def _headers(request_id: str, outcome: Outcome, cost: Decimal, warnings: tuple[s
         headers["x-corral-tool-validation"] = outcome.tool_validation
     if warnings:
         headers["x-corral-budget-warning"] = "; ".join(warnings)
+    if outcome.ignored:
+        headers[IGNORED_HEADER] = ", ".join(outcome.ignored)
     return headers
 
 
@@ -84,8 +88,10 @@ def make_handler(rt: Runtime) -> Any:
             raise
         body = completion.body
         body["model"] = req.model
+        if req.legacy_functions:
+            legacy_answer(body)
         total = rt.accounting.served(call, outcome, completion.usage)
-        headers = _headers(request_id, outcome, total, warnings)
+        headers = chat_headers(request_id, outcome, total, warnings)
         answer = JSONBody(orjson.dumps(body), headers)
         if ticket is not None:
             await ticket.keep(Answer(answer.status, headers, answer.body, stream=False))
@@ -97,7 +103,7 @@ def make_handler(rt: Runtime) -> Any:
 async def _stream(rt: Runtime, call: Call, warnings: tuple[str, ...], ticket: Ticket | None) -> SSEResponse:
     with activated(call.span):
         opened = await rt.dispatcher.open_stream(call.req, call.key_id)
-    headers = _headers(call.req.request_id, opened.outcome, opened.outcome.expected_cost_usd, warnings)
+    headers = chat_headers(call.req.request_id, opened.outcome, opened.outcome.expected_cost_usd, warnings)
     headers["x-corral-cost-estimated"] = "true"
     relay = Relay(rt.accounting, opened, call)
     if ticket is None:
@@ -110,8 +116,9 @@ async def _events(relay: Relay) -> AsyncIterator[bytes]:
     """Forward chunks as they arrive (everything that arrived together in one write);
     always account for the stream, even when the client goes away."""
     try:
+        legacy = relay.call.req.legacy_functions
         async for batch in relay.batches():
-            yield b"".join([frame(chunk) for chunk in batch])
+            yield b"".join([frame(legacy_chunk(chunk) if legacy else chunk) for chunk in batch])
         if relay.error is not None:
             yield frame(relay.error)
     finally:

@@ -25,6 +25,7 @@ __all__ = [
     "LIST_KEYS",
     "MODELS",
     "RELOAD",
+    "RESPONSES",
     "REVOKE_KEY",
     "SPEND",
     "SPEND_REQUESTS",
@@ -110,6 +111,12 @@ _SPEND_PARAMS = _query(
 
 CHAT: dict[str, Any] = {
     "requestBody": _json_body("ChatCompletionRequest"),
+    "responses": _errors((400, *_AUTH, 402, 404, 413, 429, *_UPSTREAM)),
+}
+#: The Responses API body is translated to a chat body (gateway/api/responses_in.py), which is then
+#: checked as above; its own shape is OpenAI's.
+RESPONSES: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
     "responses": _errors((400, *_AUTH, 402, 404, 413, 429, *_UPSTREAM)),
 }
 EXPLAIN: dict[str, Any] = {

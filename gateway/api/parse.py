@@ -12,6 +12,7 @@ from starlette.requests import Request
 from gateway.api.duplicates import no_duplicate_keys, refuse_duplicate_keys
 from gateway.catalogue.deployments import Catalogue
 from gateway.errors import Code, GatewayError, bad_request, error
+from gateway.schema.apply import apply_policy
 from gateway.schema.chat import (
     ChatCompletionRequest,
     ChatRequest,
@@ -116,6 +117,7 @@ def parse_chat(raw: bytes, catalogue: Catalogue, request_id: str) -> ChatRequest
     # Nesting needs an opening bracket per level: few brackets in all, no walk needed.
     if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(body) > MAX_DEPTH:
         raise bad_request(f"request body is nested deeper than {MAX_DEPTH} levels", code=Code.INVALID_JSON)
+    applied = apply_policy(body)
     try:
         req = ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
@@ -133,10 +135,13 @@ def parse_chat(raw: bytes, catalogue: Catalogue, request_id: str) -> ChatRequest
         model=logical.name,
         stream=req.stream,
         include_usage=bool(req.stream and stream_options and stream_options.include_usage),
-        features=features_of(req),
+        features=features_of(body),
         prompt_tokens_estimate=estimate_prompt_tokens(body),
         max_output_tokens=req.max_completion_tokens or req.max_tokens,
         prefs=prefs,
         request_id=request_id,
         tool_contract=contract,
+        cache_key=applied.cache_key,
+        ignored=applied.ignored,
+        legacy_functions=applied.legacy_functions,
     )

@@ -64,6 +64,8 @@ class Outcome:
     attempts: list[AttemptRecord] = field(default_factory=list)
     #: Tool-call validation verdict (valid, repaired, retried:N, invalid); None when not applicable.
     tool_validation: str | None = None
+    #: Request fields accepted but without effect on this answer (`x-corral-ignored-params`).
+    ignored: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -144,7 +146,12 @@ class Dispatcher:
                 raise failure from err
             raise
         outcome.tool_validation = guard.verdict if guard.active else None
+        outcome.ignored = self._ignored(req, outcome.deployment)
         return completion, outcome
+
+    def _ignored(self, req: ChatRequest, dep: Deployment) -> tuple[str, ...]:
+        """Ignored everywhere (the parameter policy) plus what the serving deployment drops."""
+        return req.ignored + self.providers[dep.provider].dropped(req)
 
     async def open_stream(self, req: ChatRequest, key_id: str | None = None) -> OpenStream:
         attempt_started = 0.0
@@ -164,6 +171,7 @@ class Dispatcher:
         started = time.perf_counter()
         the_plan = self.plan(req, key_id)
         (stream, batches, first), outcome = await self._run(the_plan, attempt, [], stream=True)
+        outcome.ignored = self._ignored(req, outcome.deployment)
         batches = self._watch(outcome.deployment, batches)
         opened = OpenStream(outcome, stream, batches, first, started, attempt_started=attempt_started)
         guard = guard_for(req, the_plan.settings)

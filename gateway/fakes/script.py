@@ -50,6 +50,9 @@ class Behaviour:
     mid_stream_error_after: int | None = None
     tool_args: ToolArgs = "valid"
     tool_format: ToolFormat = "native"
+    #: Native format: how many calls the reply makes (models do call tools in parallel
+    #: when the request does not say `parallel_tool_calls: false` to the backend).
+    tool_calls: int = 1
     #: Leave usage out of the answer (exercises our estimation).
     omit_usage: bool = False
 

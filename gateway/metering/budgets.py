@@ -42,6 +42,16 @@ def _subject(budget: Budget) -> tuple[str, str]:
     return ("team", budget.team) if budget.team is not None else ("key", budget.key or "")
 
 
+def usd(amount: Decimal) -> str:
+    """An amount as people read it: cents from a cent up ("12.50"), two significant digits
+    below ("0.000021"), never a rounded-away "0.00" for a budget of fractions of a cent."""
+    if amount == 0:
+        return "0"
+    if abs(amount) >= Decimal("0.01"):
+        return f"{amount:.2f}"
+    return format(amount.quantize(Decimal(1).scaleb(amount.adjusted() - 1)).normalize(), "f")
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     warnings: tuple[str, ...] = ()
@@ -102,11 +112,11 @@ class Budgets:
             if (kind == "team" and team != subject) or (kind == "key" and key != subject):
                 continue
             spent = self.spent.get(self._key(budget), Decimal(0))
-            what = f"{kind} {subject} budget of {budget.limit_usd} USD per {budget.period}"
+            what = f"{kind} {subject} budget of {usd(budget.limit_usd)} USD per {budget.period}"
             if spent >= budget.limit_usd:
                 raise error(
                     Code.BUDGET_EXCEEDED,
-                    f"{what} is spent ({spent:.2f} USD); requests are refused until the period resets",
+                    f"{what} is spent ({usd(spent)} USD); requests are refused until the period resets",
                     extra={
                         "budget": {
                             "kind": kind,

@@ -151,6 +151,11 @@ class Provider(ABC):
         headers read), so that failures before the first byte raise `UpstreamError`
         here and the dispatch loop can still fall over to another deployment."""
 
+    def dropped(self, request: ChatRequest) -> tuple[str, ...]:
+        """Fields of the request that change an answer but that this backend is not sent
+        (the parameter policy's `warn_if_dropped` rows), for `x-corral-ignored-params`."""
+        return ()
+
     def unsupported(self, request: ChatRequest, deployment: Deployment) -> str | None:
         """Why this adapter cannot serve the request faithfully, or None.
 

@@ -2,8 +2,9 @@
 
 Much of DeepInfra's surface is [UNVERIFIED]; this table only sends what its docs and
 catalogs list: `max_tokens` (so `max_completion_tokens` is renamed), `response_format`
-`json_object` (not `json_schema`), tools. `logprobs`, `parallel_tool_calls: false` and
-`json_schema` are unsupported rather than sent and hoped for; `stream_options` is not
+`json_object` (not `json_schema`), tools. `logprobs` and `json_schema` are unsupported
+rather than sent and hoped for; `parallel_tool_calls` is not sent (the gateway's
+validator enforces `false`), nor is `logit_bias`; `stream_options` is not
 sent (usage is read from the final chunk when it is there, else the gateway estimates).
 Errors come as `{"error": {...}}` or the older `{"detail": {"error": ...}}`; no
 rate-limit headers are documented, only Retry-After is read.
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
-from gateway.providers.openai.params import DROP, PASS, Rule, clean_messages, output_limit_as, unsupported
+from gateway.providers.openai.params import DROP, EMULATED, PASS, Rule, clean_messages, output_limit_as, unsupported
 from gateway.providers.spec import ProviderSpec
 
 __all__ = ["PARAMETERS", "DeepInfraProvider"]
@@ -29,7 +30,7 @@ PARAMETERS: Mapping[str, Rule] = {
     "messages": clean_messages(drop_name=False),
     "tools": PASS,
     "tool_choice": PASS,
-    "parallel_tool_calls": unsupported("parallel_tool_calls=false", when=lambda v, _: v is False),
+    "parallel_tool_calls": EMULATED,
     "response_format": unsupported("response_format json_schema", when=_json_schema, otherwise_pass=True),
     "temperature": PASS,
     "top_p": PASS,
@@ -42,6 +43,7 @@ PARAMETERS: Mapping[str, Rule] = {
     "presence_penalty": PASS,
     "logprobs": unsupported("logprobs"),
     "top_logprobs": DROP,
+    "logit_bias": DROP,
     "metadata": DROP,
     "store": DROP,
     "service_tier": DROP,

@@ -44,6 +44,7 @@ PARAMETERS: Mapping[str, Rule] = {
     "presence_penalty": PASS,
     "logprobs": unsupported("logprobs"),
     "top_logprobs": DROP,
+    "logit_bias": DROP,
     "metadata": DROP,
     "store": DROP,
     "service_tier": DROP,

@@ -19,19 +19,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
-from gateway.providers.openai.params import DROP, OPENAI_PARAMETERS, Rule, output_limit_as, unsupported
+from gateway.providers.openai.params import DROP, EMULATED, OPENAI_PARAMETERS, Rule, output_limit_as, unsupported
 from gateway.providers.spec import ProviderSpec
 
 __all__ = ["PARAMETERS", "OllamaProvider"]
 
 PARAMETERS: Mapping[str, Rule] = {
     **OPENAI_PARAMETERS,
-    "parallel_tool_calls": unsupported("parallel_tool_calls=false", when=lambda v, _: v is False),
+    "parallel_tool_calls": EMULATED,
     **output_limit_as("max_tokens"),
     "user": DROP,
     "n": unsupported("n > 1", when=lambda v, _: isinstance(v, int) and v > 1),
     "logprobs": unsupported("logprobs"),
     "top_logprobs": DROP,
+    "logit_bias": DROP,
 }
 
 

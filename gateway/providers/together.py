@@ -6,8 +6,8 @@ and the answer's `{tokens, token_logprobs, top_logprobs}` (or a bare float per
 streamed token) is turned back into OpenAI's `{"content": [...]}`; finish_reason `eos`
 means `stop`; 403 means the prompt plus `max_tokens` exceeds the context; usage rides
 on the final stream chunk unasked. `stream_options`, `parallel_tool_calls` and `user`
-are absent from both SDK schemas [UNVERIFIED]: they are not sent, and a request that
-needs `parallel_tool_calls: false` honoured is unsupported here.
+are absent from both SDK schemas [UNVERIFIED]: they are not sent (the gateway's
+validator enforces `parallel_tool_calls: false`); nor is `logit_bias`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,15 @@ from typing import Any
 from gateway.providers.errors import ErrorKind
 from gateway.providers.openai.adapter import Dialect, OpenAICompatProvider
 from gateway.providers.openai.normalise import Shape
-from gateway.providers.openai.params import DROP, PASS, Rule, clean_messages, output_limit_as, translate, unsupported
+from gateway.providers.openai.params import (
+    DROP,
+    EMULATED,
+    PASS,
+    Rule,
+    clean_messages,
+    output_limit_as,
+    translate,
+)
 from gateway.providers.ratelimits import TOGETHER_HEADERS
 from gateway.providers.spec import ProviderSpec
 
@@ -35,7 +43,7 @@ PARAMETERS: Mapping[str, Rule] = {
     "messages": clean_messages(drop_name=False),
     "tools": PASS,
     "tool_choice": PASS,
-    "parallel_tool_calls": unsupported("parallel_tool_calls=false", when=lambda v, _: v is False),
+    "parallel_tool_calls": EMULATED,
     "response_format": PASS,
     "temperature": PASS,
     "top_p": PASS,
@@ -48,6 +56,7 @@ PARAMETERS: Mapping[str, Rule] = {
     "presence_penalty": PASS,
     "logprobs": translate(_logprobs),
     "top_logprobs": DROP,
+    "logit_bias": DROP,
     "metadata": DROP,
     "store": DROP,
     "service_tier": DROP,

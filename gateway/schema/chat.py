@@ -7,10 +7,13 @@ adapters translate, so nothing is serialised twice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from gateway.schema.params import features
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
@@ -158,6 +161,7 @@ class ChatCompletionRequest(_Strict):
     presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     logprobs: StrictBool | None = None
     top_logprobs: Annotated[StrictInt, Field(ge=0, le=20)] | None = None
+    logit_bias: dict[str, Annotated[float, Field(ge=-100, le=100)]] | None = None
     metadata: dict[str, str] | None = None
     store: StrictBool | None = None
     service_tier: str | None = None
@@ -179,29 +183,18 @@ class ChatRequest:
     request_id: str = ""
     #: The compiled tool / response_format schemas (gateway.toolcalls.Contract), None without either.
     tool_contract: Any = None
+    #: The client's `prompt_cache_key`: requests sharing it share a cache (the pool's replica affinity).
+    cache_key: str | None = None
+    #: Fields accepted and ignored (the parameter policy's IGNORED rows), for `x-corral-ignored-params`.
+    ignored: tuple[str, ...] = ()
+    #: The client sent legacy `functions`: the answer's call is also given as `message.function_call`.
+    legacy_functions: bool = False
 
 
-def features_of(req: ChatCompletionRequest) -> frozenset[str]:
-    """Capabilities a deployment must have to serve this request faithfully."""
-    found: set[str] = set()
-    if req.stream:
-        found.add("stream")
-    if req.tools and req.tool_choice != "none":
-        found.add("tools")
-        if req.stream:
-            found.add("stream_tools")
-        if req.tool_choice is not None and req.tool_choice != "auto":
-            found.add("tool_choice")
-    if req.response_format is not None and req.response_format.type != "text":
-        found.add(req.response_format.type)
-    if req.logprobs:
-        found.add("logprobs")
-    for message in req.messages:
-        content = message.content if isinstance(message, UserMessage) else None
-        if isinstance(content, list) and any(isinstance(part, ImagePart) for part in content):
-            found.add("images")
-            break
-    return frozenset(found)
+def features_of(body: Mapping[str, Any]) -> frozenset[str]:
+    """Capabilities a deployment must have to serve this body faithfully (from the
+    parameter policy's rows, `gateway.schema.params`)."""
+    return features(body)
 
 
 def estimate_prompt_tokens(body: dict[str, Any]) -> int:

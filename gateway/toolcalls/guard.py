@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.errors import Code, GatewayError, error
 from gateway.toolcalls.contract import Contract
-from gateway.toolcalls.model import Action, Attempt, Mode, new_call_id
+from gateway.toolcalls.model import RETRIED, Action, Attempt, Mode, new_call_id
 from gateway.toolcalls.reask import reask_messages, structured_constraint
 from gateway.toolcalls.validate import check_message
 
@@ -110,7 +110,7 @@ class ToolGuard:
         retried = len(self.attempts) - 1
         retried_here = len(self.attempts) - 1 - self._base
         if attempt.valid:
-            self._verdict = f"retried:{retried}" if retried else ("repaired" if attempt.changed else "valid")
+            self._verdict = f"{RETRIED}{retried}" if retried else ("repaired" if attempt.changed else "valid")
             return Action.DELIVER
         if self.mode is Mode.REPORT:
             self._verdict = "invalid"

@@ -14,6 +14,13 @@ __all__ = ["Action", "Attempt", "CallCheck", "Mode", "Source", "new_call_id", "t
 Source = Literal["tool_calls", "pythonic", "json", "tag"]
 
 
+#: Every verdict `ToolGuard.verdict` gives (the `x-corral-tool-validation` header), besides
+#: RETRIED + the number of re-asks. The SDK's `ToolValidationOutcome` lists the same
+#: (tests/sdk/test_sdk_contract.py holds them equal).
+VERDICTS = ("valid", "repaired", "invalid", "not_applicable")
+RETRIED = "retried:"
+
+
 class Mode(StrEnum):
     """How hard the gateway works for a valid answer (policy `tool_calls.mode`, or the
     request's `corral.tool_validation`)."""

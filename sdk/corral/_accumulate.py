@@ -45,7 +45,7 @@ class _ChoiceParts:
         message = ChatCompletionMessage(
             role=self.role,
             content="".join(self.content) if self.content else None,
-            tool_calls=[self.tool_calls[i].build() for i in sorted(self.tool_calls)],
+            tool_calls=[self.tool_calls[i].build() for i in sorted(self.tool_calls)] or None,
             refusal="".join(self.refusal) if self.refusal else None,
         )
         return Choice(index=index, message=message, finish_reason=self.finish_reason)

@@ -43,7 +43,8 @@ from corral._errors import (
     CorralError,
     make_status_error,
 )
-from corral._params import ChatParams, MessageLike, prepare_chat
+from corral._params import CHAT_KEYWORDS, ChatParams, MessageLike, prepare_chat
+from corral._signature import documented
 from corral.resources.chat import AsyncChat, Chat
 from corral.resources.models import AsyncModels, Models
 from corral.resources.spend import EXPLAIN_PATH, SPEND_PATH, DateLike, spend_query
@@ -224,6 +225,7 @@ class Corral(_BaseCorral):
         )
         return Corral(**options, http_client=self._http, sleep=self._sleep, clock=self._clock, rng=self._rng)
 
+    @documented(CHAT_KEYWORDS)
     def explain(
         self, *, model: str, messages: Iterable[MessageLike], **params: Unpack[ChatParams]
     ) -> RouteExplanation:
@@ -363,6 +365,7 @@ class AsyncCorral(_BaseCorral):
             **options, http_client=self._http, sleep=self._sleep, clock=self._clock, rng=self._rng
         )
 
+    @documented(CHAT_KEYWORDS)
     async def explain(
         self, *, model: str, messages: Iterable[MessageLike], **params: Unpack[ChatParams]
     ) -> RouteExplanation:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypedDict, get_args
+from typing import Any, TypedDict, get_args, get_type_hints
 
 from corral._base import NOT_GIVEN, RequestOptions, TimeoutLike
 from corral.tools import ToolLike, ToolRegistry
@@ -85,6 +86,22 @@ class ChatParams(RequestParams, total=False):
     """Everything `chat.completions.create` accepts besides `model`, `messages` and `stream`."""
 
     tools: Sequence[ToolLike]
+
+
+#: Every keyword a chat call takes (besides `model`, `messages` and `stream`), with its type.
+CHAT_KEYWORDS: Mapping[str, Any] = get_type_hints(ChatParams)
+REQUEST_KEYWORDS: Mapping[str, Any] = get_type_hints(RequestParams)
+KEYWORDS = frozenset(CHAT_KEYWORDS)
+
+
+def check_keywords(params: Mapping[str, Any], allowed: frozenset[str] = KEYWORDS) -> None:
+    """Raise TypeError for a keyword no chat call takes, naming the nearest valid one, as
+    Python (and openai-python) do, instead of sending a body without it."""
+    for name in params:
+        if name not in allowed:
+            close = difflib.get_close_matches(name, sorted(allowed | {"model", "messages", "stream"}), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"create() got an unexpected keyword argument {name!r}{hint}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +191,7 @@ def prepare_chat(
     tools: Sequence[ToolLike] = (),
 ) -> PreparedChat:
     """The body, tool registry and request options for one chat call."""
+    check_keywords(params)
     if not isinstance(model, str) or not model:
         raise ValueError("model must be a non-empty string, e.g. 'llama-4-scout'")
     body: dict[str, Any] = {"model": model, "messages": [message_param(m) for m in messages]}

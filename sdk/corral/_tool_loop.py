@@ -87,7 +87,7 @@ async def _arun(found: Tool, parsed: Any) -> str:
 def run_calls(registry: ToolRegistry, message: ChatCompletionMessage) -> list[dict[str, Any]]:
     """Run one round's tool calls in order; the tool messages to send back."""
     out = []
-    for call in message.tool_calls:
+    for call in message.tool_calls or ():
         resolved = _resolve(registry, call)
         out.append(_tool_message(call, resolved if isinstance(resolved, str) else _run(*resolved)))
     return out
@@ -100,7 +100,7 @@ async def arun_calls(registry: ToolRegistry, message: ChatCompletionMessage) -> 
         resolved = _resolve(registry, call)
         return _tool_message(call, resolved if isinstance(resolved, str) else await _arun(*resolved))
 
-    return list(await asyncio.gather(*(one(call) for call in message.tool_calls)))
+    return list(await asyncio.gather(*(one(call) for call in message.tool_calls or ())))
 
 
 def run_tools(

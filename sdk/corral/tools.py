@@ -322,7 +322,7 @@ class ToolRegistry:
             call.function.parse_error = "; ".join(exc.errors)
 
     def parse_message(self, message: ChatCompletionMessage) -> None:
-        for call in message.tool_calls:
+        for call in message.tool_calls or ():
             self.parse_call(call)
 
     def parse_completion(self, completion: ChatCompletion) -> ChatCompletion:

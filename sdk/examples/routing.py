@@ -27,7 +27,8 @@ def main(client: corral.Corral | None = None) -> int:
     try:
         with client or corral.Corral() as gateway:
             plan = gateway.explain(model=MODEL, messages=messages, **PREFERENCES)
-            print(f"plan for {plan.model} (rule: {plan.rule}):")
+            rule = f"policy rule {plan.rule!r}" if plan.rule else "no rule matched: the policy's defaults"
+            print(f"plan for {plan.model} ({rule}):")
             if plan.rejected:
                 print(f"  the policy would reject this request: {plan.rejected}")
             for step in plan.plan:

@@ -1,7 +1,7 @@
 """Tools from a pydantic model: the SDK sends its JSON Schema, hands back the arguments as an
 instance of the model, and `run_tools` runs the loop (bounded by max_rounds).
 
-Needs the pydantic extra:  pip install 'corral-sdk[pydantic]'
+Needs the pydantic extra (from the repository root):  pip install -e 'sdk[pydantic]'
     CORRAL_BASE_URL=http://127.0.0.1:8080 CORRAL_API_KEY=... python sdk/examples/tools_pydantic.py
 """
 
@@ -49,7 +49,7 @@ def main(client: corral.Corral | None = None) -> int:
         print(f"request failed: {exc}", file=sys.stderr)
         return 1
     for completion in result.completions:
-        for call in completion.choices[0].message.tool_calls:
+        for call in completion.choices[0].message.tool_calls or ():
             parsed = call.function.parsed_arguments
             if not isinstance(parsed, GetWeather):
                 print(f"tool call {call.id} did not parse: {call.function.parse_error}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -262,3 +263,67 @@ def test_models_list(gateway: FakeGateway) -> None:
     assert [m.id for m in models] == ["llama-4-scout", "llama-4-maverick"]
     assert models.data[0].extra == {"context_length": 131072}
     assert "idempotency-key" not in gateway.requests[0].headers
+
+
+@pytest.mark.parametrize(
+    ("typo", "suggested"),
+    [("temprature", "temperature"), ("max_token", "max_tokens"), ("tool", "tools"), ("prefr", "prefer")],
+)
+def test_a_misspelled_keyword_raises_type_error_naming_the_nearest(typo: str, suggested: str) -> None:
+    # Typed callers get the same error from their type checker; `Any` lets the call run.
+    client: Any = corral.Corral(base_url="http://127.0.0.1:9", api_key="k", max_retries=0)
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{typo}'; did you mean '{suggested}'"):
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], **{typo: 1})
+    with pytest.raises(TypeError, match=typo):
+        client.explain(model="m", messages=[{"role": "user", "content": "x"}], **{typo: 1})
+
+
+def test_a_keyword_unlike_any_raises_type_error_without_a_guess() -> None:
+    # Typed callers get the same error from their type checker; `Any` lets the call run.
+    client: Any = corral.Corral(base_url="http://127.0.0.1:9", api_key="k", max_retries=0)
+    with pytest.raises(TypeError) as caught:
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], zzqx=1)
+    assert "did you mean" not in str(caught.value)
+
+
+def test_responses_dump_like_openai_models(gateway: FakeGateway) -> None:
+    completion = gateway.client().chat.completions.create(model="llama-4-scout", messages=MESSAGES)
+    dumped = completion.model_dump()
+    assert dumped == completion.to_dict() == json.loads(completion.to_json())
+    assert dumped["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": gateway.reply,
+        "tool_calls": None,
+        "refusal": None,
+    }
+    assert dumped["usage"]["total_tokens"] == 17
+    assert dumped["corral"]["provider"] == completion.corral.provider
+    assert dumped["corral"]["cost_usd"] == str(completion.corral.cost_usd)
+    assert "raw" not in dumped
+
+
+def test_tool_calls_is_none_without_calls_as_in_openai(gateway: FakeGateway) -> None:
+    completion = gateway.client().chat.completions.create(model="llama-4-scout", messages=MESSAGES)
+    assert completion.choices[0].message.tool_calls is None
+
+
+def test_help_shows_every_parameter_with_its_doc() -> None:
+    import inspect
+    import pydoc
+
+    from corral._params import CHAT_KEYWORDS
+    from corral._signature import PARAMETER_DOCS
+
+    client = corral.Corral(api_key="k")
+    async_client = corral.AsyncCorral(api_key="k")
+    everything = {"model", "messages", "stream", *CHAT_KEYWORDS}
+    for method, expected in (
+        (client.chat.completions.create, everything),
+        (async_client.chat.completions.create, everything),
+        (client.explain, everything - {"stream"}),
+    ):
+        assert set(inspect.signature(method).parameters) == expected
+        page = pydoc.render_doc(method, renderer=pydoc.TextDoc())
+        for name in expected:
+            assert f"{name}: {PARAMETER_DOCS[name]}" in page, name
+    client.close()

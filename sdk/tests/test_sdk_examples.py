@@ -25,6 +25,19 @@ def _load(name: str) -> ModuleType:
     return module
 
 
+def test_install_commands_in_examples_are_the_readmes() -> None:
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    commands = [
+        line.split(":", 1)[-1].strip()
+        for path in EXAMPLES.glob("*.py")
+        for line in path.read_text().splitlines()
+        if "pip install" in line
+    ]
+    assert commands, "the pydantic example says how to install its extra"
+    for command in commands:
+        assert command in readme, command
+
+
 def test_every_example_is_listed() -> None:
     assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == sorted(NAMES)
 

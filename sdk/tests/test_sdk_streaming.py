@@ -74,6 +74,7 @@ def test_tool_call_deltas_are_assembled_and_parsed(gateway: FakeGateway) -> None
     final = stream.get_final_completion()
     message = final.choices[0].message
     assert message.content is None
+    assert message.tool_calls is not None
     assert [c.id for c in message.tool_calls] == ["call_a", "call_b"]
     first, second = message.tool_calls
     assert first.function.name == "get_weather"
@@ -97,7 +98,7 @@ def test_repeated_and_split_names_and_ids() -> None:
     ]
     for delta in deltas:
         acc.add(ChatCompletionChunk.from_dict(chunk(delta)))
-    calls = acc.completion().choices[0].message.tool_calls
+    calls = acc.completion().choices[0].message.tool_calls or []
     assert [(c.id, c.function.name, c.function.arguments) for c in calls] == [
         ("c1", "get_weather", '{"a": 1}'),
         ("c2", "other", "{}"),
@@ -200,7 +201,7 @@ async def test_async_stream(gateway: FakeGateway) -> None:
         assert deltas and stream.done
         final = await stream.get_final_completion()
         # no tools declared: any JSON object still parses, into a dict
-        assert final.choices[0].message.tool_calls[0].function.parsed_arguments == {
+        assert (final.choices[0].message.tool_calls or [])[0].function.parsed_arguments == {
             "sku": "B-2",
             "quantity": 1,
         }
@@ -208,7 +209,7 @@ async def test_async_stream(gateway: FakeGateway) -> None:
             model="m", messages=MESSAGES, stream=True, tools=[Lookup]
         )
         final2 = await stream2.get_final_completion()
-    bad = final2.choices[0].message.tool_calls[0].function  # the fake sent {} for Lookup
+    bad = (final2.choices[0].message.tool_calls or [])[0].function  # the fake sent {} for Lookup
     assert bad.parsed_arguments is None
     assert bad.parse_error is not None and "sku" in bad.parse_error
     assert stream2.usage is not None and stream2.response.is_closed

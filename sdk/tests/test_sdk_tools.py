@@ -214,7 +214,7 @@ def test_tools_are_sent_and_tool_calls_come_back_parsed(gateway: FakeGateway) ->
     sent = gateway.sent_json()
     assert [t["function"]["name"] for t in sent["tools"]] == ["get_weather", "Order"]
     assert sent["tool_choice"] == "auto"
-    ok, model, broken, invalid = (c.function for c in completion.choices[0].message.tool_calls)
+    ok, model, broken, invalid = (c.function for c in completion.choices[0].message.tool_calls or ())
     assert ok.parsed_arguments == {"city": "Oslo", "unit": "f"} and ok.parse_error is None
     assert isinstance(model.parsed_arguments, Order)
     assert model.parsed_arguments.point is not None and model.parsed_arguments.point.lat == 1
@@ -222,6 +222,10 @@ def test_tools_are_sent_and_tool_calls_come_back_parsed(gateway: FakeGateway) ->
     assert invalid.parsed_arguments is None
     assert "'city' is a required property" in (invalid.parse_error or "")
     assert "'k' is not one of" in (invalid.parse_error or "")
+    order: Order = model.arguments_as(Order)  # typed as Order for the type checker
+    assert order is model.parsed_arguments and order.quantity == 2
+    with pytest.raises(ValueError, match="not a valid Order"):
+        ok.arguments_as(Order)
 
 
 def test_invoke_coerces_to_declared_types() -> None:

@@ -212,6 +212,20 @@ def test_models_list_marks_simulated_and_retired(gateway: SimulatedGateway) -> N
     assert "2026-07-17" in deployments["groq"]["reason"]
 
 
+@pytest.mark.parametrize("name", ["llama-4-scout", "scout", "meta-llama/Llama-4-Scout-17B-16E-Instruct"])
+def test_models_retrieve_resolves_aliases_with_the_lists_detail(gateway: SimulatedGateway, name: str) -> None:
+    listed = next(m for m in client(gateway).models.list().data if m.id == "llama-4-scout")
+    model = client(gateway).models.retrieve(name)
+    assert model.id == "llama-4-scout" and model.object == "model" and model.owned_by == "corral"
+    assert model.model_extra == listed.model_extra
+
+
+def test_models_retrieve_of_an_unknown_model_is_a_404_in_openais_shape(gateway: SimulatedGateway) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        client(gateway).models.retrieve("gpt-4o")
+    assert caught.value.code == "model_not_found" and "llama-4-scout" in caught.value.message
+
+
 def test_metrics_show_requests_breakers_and_the_pool(gateway: SimulatedGateway) -> None:
     import httpx
 

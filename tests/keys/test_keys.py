@@ -109,6 +109,8 @@ PROTECTED = [
     ("GET", "/reports/spend", "spend:read"),
     ("POST", "/v1/chat/completions", "chat"),
     ("POST", "/v1/route/explain", "chat"),
+    ("POST", "/v1/responses", "chat"),
+    ("GET", "/v1/models/llama-4-scout", "chat"),
 ]
 
 

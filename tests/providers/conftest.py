@@ -38,7 +38,7 @@ def chat_request(**body: Any) -> ChatRequest:
         model=parsed.model,
         stream=parsed.stream,
         include_usage=bool(options and options.include_usage),
-        features=features_of(parsed),
+        features=features_of(body),
         prompt_tokens_estimate=estimate_prompt_tokens(body),
         max_output_tokens=parsed.max_completion_tokens or parsed.max_tokens,
     )

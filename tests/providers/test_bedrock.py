@@ -47,7 +47,7 @@ def chat(body: dict[str, Any]) -> ChatRequest:
         model="llama-4-scout",
         stream=req.stream,
         include_usage=include_usage,
-        features=features_of(req),
+        features=features_of(full),
         prompt_tokens_estimate=estimate_prompt_tokens(full),
         max_output_tokens=req.max_completion_tokens or req.max_tokens,
     )

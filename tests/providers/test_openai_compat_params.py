@@ -122,8 +122,6 @@ def test_together_logprobs_become_an_integer(fields: dict[str, Any], expected: d
     [
         ("groq", {"logprobs": True}, "logprobs"),
         ("deepinfra", {"logprobs": True}, "logprobs"),
-        ("together", {"parallel_tool_calls": False, "tools": [WEATHER_TOOL]}, "parallel_tool_calls=false"),
-        ("deepinfra", {"parallel_tool_calls": False, "tools": [WEATHER_TOOL]}, "parallel_tool_calls=false"),
         (
             "deepinfra",
             {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}},
@@ -160,9 +158,24 @@ def test_supported_variants(name: str, fields: dict[str, Any]) -> None:
         assert body["response_format"] == fields["response_format"]
 
 
-def test_together_and_deepinfra_leave_out_parallel_tool_calls_true() -> None:
+@pytest.mark.parametrize("value", [True, False])
+def test_parallel_tool_calls_is_emulated_not_sent_where_the_dialect_lacks_it(value: bool) -> None:
+    """Together and DeepInfra (Fireworks: tests/api/test_parameter_policy.py) serve either
+    value: the gateway's validator enforces false."""
     for name in ("together", "deepinfra"):
-        assert "parallel_tool_calls" not in body_for(name, parallel_tool_calls=True, tools=[WEATHER_TOOL])
+        request = chat_request(parallel_tool_calls=value, tools=[WEATHER_TOOL])
+        assert provider(name).unsupported(request, deployment(name)) is None
+        assert "parallel_tool_calls" not in provider(name).build_body(request, deployment(name), stream=False)
+
+
+def test_logit_bias_goes_to_the_pool_and_is_named_as_dropped_elsewhere() -> None:
+    bias = {"1234": -100.0}
+    request = chat_request(logit_bias=bias)
+    assert body_for("vllm", logit_bias=bias)["logit_bias"] == bias
+    assert provider("vllm").dropped(request) == ()
+    for name in ("groq", "together", "deepinfra"):
+        assert "logit_bias" not in body_for(name, logit_bias=bias)
+        assert provider(name).dropped(request) == ("logit_bias",)
 
 
 def test_tools_and_images_pass_through() -> None:

@@ -234,3 +234,18 @@ async def test_close_cancels_background_tasks(replicas: list[Any]) -> None:
         assert tasks and not any(t.done() for t in tasks)
     await asyncio.sleep(0)
     assert all(t.done() for t in tasks)
+
+
+async def test_prompt_cache_key_keeps_a_conversation_family_on_one_replica(replicas: list[Any]) -> None:
+    """OpenAI's `prompt_cache_key` is the pool's affinity key: conversations with different
+    openings but one key land on one replica (whose prefix cache then serves them)."""
+    urls = [f.url for f in replicas]
+    async with running_provider("vllm", urls[0], urls=urls) as provider:
+        assert isinstance(provider, VllmProvider)
+        for i in range(6):
+            request = chat_request(messages=_conversation(i))
+            request.cache_key = "tenant-42"
+            await provider.complete(request, deployment("vllm"))
+        assert sorted(_chats(f) for f in replicas) == [0, 6]
+        sent = [r.json for f in replicas for r in f.requests if r.path.endswith("/chat/completions")]
+        assert all("prompt_cache_key" not in body for body in sent)

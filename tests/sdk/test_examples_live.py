@@ -40,3 +40,4 @@ def test_example_runs_against_the_gateway(gateway_url: str, name: str) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip()
+    assert "None" not in done.stdout, "an example printed a value it did not have"

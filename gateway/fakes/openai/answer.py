@@ -156,8 +156,8 @@ def plan_tool_call(
     name = str(function["name"])
     value, arguments = _arguments(function, behaviour, seed)
     if behaviour.tool_format == "native":
-        call = ToolCall(make_id(), name, arguments)
-        return Answer(None, (), (call,), "tool_calls", count_tokens(name + arguments))
+        calls = tuple(ToolCall(make_id(), name, arguments) for _ in range(max(1, behaviour.tool_calls)))
+        return Answer(None, (), calls, "tool_calls", len(calls) * count_tokens(name + arguments))
     if behaviour.tool_format == "pythonic":
         text = pythonic_call(name, value)
         if behaviour.tool_args == "malformed":

@@ -26,7 +26,9 @@ from gateway.catalogue.deployments import Deployment
 from gateway.config import BedrockConfig, ProviderConfig, StreamLimits
 from gateway.providers.base import Completion, Provider, UpstreamStream
 from gateway.providers.bedrock.mapping import (
+    PARAMETERS,
     PROVIDER,
+    Handling,
     StreamTranslator,
     UnsupportedRequest,
     from_converse,
@@ -38,6 +40,7 @@ from gateway.providers.errors import ErrorKind, UpstreamError, capability_refusa
 from gateway.providers.listing import fetch_json
 from gateway.providers.spec import ProviderSpec
 from gateway.schema.chat import ChatRequest
+from gateway.schema.params import WARN_IF_DROPPED
 
 SIGNING_NAME = "bedrock"
 EVENTSTREAM_TYPE = "application/vnd.amazon.eventstream"
@@ -199,6 +202,13 @@ class BedrockProvider(Provider):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def dropped(self, request: ChatRequest) -> tuple[str, ...]:
+        return tuple(
+            key
+            for key in request.body
+            if key in WARN_IF_DROPPED and (p := PARAMETERS.get(key)) is not None and p.handling is Handling.DROPPED
+        )
 
     def unsupported(self, request: ChatRequest, deployment: Deployment) -> str | None:
         try:

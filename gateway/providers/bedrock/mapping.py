@@ -83,7 +83,7 @@ PARAMETERS: dict[str, Param] = {
     "stream_options": Param(D, "Bedrock always reports usage (metadata event)"),
     "tools": Param(T, "toolConfig.tools[].toolSpec{name, description, inputSchema.json}"),
     "tool_choice": Param(T, "auto -> auto, required -> any, named -> tool, none -> toolConfig omitted"),
-    "parallel_tool_calls": Param(D, "no Converse equivalent"),
+    "parallel_tool_calls": Param(D, "no Converse equivalent; the gateway's validator enforces false"),
     "response_format": Param(U, "no JSON mode for Llama 4 on Converse", _refuse_response_format),
     "temperature": Param(T, "inferenceConfig.temperature (0-1; above 1 refused)", _refuse_hot_temperature),
     "top_p": Param(T, "inferenceConfig.topP"),
@@ -100,6 +100,7 @@ PARAMETERS: dict[str, Param] = {
     "presence_penalty": Param(U, "no penalty parameters for Llama on Bedrock", _refuse_if_set),
     "logprobs": Param(U, "Converse returns no log-probabilities", _refuse_if_set),
     "top_logprobs": Param(U, "Converse returns no log-probabilities", _refuse_if_set),
+    "logit_bias": Param(D, "no Converse equivalent (named in x-corral-ignored-params)"),
     "corral": Param(D, "the gateway's own routing preferences, never forwarded"),
 }
 

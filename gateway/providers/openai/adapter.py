@@ -54,10 +54,11 @@ from gateway.providers.http1 import (
 from gateway.providers.listing import listed_models
 from gateway.providers.openai.error_map import error_info, read_error, redact, upstream_error
 from gateway.providers.openai.normalise import Malformed, Shape, normalise_chunk, normalise_completion
-from gateway.providers.openai.params import Rule, Unsupported, find_unsupported, translate_body
+from gateway.providers.openai.params import Rule, Unsupported, dropped, find_unsupported, translate_body
 from gateway.providers.openai.sse_decode import SSEDecoder, SSEEvent, StreamTooLarge
 from gateway.providers.ratelimits import RateLimitHeaders, parse_duration, parse_ratelimit
 from gateway.schema.chat import CHARS_PER_TOKEN, ChatRequest
+from gateway.schema.params import WARN_IF_DROPPED
 from gateway.schema.usage import Usage
 
 __all__ = ["Dialect", "OpenAICompatProvider", "OpenAICompatStream"]
@@ -171,6 +172,9 @@ class OpenAICompatProvider(Provider):
         return await listed_models(url, headers, self.config.timeouts.first_byte_s)
 
     # -- requests --------------------------------------------------------------------------
+
+    def dropped(self, request: ChatRequest) -> tuple[str, ...]:
+        return dropped(request.body, self.dialect.params, WARN_IF_DROPPED)
 
     def unsupported(self, request: ChatRequest, deployment: Deployment) -> str | None:
         reason = find_unsupported(request.body, self.dialect.params)

@@ -7,6 +7,8 @@ A table maps every OpenAI chat-completions field to a `Rule`:
 - `translate(fn)`: `fn(value, body)` returns the fields to send (Together's integer
   `logprobs`, message clean-up); an empty dict drops the field;
 - `DROP`: a harmless hint the backend rejects or ignores (`metadata`, `store`);
+- `EMULATED`: never sent; the gateway delivers the behaviour itself on every backend
+  (`parallel_tool_calls`: the tool-call validator, see `gateway.schema.params`);
 - `unsupported(reason, when)`: the request needs something the backend lacks; the
   router skips the deployment (via `Provider.unsupported`). When `when` is false for
   the value (e.g. `logprobs: false`) the field is dropped instead, or sent as is with
@@ -28,11 +30,13 @@ from typing import Any
 
 __all__ = [
     "DROP",
+    "EMULATED",
     "PASS",
     "Action",
     "Rule",
     "Unsupported",
     "clean_messages",
+    "dropped",
     "find_unsupported",
     "output_limit_as",
     "rename",
@@ -51,6 +55,7 @@ class Action(Enum):
     RENAME = "rename"
     TRANSLATE = "translate"
     DROP = "drop"
+    EMULATE = "emulated by the gateway"
     UNSUPPORTED = "unsupported"
 
 
@@ -85,6 +90,7 @@ class Rule:
 
 PASS = Rule(Action.PASS)
 DROP = Rule(Action.DROP)
+EMULATED = Rule(Action.EMULATE)
 
 
 def rename(to: str, *, unless: str | None = None) -> Rule:
@@ -131,6 +137,17 @@ def translate_body(body: Body, table: Mapping[str, Rule], model_id: str) -> dict
             if rule.otherwise_pass:
                 out[key] = value
     return out
+
+
+def dropped(body: Body, table: Mapping[str, Rule], watched: frozenset[str]) -> tuple[str, ...]:
+    """Fields of `body` among `watched` that this table does not send (missing, dropped or emulated)."""
+    out = []
+    for key in body:
+        if key in watched:
+            rule = table.get(key)
+            if rule is None or rule.action in (Action.DROP, Action.EMULATE):
+                out.append(key)
+    return tuple(out)
 
 
 def find_unsupported(body: Body, table: Mapping[str, Rule]) -> str | None:
@@ -189,6 +206,7 @@ OPENAI_PARAMETERS: Mapping[str, Rule] = {
     "presence_penalty": PASS,
     "logprobs": PASS,
     "top_logprobs": PASS,
+    "logit_bias": PASS,
     "metadata": DROP,
     "store": DROP,
     "service_tier": DROP,

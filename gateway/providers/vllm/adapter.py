@@ -47,7 +47,10 @@ AFFINITY_PREFIX_CHARS = 2048
 
 def conversation_key(request: ChatRequest) -> str | None:
     """The opening of the conversation (system prompt and first user turn): requests that
-    share it share a prefix in vLLM's cache, so they should land on the same replica."""
+    share it share a prefix in vLLM's cache, so they should land on the same replica.
+    The client's `prompt_cache_key` (OpenAI's name for the same idea) wins when given."""
+    if request.cache_key is not None:
+        return "key\x1e" + request.cache_key
     messages = request.body.get("messages") or ()
     opening = []
     for message in messages:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
 
-from corral._params import ChatParams, MessageLike, RequestParams, prepare_chat
+from corral._params import (
+    CHAT_KEYWORDS,
+    REQUEST_KEYWORDS,
+    ChatParams,
+    MessageLike,
+    RequestParams,
+    prepare_chat,
+)
+from corral._signature import documented
 from corral._streaming import AsyncStream, Stream
 from corral._tool_loop import arun_tools, run_tools
 from corral.tools import DEFAULT_MAX_ROUNDS, ToolLike, ToolRunResult
@@ -43,6 +51,7 @@ class Completions:
     def create(
         self, *, model: str, messages: Iterable[MessageLike], stream: bool, **params: Unpack[ChatParams]
     ) -> ChatCompletion | Stream: ...
+    @documented(CHAT_KEYWORDS)
     def create(
         self,
         *,
@@ -61,6 +70,7 @@ class Completions:
         data, info = self._client._post_json(CHAT_PATH, prepared.body, prepared.options)
         return prepared.tools.parse_completion(ChatCompletion.from_dict(data, corral=info))
 
+    @documented(REQUEST_KEYWORDS)
     def run_tools(
         self,
         *,
@@ -108,6 +118,7 @@ class AsyncCompletions:
     async def create(
         self, *, model: str, messages: Iterable[MessageLike], stream: bool, **params: Unpack[ChatParams]
     ) -> ChatCompletion | AsyncStream: ...
+    @documented(CHAT_KEYWORDS)
     async def create(
         self,
         *,
@@ -126,6 +137,7 @@ class AsyncCompletions:
         data, info = await self._client._post_json(CHAT_PATH, prepared.body, prepared.options)
         return prepared.tools.parse_completion(ChatCompletion.from_dict(data, corral=info))
 
+    @documented(REQUEST_KEYWORDS)
     async def run_tools(
         self,
         *,

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from corral.types._dump import Dumpable
 from corral.types._parse import as_dict, dict_list, opt_int, opt_str
 from corral.types.corral import CorralInfo, body_corral
 
+M = TypeVar("M")
+
 
 @dataclass(slots=True)
-class FunctionCall:
+class FunctionCall(Dumpable):
     """The function a tool call names, its raw JSON arguments and, once parsed, the arguments.
 
     `parsed_arguments` is a dict for function and raw-schema tools and an instance of the model
     for pydantic tools; it is None when the arguments could not be parsed, and then
-    `parse_error` says why.
+    `parse_error` says why. `arguments_as(Model)` gives them typed as that model.
     """
 
     name: str
@@ -30,12 +33,28 @@ class FunctionCall:
             name=opt_str(data.get("name")) or "", arguments=arguments if isinstance(arguments, str) else ""
         )
 
+    def arguments_as(self, model: type[M]) -> M:
+        """The arguments as an instance of `model` (the pydantic model given as the tool), typed
+        as such for type checkers. Raises ValueError when they did not parse or validate."""
+        if isinstance(self.parsed_arguments, model):
+            return self.parsed_arguments
+        validate = getattr(model, "model_validate_json", None)
+        if validate is None:
+            raise TypeError(f"{model.__name__} is not a pydantic model")
+        try:
+            value = validate(self.arguments)
+        except ValueError as exc:  # pydantic.ValidationError is a ValueError
+            raise ValueError(f"arguments of {self.name!r} are not a valid {model.__name__}: {exc}") from exc
+        if not isinstance(value, model):
+            raise TypeError(f"{model.__name__}.model_validate_json returned {type(value).__name__}")
+        return value
+
     def to_param(self) -> dict[str, Any]:
         return {"name": self.name, "arguments": self.arguments}
 
 
 @dataclass(slots=True)
-class ToolCall:
+class ToolCall(Dumpable):
     id: str
     function: FunctionCall
     type: str = "function"
@@ -53,10 +72,11 @@ class ToolCall:
 
 
 @dataclass(slots=True)
-class ChatCompletionMessage:
+class ChatCompletionMessage(Dumpable):
     role: str = "assistant"
     content: str | None = None
-    tool_calls: list[ToolCall] = field(default_factory=list)
+    #: None when the message calls no tool (as in openai-python).
+    tool_calls: list[ToolCall] | None = None
     refusal: str | None = None
 
     @classmethod
@@ -67,7 +87,7 @@ class ChatCompletionMessage:
         return cls(
             role=opt_str(data.get("role")) or "assistant",
             content=content if isinstance(content, str) else None,
-            tool_calls=[ToolCall.from_dict(item) for item in dict_list(data.get("tool_calls"))],
+            tool_calls=[ToolCall.from_dict(item) for item in dict_list(data.get("tool_calls"))] or None,
             refusal=opt_str(data.get("refusal")),
         )
 
@@ -80,7 +100,7 @@ class ChatCompletionMessage:
 
 
 @dataclass(slots=True)
-class Choice:
+class Choice(Dumpable):
     index: int
     message: ChatCompletionMessage
     finish_reason: str | None = None
@@ -97,7 +117,7 @@ class Choice:
 
 
 @dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(Dumpable):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -115,7 +135,7 @@ class Usage:
 
 
 @dataclass(slots=True)
-class ChatCompletion:
+class ChatCompletion(Dumpable):
     """A chat completion. `corral` says what served it; `raw` is the body as received."""
 
     id: str

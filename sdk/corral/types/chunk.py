@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.types._dump import Dumpable
 from corral.types._parse import as_dict, dict_list, opt_int, opt_str
 from corral.types.chat import Usage
 
@@ -70,7 +71,7 @@ class ChunkChoice:
 
 
 @dataclass(slots=True)
-class ChatCompletionChunk:
+class ChatCompletionChunk(Dumpable):
     """A streamed chunk. The last one (with `choices == []`) carries `usage`."""
 
     id: str

@@ -6,14 +6,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, get_args
 
+from corral.types._dump import Dumpable
 from corral.types._parse import opt_decimal, opt_int, opt_str
 
 Prefer = Literal["cost", "latency", "balanced"]
 ToolValidationMode = Literal["off", "report", "repair", "retry"]
-#: The outcome the gateway reports in x-corral-tool-validation; other strings may appear.
-ToolValidationOutcome = Literal["valid", "repaired", "reasked", "failed", "not_applicable"]
+#: The outcome the gateway reports in x-corral-tool-validation, besides "retried:N" (the answer
+#: validated after N re-asks; `CorralInfo.tool_retries` reads N).
+ToolValidationOutcome = Literal["valid", "repaired", "invalid", "not_applicable"]
+TOOL_VALIDATION_OUTCOMES: tuple[ToolValidationOutcome, ...] = get_args(ToolValidationOutcome)
+RETRIED_PREFIX = "retried:"
 
 
 class ProviderPrefs(TypedDict, total=False):
@@ -36,7 +40,7 @@ BODY_KEYS = ("corral", "x_corral")
 
 
 @dataclass(frozen=True, slots=True)
-class CorralInfo:
+class CorralInfo(Dumpable):
     """What served a response.
 
     Usage:
@@ -52,7 +56,8 @@ class CorralInfo:
         cost_usd: what the request cost, exact (see `cost_estimated`).
         cost_estimated: True while `cost_usd` is the gateway's estimate (a stream's headers go out
             before the cost is known; the exact figure replaces it when the last chunk brings it).
-        tool_validation: the tool-call validation outcome, when tools were involved.
+        tool_validation: the tool-call validation outcome, when tools were involved: one of
+            `TOOL_VALIDATION_OUTCOMES` or "retried:N" (see `tool_retries`).
         retries: retries the SDK itself made before this response arrived.
     """
 
@@ -64,6 +69,17 @@ class CorralInfo:
     tool_validation: str | None = None
     retries: int = 0
     cost_estimated: bool = False
+
+    @property
+    def tool_retries(self) -> int | None:
+        """N of a "retried:N" outcome (re-asks before the answer validated); 0 for another
+        outcome; None without tool validation."""
+        outcome = self.tool_validation
+        if outcome is None:
+            return None
+        if outcome.startswith(RETRIED_PREFIX):
+            return opt_int(outcome[len(RETRIED_PREFIX) :])
+        return 0
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str], *, retries: int = 0) -> CorralInfo:

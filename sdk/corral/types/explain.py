@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from corral.types._dump import Dumpable
 from corral.types._parse import dict_list, extras, opt_decimal, opt_float, opt_str
 from corral.types.corral import CorralInfo
 
@@ -61,21 +62,22 @@ def _text(value: Any) -> str | None:
 
 
 @dataclass(slots=True)
-class RouteExplanation:
+class RouteExplanation(Dumpable):
     """Usage:
         explanation = client.explain(model="llama-4-scout", messages=[...], prefer="cost")
         for step in explanation.plan: print(step.provider, step.reason, step.expected_cost_usd)
         for gone in explanation.dropped: print(gone.provider, gone.reason)
 
-    `rule` is the policy rule that applied; `rejected` says why the policy would refuse the
+    `rule` is the name of the policy rule that applied (None: no rule matched, the policy's
+    defaults did); `rejected` says why the policy would refuse the
     request (None when it would not); `extra` holds the rest (objective, fallback, retry, ...).
     """
 
     model: str | None
     plan: list[PlanStep]
     dropped: list[DroppedCandidate]
-    rule: Any = None
-    rejected: Any = None
+    rule: str | None = None
+    rejected: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     corral: CorralInfo = field(default_factory=CorralInfo)
     raw: dict[str, Any] = field(default_factory=dict)
@@ -86,8 +88,8 @@ class RouteExplanation:
             model=opt_str(data.get("model")),
             plan=[PlanStep.from_dict(item) for item in dict_list(data.get("plan"))],
             dropped=[DroppedCandidate.from_dict(item) for item in dict_list(data.get("dropped"))],
-            rule=data.get("rule"),
-            rejected=data.get("rejected"),
+            rule=_text(data.get("rule")),
+            rejected=_text(data.get("rejected")),
             extra=extras(data, _TOP_KEYS),
             corral=corral or CorralInfo(),
             raw=data,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from corral.types._dump import Dumpable
 from corral.types._parse import dict_list, extras, opt_int, opt_str
 from corral.types.corral import CorralInfo
 
@@ -13,7 +14,7 @@ _MODEL_KEYS = frozenset({"id", "object", "owned_by", "created"})
 
 
 @dataclass(slots=True)
-class Model:
+class Model(Dumpable):
     id: str
     owned_by: str | None = None
     created: int | None = None
@@ -32,7 +33,7 @@ class Model:
 
 
 @dataclass(slots=True)
-class ModelList:
+class ModelList(Dumpable):
     data: list[Model]
     corral: CorralInfo = field(default_factory=CorralInfo)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from corral.types._dump import Dumpable
 from corral.types._parse import dict_list, extras, opt_decimal, opt_int, opt_str
 from corral.types.corral import CorralInfo
 
@@ -50,7 +51,7 @@ class SpendRow:
 
 
 @dataclass(slots=True)
-class SpendReport:
+class SpendReport(Dumpable):
     """Usage:
     report = client.spend(start="2025-06-01", end="2025-06-30", group_by=["provider", "day"])
     for row in report: print(row.provider, row.day, row.cost_usd)

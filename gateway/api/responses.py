@@ -1,0 +1,125 @@
+"""POST /v1/responses: the OpenAI Responses API over the chat path.
+
+The request is translated to a chat body (`responses_in`) and parsed exactly as a chat
+request, so routing, the parameter policy, tool-call validation, metering, budgets and
+policies apply unchanged; the answer is translated back (`responses_out`). Each response's
+conversation is kept in a `ResponseStore` for `previous_response_id`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from gateway.api.asgi import JSONBody
+from gateway.api.auth import admit, authenticate
+from gateway.api.chat import chat_headers, next_request_id
+from gateway.api.parse import parse_chat, read_body
+from gateway.api.response_store import ResponseStore
+from gateway.api.responses_in import to_chat_body
+from gateway.api.responses_out import EventStream, ResponseShell, assistant_message, response_object
+from gateway.api.sse_encode import SSEResponse
+from gateway.dispatch.accounting import Call
+from gateway.dispatch.relay import Relay
+from gateway.errors import Code, GatewayError, bad_request, error
+from gateway.runtime import Runtime
+from gateway.telemetry.tracing import activated, request_span
+
+
+def _request_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"request body is not valid JSON: {exc}", code=Code.INVALID_JSON) from exc
+    if not isinstance(body, dict):
+        raise bad_request("request body must be a JSON object", code=Code.INVALID_JSON)
+    return body
+
+
+def _history(store: ResponseStore, body: dict[str, Any]) -> list[dict[str, Any]]:
+    previous = body.get("previous_response_id")
+    if previous is None:
+        return []
+    found = store.get(previous) if isinstance(previous, str) else None
+    if found is None:
+        raise error(
+            Code.NOT_FOUND,
+            f"previous response with id '{previous}' not found (responses are kept for {store.ttl_s:.0f} s "
+            "by the gateway process that made them)",
+            param="previous_response_id",
+        )
+    return found
+
+
+def make_handler(rt: Runtime, store: ResponseStore | None = None) -> Any:
+    responses = store or ResponseStore()
+
+    async def create_response(request: Request) -> JSONBody | SSEResponse:
+        request_id = next_request_id()
+        started = time.perf_counter()
+        try:
+            caller = authenticate(request, rt.keys, "chat")
+            body = _request_body(await read_body(request, rt.settings.max_body_bytes))
+            chat = to_chat_body(body, _history(responses, body))
+            req = parse_chat(orjson.dumps(chat), rt.catalogue, request_id)
+            history = chat["messages"][1:] if body.get("instructions") is not None else chat["messages"]
+            shell = ResponseShell(req.model, body, created_at=int(time.time()))
+            key_id, charge = await admit(rt.keys, caller, req)
+            call = Call(req, started, key_id, charge, request_span(rt.tracer, request.headers, req.model, request_id))
+            try:
+                warnings = rt.accounting.budget_warnings(call)
+                if req.stream:
+                    return await _stream(rt, call, warnings, shell, responses, history)
+                with activated(call.span):
+                    completion, outcome = await rt.dispatcher.complete(req, key_id)
+            except GatewayError as err:
+                rt.accounting.failed(call, err)
+                raise
+        except GatewayError as err:
+            err.headers.setdefault("x-corral-request-id", request_id)
+            raise
+        total = rt.accounting.served(call, outcome, completion.usage)
+        answer = response_object(shell, completion.body)
+        responses.put(answer["id"], [*history, assistant_message(answer)])
+        return JSONBody(orjson.dumps(answer), chat_headers(request_id, outcome, total, warnings))
+
+    return create_response
+
+
+async def _stream(
+    rt: Runtime,
+    call: Call,
+    warnings: tuple[str, ...],
+    shell: ResponseShell,
+    store: ResponseStore,
+    history: list[dict[str, Any]],
+) -> SSEResponse:
+    with activated(call.span):
+        opened = await rt.dispatcher.open_stream(call.req, call.key_id)
+    headers = chat_headers(call.req.request_id, opened.outcome, opened.outcome.expected_cost_usd, warnings)
+    headers["x-corral-cost-estimated"] = "true"
+    return SSEResponse(_events(Relay(rt.accounting, opened, call), EventStream(shell), store, history), headers)
+
+
+async def _events(
+    relay: Relay, events: EventStream, store: ResponseStore, history: list[dict[str, Any]]
+) -> AsyncIterator[bytes]:
+    """Events as chunks arrive; the stream is always accounted for, even when the client leaves."""
+    yield events.start()
+    try:
+        async for batch in relay.batches():
+            out = b"".join([events.chunk(chunk) for chunk in batch])
+            if out:
+                yield out
+    finally:
+        await relay.close()
+    if relay.error is not None:
+        yield events.failed(relay.error)
+    elif relay.status == "ok":
+        closing, response = events.finish(relay.usage.to_openai())
+        store.put(response["id"], [*history, assistant_message(response)])
+        yield closing
