@@ -25,7 +25,13 @@ from gateway.serve.app import create_fastapi_app
 from tests.hostile.conftest import ADMIN_KEY, AuthGateway, bearer
 
 CHAT = {"model": "llama-4-scout", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8}
-CHAT_SCOPED = {("POST", "/v1/chat/completions"), ("POST", "/v1/route/explain"), ("GET", "/v1/models")}
+CHAT_SCOPED = {
+    ("POST", "/v1/chat/completions"),
+    ("POST", "/v1/responses"),
+    ("POST", "/v1/route/explain"),
+    ("GET", "/v1/models"),
+    ("GET", "/v1/models/{model:path}"),
+}
 #: What answers without a key (README: "What is open"). Everything else takes one.
 OPEN = {"/healthz", "/readyz", "/metrics"}
 
@@ -99,7 +105,7 @@ def test_only_health_readiness_and_metrics_are_open(auth_gateway: AuthGateway) -
     `docs` is on."""
     app = create_fastapi_app(Runtime.from_settings(load_settings(env={})))
     paths = {getattr(route, "path", "") for route in app.routes}
-    assert paths == OPEN | {path for _, path, _ in PROTECTED}
+    assert paths == OPEN | SIGN_IN_FORMS | {path for _, path, _ in PROTECTED}
     for path in OPEN:
         assert httpx.get(auth_gateway.url + path, timeout=10).status_code == 200, path
     for path in ("/openapi.json", "/docs", "/redoc"):

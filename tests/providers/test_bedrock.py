@@ -20,7 +20,7 @@ from gateway.config import BedrockConfig, ProviderConfig, Timeouts
 from gateway.fakes.bedrock.server import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, BedrockFake
 from gateway.fakes.script import Behaviour
 from gateway.providers.base import UpstreamStream
-from gateway.providers.bedrock.adapter import BedrockProvider
+from gateway.providers.bedrock.adapter import BedrockProvider, error_kind
 from gateway.providers.errors import ErrorKind, UpstreamError
 from gateway.schema.chat import ChatCompletionRequest, ChatRequest, estimate_prompt_tokens, features_of
 from gateway.schema.usage import Usage
@@ -436,3 +436,33 @@ def test_signing_uses_the_bedrock_service_name() -> None:
     assert "/us-east-1/bedrock/aws4_request" in headers["Authorization"]
     assert "SignedHeaders=content-type;host;x-amz-date" in headers["Authorization"]
     assert set(headers) == {"Content-Type", "X-Amz-Date", "Authorization"}
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "message", "kind"),
+    [
+        (
+            "ResourceNotFoundException",
+            404,
+            "This model version has reached the end of its life. "
+            "Please refer to the AWS documentation for more details.",
+            ErrorKind.MODEL_GONE,
+        ),
+        (
+            "ResourceNotFoundException",
+            404,
+            "Access denied. This Model is marked by provider as Legacy and you have not been actively using the model "
+            "in the last 15 days. Please upgrade to an active model on Amazon Bedrock",
+            ErrorKind.MODEL_GONE,
+        ),
+        # Any other 404 (an endpoint, a wrong base URL or path): not a reason to take the model out.
+        ("ResourceNotFoundException", 404, "The requested resource could not be found.", ErrorKind.UPSTREAM_5XX),
+        (None, 404, "Not Found", ErrorKind.UPSTREAM_5XX),
+    ],
+)
+def test_only_a_404_that_says_the_model_is_gone_takes_it_out(
+    code: str | None, status: int, message: str, kind: ErrorKind
+) -> None:
+    """Bedrock's 404 kinds, as quoted from the live service
+    (docs/providers.md#02-what-a-retired-or-withdrawn-model-answers)."""
+    assert error_kind(code, status, message) is kind

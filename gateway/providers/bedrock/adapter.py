@@ -62,13 +62,16 @@ ERROR_KINDS: dict[str, ErrorKind] = {
     "incompletesignatureexception": ErrorKind.AUTH,
     "missingauthenticationtokenexception": ErrorKind.AUTH,
     "expiredtokenexception": ErrorKind.AUTH,
-    "resourcenotfoundexception": ErrorKind.MODEL_GONE,
+    # A 404 is "model gone" only when its message says so (see `error_kind`).
+    "resourcenotfoundexception": ErrorKind.UPSTREAM_5XX,
 }
 #: When the code is missing or unknown.
 STATUS_KINDS: dict[int, ErrorKind] = {
     401: ErrorKind.AUTH,
     403: ErrorKind.AUTH,
-    404: ErrorKind.MODEL_GONE,
+    # A bare 404 (no Bedrock error code) is an endpoint not found (a wrong base URL or a
+    # proxy), not a model gone: it must not take the deployment out of rotation.
+    404: ErrorKind.UPSTREAM_5XX,
     408: ErrorKind.TIMEOUT,
     429: ErrorKind.RATE_LIMITED,
     503: ErrorKind.OVERLOADED,
@@ -82,7 +85,20 @@ _MODEL_GONE = re.compile(r"model identifier is invalid|end of its life", re.IGNO
 _ECHO_MARKER = "The Canonical String"
 
 
+#: The ResourceNotFoundException texts that mean the model itself is gone for this account:
+#: end of life, or Legacy and unused by this account (both quoted from the live service,
+#: docs/providers.md#02-what-a-retired-or-withdrawn-model-answers), or a model ID Bedrock
+#: does not know. Any other 404 (an endpoint, a profile in another region) is not.
+_MODEL_GONE_404 = re.compile(
+    r"end of its life|marked by provider as legacy|model (?:identifier|id)\b.*(?:invalid|not (?:found|valid))"
+    r"|could not resolve the foundation model",
+    re.IGNORECASE,
+)
+
+
 def error_kind(code: str | None, status: int | None, message: str) -> ErrorKind:
+    if (code or "").lower() == "resourcenotfoundexception" and _MODEL_GONE_404.search(message):
+        return ErrorKind.MODEL_GONE
     kind = ERROR_KINDS.get((code or "").lower())
     if kind is None:
         if status is not None and status in STATUS_KINDS:
