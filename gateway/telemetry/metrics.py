@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from gateway.catalogue.drift import Drift
 from gateway.metering.events import UsageEvent
+from gateway.telemetry.outcomes import Ended
 from gateway.telemetry.refusals import Refusals
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -135,7 +136,12 @@ class Metrics:
     def __init__(self, live: LiveGauges | None = None, also_drain: Callable[[], None] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("corral_requests", "Client requests", ["model", "provider", "status"], registry=r)
+        self.requests = Counter(
+            "corral_requests",
+            "Chat requests, each counted once by how it ended (see gateway.telemetry.outcomes)",
+            list(Ended._fields),
+            registry=r,
+        )
         self.latency = Histogram(
             "corral_request_duration_seconds",
             "Whole request time in the gateway",
@@ -178,6 +184,7 @@ class Metrics:
         if live is not None:
             r.register(_LiveCollector(live))
         self._pending: deque[UsageEvent] = deque()
+        self._ended: deque[Ended] = deque()
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._task: asyncio.Task[None] | None = None
         #: Another off-path consumer drained on the same tick (the access log).
@@ -195,12 +202,18 @@ class Metrics:
     def record(self, event: UsageEvent) -> None:
         self._pending.append(event)
 
+    def ended(self, request: Ended) -> None:
+        """One client request finished (an append; counted at the next drain)."""
+        self._ended.append(request)
+
     def drain(self) -> None:
         """Fold the pending events into the metrics: counters once per label set per
         drain (summed), histograms once per event."""
         totals: dict[tuple[Counter, tuple[str, ...]], float] = defaultdict(float)
         while self._pending:
             self._count(self._pending.popleft(), totals)
+        while self._ended:
+            totals[self.requests, tuple(self._ended.popleft())] += 1
         for (counter, labels), amount in totals.items():
             self._child(counter, labels).inc(amount)
         if self._also_drain is not None:
@@ -217,7 +230,6 @@ class Metrics:
 
     def _count(self, e: UsageEvent, totals: dict[tuple[Counter, tuple[str, ...]], float]) -> None:
         provider = e.provider or "none"
-        totals[self.requests, (e.model, provider, e.status)] += 1
         self._child(self.latency, (e.model, provider)).observe(e.latency_ms / 1000)
         if e.stream:
             if e.ttft_ms is not None:
