@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from gateway.catalogue.drift import Drift
 from gateway.metering.events import UsageEvent
+from gateway.telemetry import multiproc
 from gateway.telemetry.outcomes import Ended
 from gateway.telemetry.refusals import Refusals
 
@@ -29,6 +30,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 #: 2, 3 s) is an edge, so "share under the SLO" is read off a bucket, not interpolated.
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 5, 10, 30, 60)
 BREAKER_VALUES = {"closed": 0.0, "open": 1.0, "half_open": 2.0}
+LEDGER_QUEUE = ("corral_ledger_queue_depth", "Usage events waiting for the ledger writer")
+JOURNAL_BYTES = ("corral_ledger_journal_bytes", "Bytes of usage journaled but not yet confirmed in the ledger")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +53,10 @@ class LiveGauges:
 
 
 class _LiveCollector(Collector):
-    def __init__(self, live: LiveGauges) -> None:
+    def __init__(self, live: LiveGauges, backlog: bool = True) -> None:
         self.live = live
+        #: False with several workers: the backlog is then a gauge summed over the workers.
+        self.backlog = backlog
 
     def collect(self) -> Iterator[Metric]:
         breaker = GaugeMetricFamily(
@@ -87,14 +92,9 @@ class _LiveCollector(Collector):
             out.add_metric([key], 1.0)
         yield out
         yield from self._pool()
-        yield GaugeMetricFamily(
-            "corral_ledger_queue_depth", "Usage events waiting for the ledger writer", value=self.live.ledger_queue()
-        )
-        yield GaugeMetricFamily(
-            "corral_ledger_journal_bytes",
-            "Bytes of usage journaled but not yet confirmed in the ledger",
-            value=self.live.journal_bytes(),
-        )
+        if self.backlog:
+            yield GaugeMetricFamily(LEDGER_QUEUE[0], LEDGER_QUEUE[1], value=self.live.ledger_queue())
+            yield GaugeMetricFamily(JOURNAL_BYTES[0], JOURNAL_BYTES[1], value=self.live.journal_bytes())
         used = GaugeMetricFamily(
             "corral_budget_used_ratio",
             "Share of each spend budget used this period",
@@ -180,9 +180,23 @@ class Metrics:
             "Findings of the last catalogue check (gone, new, due, unknown)",
             ["finding"],
             registry=r,
+            multiprocess_mode="mostrecent",
         )
+        #: With several workers (see gateway.telemetry.multiproc): the shared directory,
+        #: the registry a scrape reads (every worker's files), and the backlog gauges each
+        #: worker sets on its drain tick, summed over the live workers.
+        self._multiproc = multiproc.directory()
+        self._backlog: tuple[Gauge, Gauge] | None = None
+        self._scraped = r
+        if self._multiproc is not None:
+            self._scraped = multiproc.registry(self._multiproc)
+            self._backlog = (
+                Gauge(*LEDGER_QUEUE, registry=r, multiprocess_mode="livesum"),
+                Gauge(*JOURNAL_BYTES, registry=r, multiprocess_mode="livesum"),
+            )
+        self._live = live
         if live is not None:
-            r.register(_LiveCollector(live))
+            self._scraped.register(_LiveCollector(live, backlog=self._backlog is None))
         self._pending: deque[UsageEvent] = deque()
         self._ended: deque[Ended] = deque()
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
@@ -216,6 +230,9 @@ class Metrics:
             totals[self.requests, tuple(self._ended.popleft())] += 1
         for (counter, labels), amount in totals.items():
             self._child(counter, labels).inc(amount)
+        if self._backlog is not None and self._live is not None:
+            self._backlog[0].set(self._live.ledger_queue())
+            self._backlog[1].set(self._live.journal_bytes())
         if self._also_drain is not None:
             self._also_drain()
 
@@ -249,7 +266,9 @@ class Metrics:
 
     def exposition(self) -> bytes:
         self.drain()
-        return generate_latest(self.registry)
+        if self._multiproc is not None:
+            multiproc.sweep_dead(self._multiproc)
+        return generate_latest(self._scraped)
 
     async def run(self, interval_s: float = 1.0) -> None:
         while True:
@@ -265,3 +284,5 @@ class Metrics:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self.drain()
+        if self._multiproc is not None:
+            multiproc.stopped(self._multiproc)
