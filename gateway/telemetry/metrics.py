@@ -29,6 +29,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 #: Time-to-first-token edges: every common SLO value (100, 200, 250, 300, 500, 750 ms, 1, 1.5,
 #: 2, 3 s) is an edge, so "share under the SLO" is read off a bucket, not interpolated.
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 5, 10, 30, 60)
+#: Corral's own share of a request's time is sub-millisecond when all is well.
+ADDED_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 BREAKER_VALUES = {"closed": 0.0, "open": 1.0, "half_open": 2.0}
 LEDGER_QUEUE = ("corral_ledger_queue_depth", "Usage events waiting for the ledger writer")
 JOURNAL_BYTES = ("corral_ledger_journal_bytes", "Bytes of usage journaled but not yet confirmed in the ledger")
@@ -149,6 +151,14 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.added = Histogram(
+            "corral_added_latency_seconds",
+            "Time Corral added to a whole (non-streamed) answer: the request's time in the gateway "
+            "less the time its upstream attempts took",
+            ["provider"],
+            buckets=ADDED_BUCKETS,
+            registry=r,
+        )
         self.ttft = Histogram(
             "corral_time_to_first_token_seconds",
             "Time to the client's first token; how: stream (first content chunk measured) or "
@@ -248,6 +258,9 @@ class Metrics:
     def _count(self, e: UsageEvent, totals: dict[tuple[Counter, tuple[str, ...]], float]) -> None:
         provider = e.provider or "none"
         self._child(self.latency, (e.model, provider)).observe(e.latency_ms / 1000)
+        if e.provider and e.attempts and not e.stream:
+            upstream_ms = sum(a.latency_ms for a in e.attempts)
+            self._child(self.added, (provider,)).observe(max(0.0, e.latency_ms - upstream_ms) / 1000)
         if e.stream:
             if e.ttft_ms is not None:
                 self._child(self.ttft, (e.model, provider, "stream")).observe(e.ttft_ms / 1000)
