@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 2.5
 #: Corral's own share of a request's time is sub-millisecond when all is well.
 ADDED_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 BREAKER_VALUES = {"closed": 0.0, "open": 1.0, "half_open": 2.0}
+#: Refusals and failures remembered for /status.
+RECENT_KEPT = 10_000
 LEDGER_QUEUE = ("corral_ledger_queue_depth", "Usage events waiting for the ledger writer")
 JOURNAL_BYTES = ("corral_ledger_journal_bytes", "Bytes of usage journaled but not yet confirmed in the ledger")
 
@@ -209,10 +212,23 @@ class Metrics:
             self._scraped.register(_LiveCollector(live, backlog=self._backlog is None))
         self._pending: deque[UsageEvent] = deque()
         self._ended: deque[Ended] = deque()
+        #: Requests not served, newest last (when drained, outcome, reason), for /status.
+        self._recent: deque[tuple[float, str, str]] = deque(maxlen=RECENT_KEPT)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._task: asyncio.Task[None] | None = None
         #: Another off-path consumer drained on the same tick (the access log).
         self._also_drain = also_drain
+
+    def recent_refusals(self, window_s: float) -> dict[tuple[str, str], int]:
+        """Requests not served in the last `window_s` seconds, by outcome and reason (this
+        process's; at most the last `RECENT_KEPT`)."""
+        self.drain()
+        since = time.monotonic() - window_s
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        for at, outcome, reason in self._recent:
+            if at >= since:
+                counts[outcome, reason] += 1
+        return dict(counts)
 
     def catalogue_checked(self, drift: Drift) -> None:
         for finding, count in (
@@ -236,8 +252,12 @@ class Metrics:
         totals: dict[tuple[Counter, tuple[str, ...]], float] = defaultdict(float)
         while self._pending:
             self._count(self._pending.popleft(), totals)
+        now = time.monotonic()
         while self._ended:
-            totals[self.requests, tuple(self._ended.popleft())] += 1
+            ended = self._ended.popleft()
+            totals[self.requests, tuple(ended)] += 1
+            if ended.outcome != "served":
+                self._recent.append((now, ended.outcome, ended.reason))
         for (counter, labels), amount in totals.items():
             self._child(counter, labels).inc(amount)
         if self._backlog is not None and self._live is not None:
