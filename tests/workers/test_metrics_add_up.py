@@ -21,7 +21,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support import free_port
 
 CHAT = {"model": "llama-4-scout", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
-SERVED, BAD_JSON, UNKNOWN_MODEL = 30, 8, 4
+PIXEL = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ"
+    "RU5ErkJggg=="
+)
+#: Refused by the default policy's rule (image input for EU tenants, the Llama 4 licence).
+EU_IMAGE = {
+    **CHAT,
+    "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": PIXEL}}]}],
+    "corral": {"tags": {"region": "eu"}},
+}
+SERVED, BAD_JSON, UNKNOWN_MODEL, POLICY = 30, 8, 4, 4
 
 
 @pytest.fixture
@@ -62,6 +72,10 @@ def _post(url: str, **kw: object) -> int:
         return client.post("/v1/chat/completions", **kw).status_code  # type: ignore[arg-type]
 
 
+def _counting_workers(shared: Path) -> set[str]:
+    return {m.group(1) for p in shared.glob("counter_*.db") if (m := re.match(r"counter_(\d+)\.db", p.name))}
+
+
 def _scrape(url: str) -> tuple[Counter[str], set[str]]:
     with httpx.Client(base_url=url, timeout=30) as client:
         text = client.get("/metrics").text
@@ -78,13 +92,20 @@ def _scrape(url: str) -> tuple[Counter[str], set[str]]:
 def test_counters_add_up_across_two_workers(two_workers: tuple[str, Path, subprocess.Popen[bytes]]) -> None:
     url, shared, process = two_workers
     calls = [{"json": CHAT}] * SERVED + [{"content": b"{nope"}] * BAD_JSON
-    calls += [{"json": {**CHAT, "model": "no-such-model"}}] * UNKNOWN_MODEL
-    with ThreadPoolExecutor(8) as threads:
-        statuses = Counter(threads.map(lambda kw: _post(url, **kw), calls))
-    assert statuses == {200: SERVED, 400: BAD_JSON, 404: UNKNOWN_MODEL}
-    counters = {m.group(1) for p in shared.glob("counter_*.db") if (m := re.match(r"counter_(\d+)\.db", p.name))}
-    assert len(counters) == 2, "both workers counted requests"
-    expected = Counter({"ok": SERVED, "bad_request": BAD_JSON + UNKNOWN_MODEL})
+    calls += [{"json": {**CHAT, "model": "no-such-model"}}] * UNKNOWN_MODEL + [{"json": EU_IMAGE}] * POLICY
+    statuses: Counter[int] = Counter()
+    rounds = 0
+    # A worker may still be starting when /readyz first answers: repeat the mix (bounded)
+    # until both workers have counted some of it; every request sent is expected.
+    while rounds < 10 and len(_counting_workers(shared)) < 2:
+        with ThreadPoolExecutor(8) as threads:
+            statuses += Counter(threads.map(lambda kw: _post(url, **kw), calls))
+        rounds += 1
+    assert len(_counting_workers(shared)) == 2, "both workers counted requests"
+    sent = {200: SERVED, 400: BAD_JSON, 404: UNKNOWN_MODEL, 403: POLICY}
+    assert statuses == {status: n * rounds for status, n in sent.items()}
+    per_round = {"ok": SERVED, "bad_request": BAD_JSON + UNKNOWN_MODEL, "policy": POLICY}
+    expected = Counter({reason: n * rounds for reason, n in per_round.items()})
     deadline = time.monotonic() + 20  # the other worker folds its counts in on its 1 s tick
     seen, names = _scrape(url)
     while seen != expected and time.monotonic() < deadline:
