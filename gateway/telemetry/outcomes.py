@@ -3,9 +3,10 @@ small fixed vocabulary (never free text), plus the model alias, the provider tha
 the policy rule and the split arm where they apply. One `Ended` per client request, made at
 the HTTP edge or when a stream ends, and counted off the request path by `Metrics`.
 
-Outcomes: served; refused (Corral's own checks said no: auth, bad request, key limits,
-budget, policy, nothing to route to, breakers open, deployments cooling down); failed (the
-backends or Corral could not answer); client_gone (the client left before the end).
+Outcomes: served; refused (Corral's own checks said no: auth, bad request, a body too slow
+to arrive, key limits, budget, policy, nothing to route to, breakers open, deployments
+cooling down); failed (the backends or Corral could not answer); client_gone (the client
+left before the end).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _BY_CODE: dict[Code, tuple[Outcome, str]] = {
     Code.RATE_LIMIT_EXCEEDED: ("refused", "rate_limited"),
     Code.NO_DEPLOYMENT_AVAILABLE: ("refused", "no_deployment"),
     Code.CLIENT_DISCONNECTED: ("client_gone", "client_gone"),
+    Code.REQUEST_TIMEOUT: ("refused", "client_too_slow"),
     Code.UPSTREAM_FAILED: ("failed", "upstream_failed"),
     Code.TOOL_CALL_VALIDATION_FAILED: ("failed", "tool_calls_invalid"),
     Code.UPSTREAM_UNAVAILABLE: ("failed", "upstream_unavailable"),
