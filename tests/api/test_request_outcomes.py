@@ -137,3 +137,29 @@ def test_every_request_is_counted_once_by_outcome_and_reason(gateway: tuple[http
     assert _by(counted, "model")[("none",)] == 4, "unparsed requests and an unknown model carry no model label"
     labels = {name for key in counted for name, _ in key}
     assert labels == {"model", "provider", "outcome", "reason", "rule", "arm"}
+
+
+def test_streams_that_end_badly_are_counted_by_how_they_ended(gateway: tuple[httpx.Client, Runtime]) -> None:
+    """A client that leaves mid-stream is client_gone; an upstream that fails mid-stream is
+    failed (the client had a 200 and an error event)."""
+    client, runtime = gateway
+    chat = _key(client, scopes="chat")
+    deepinfra = next(f for f in runtime.fakes if f.provider == "deepinfra")
+    only = {"providers": {"only": ["deepinfra"]}}
+    deepinfra.script.default = Behaviour(tokens_per_s=5, completion_tokens=200)
+    body = {**_body(**only), "stream": True}
+    with client.stream("POST", "/v1/chat/completions", json=body, headers=_bearer(chat)) as stream:
+        assert stream.status_code == 200
+        next(stream.iter_bytes())  # the first chunk; then the client leaves
+    deepinfra.script.default = Behaviour(tokens_per_s=50, mid_stream_error_after=5)
+    failed = client.post("/v1/chat/completions", json=body, headers=_bearer(chat))
+    assert failed.status_code == 200 and '"error"' in failed.text
+    expected = {("client_gone", "client_gone"): 1, ("failed", "upstream_failed"): 1}
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        counted = _by(_requests_total(client), "outcome", "reason")
+        if all(counted[key] == n for key, n in expected.items()):
+            break
+        time.sleep(0.1)
+    assert {key: counted[key] for key in expected} == expected
+    assert sum(counted.values()) == 2, "nothing else was counted"
