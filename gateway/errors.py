@@ -99,6 +99,11 @@ class GatewayError(Exception):
         self.extra = extra or {}
         #: The upstream attempts made before giving up (for the ledger; never sent as is).
         self.attempt_records: tuple[AttemptRecord, ...] = ()
+        #: For the metrics only (never sent): why, when the code alone does not say (e.g.
+        #: "breaker_open" behind no_deployment_available), and the policy rule and split arm.
+        self.reason: str | None = None
+        self.rule: str | None = None
+        self.arm: str | None = None
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code, "param": self.param}

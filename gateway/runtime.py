@@ -156,7 +156,7 @@ class Runtime:
             self.providers, self.catalogue, self.prices, self.state, self.policy, tracer=self.tracer
         )
         self.accounting = Accounting(
-            self.dispatcher, self.record, self.keys.limiter, self.budgets, self.metrics.refusals
+            self.dispatcher, self.record, self.keys.limiter, self.budgets, self.metrics.refusals, self.metrics.ended
         )
         if any(specs()[name].pooled for name in self.providers):
             self.state.pool_source = self._pool_loads

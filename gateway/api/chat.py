@@ -59,14 +59,18 @@ def make_handler(rt: Runtime) -> Any:
         request_id = next_request_id()
         started = time.perf_counter()
         ticket: Ticket | None = None
+        model: str | None = None
+        call: Call | None = None
         try:
             caller = authenticate(request, rt.keys, "chat")
             raw = await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s)
             req = parse_chat(raw, rt.catalogue, request_id)
+            model = req.model
             idempotency_key = request.headers.get("idempotency-key")
             if idempotency_key is not None:
                 begun = await rt.idempotency.begin(caller.key_id or "", idempotency_key, raw, request_id, req.stream)
                 if isinstance(begun, Answer):
+                    rt.accounting.replayed(model)
                     return replayed(begun)
                 ticket = begun
             key_id, charge = await admit(rt.keys, caller, req, rt.policy.current.teams.require_key_team)
@@ -83,6 +87,10 @@ def make_handler(rt: Runtime) -> Any:
         except BaseException as err:
             if isinstance(err, GatewayError):
                 err.headers.setdefault("x-corral-request-id", request_id)
+                if call is None:  # after that, `failed` counted it
+                    rt.accounting.refused(model, err)
+            elif isinstance(err, Exception):
+                rt.accounting.crashed(model)
             if ticket is not None:
                 await ticket.release()
             raise

@@ -61,11 +61,14 @@ def make_handler(rt: Runtime, store: ResponseStore | None = None) -> Any:
     async def create_response(request: Request) -> JSONBody | SSEResponse:
         request_id = next_request_id()
         started = time.perf_counter()
+        model: str | None = None
+        call: Call | None = None
         try:
             caller = authenticate(request, rt.keys, "chat")
             body = _request_body(await read_body(request, rt.settings.max_body_bytes))
             chat = to_chat_body(body, _history(responses, body))
             req = parse_chat(orjson.dumps(chat), rt.catalogue, request_id)
+            model = req.model
             history = chat["messages"][1:] if body.get("instructions") is not None else chat["messages"]
             shell = ResponseShell(req.model, body, created_at=int(time.time()))
             key_id, charge = await admit(rt.keys, caller, req)
@@ -80,7 +83,12 @@ def make_handler(rt: Runtime, store: ResponseStore | None = None) -> Any:
                 rt.accounting.failed(call, err)
                 raise
         except GatewayError as err:
+            if call is None:  # after that, `failed` counted it
+                rt.accounting.refused(model, err)
             err.headers.setdefault("x-corral-request-id", request_id)
+            raise
+        except Exception:
+            rt.accounting.crashed(model)
             raise
         total = rt.accounting.served(call, outcome, completion.usage)
         answer = response_object(shell, completion.body)

@@ -121,11 +121,14 @@ def _serve_workers(
     import uvicorn
 
     from gateway.serve.workers import HEALTHCHECK_TIMEOUT_S, export_choices, prepare_keys
+    from gateway.telemetry import multiproc
 
     export_choices(
         workers=workers, config=config, policy=policy, no_auth=no_auth, log_level=log_level, log_format=log_format
     )
     prepare_keys(settings)
+    log = logging.getLogger("corral")
+    log.info("metrics: %d workers counted together in %s", workers, multiproc.prepare())
     uvicorn.run(
         "gateway.serve.workers:create_worker_app",
         factory=True,

@@ -21,6 +21,8 @@ from gateway.metering.budgets import Budgets
 from gateway.metering.events import AttemptRecord, UsageEvent
 from gateway.schema.chat import ChatRequest
 from gateway.schema.usage import Usage
+from gateway.telemetry import outcomes
+from gateway.telemetry.outcomes import Ended
 from gateway.telemetry.refusals import Refusals
 from gateway.telemetry.tracing import fail_span, finish_request_span
 
@@ -57,12 +59,15 @@ class Accounting:
         limiter: RateLimiter,
         budgets: Budgets,
         refusals: Refusals,
+        ended: Callable[[Ended], None],
     ) -> None:
         self.dispatcher = dispatcher
         self.record = record
         self.limiter = limiter
         self.budgets = budgets
         self.refusals = refusals
+        #: Counts each client request once, by how it ended (`corral_requests_total`).
+        self.ended = ended
 
     def budget_warnings(self, call: Call) -> tuple[str, ...]:
         """Refuse a request whose team or key has spent its budget; else the warnings to send."""
@@ -74,8 +79,21 @@ class Accounting:
                 self.refusals.rate_limited("budget", team)
             raise
 
+    def refused(self, model: str | None, err: GatewayError) -> None:
+        """A request refused before it had a `Call` (authentication, parsing, key limits)."""
+        self.ended(outcomes.refused(model, err))
+
+    def replayed(self, model: str) -> None:
+        """A request answered from the idempotency store (the answer kept for its key)."""
+        self.ended(outcomes.replayed(model))
+
+    def crashed(self, model: str | None) -> None:
+        """A request the gateway failed on with an unexpected exception."""
+        self.ended(outcomes.internal(model))
+
     def failed(self, call: Call, err: GatewayError) -> None:
         """A request that reached a backend gets its ledger row even when it failed."""
+        self.ended(outcomes.refused(call.req.model, err))
         self.limiter.settle(call.charge, _tokens_used(Usage(), err.attempt_records))
         if err.attempt_records:
             self.record(self._event(call, None, Usage(), Decimal(0), "error", attempts=err.attempt_records))
@@ -88,6 +106,7 @@ class Accounting:
         dep = outcome.deployment
         cost = self.dispatcher.cost(dep, usage, datetime.now(UTC).date())
         self.record(self._event(call, outcome, usage, cost, status, ttft_ms))
+        self.ended(outcomes.finished(call.req.model, dep.provider, status, outcome.plan.rule, outcome.plan.split))
         self.limiter.settle(call.charge, _tokens_used(usage, outcome.attempts))
         total = cost + billed(outcome.attempts)
         finish_request_span(

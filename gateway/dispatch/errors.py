@@ -8,7 +8,7 @@ from typing import Any
 from gateway.errors import Code, GatewayError, error
 from gateway.metering.events import AttemptRecord
 from gateway.providers.errors import ErrorKind, UpstreamError
-from gateway.routing.types import NOT_CONFIGURED, Dropped, Plan
+from gateway.routing.types import BREAKER_OPEN, NOT_CONFIGURED, Dropped, Plan
 
 
 def attempts_extra(records: list[AttemptRecord]) -> dict[str, Any]:
@@ -47,11 +47,14 @@ def no_candidates(the_plan: Plan) -> GatewayError:
     cooling = [d.retry_after_s for d in relevant if d.retry_after_s is not None]
     if cooling and len(cooling) == len(relevant):
         wait = max(1, round(min(cooling)))
-        return error(
-            Code.RATE_LIMIT_EXCEEDED,
-            f"every deployment of {the_plan.model} is rate-limited; retry in {wait}s",
-            headers={"retry-after": str(wait)},
-            extra=extra,
+        return _because(
+            "cooling_down",
+            error(
+                Code.RATE_LIMIT_EXCEEDED,
+                f"every deployment of {the_plan.model} is rate-limited; retry in {wait}s",
+                headers={"retry-after": str(wait)},
+                extra=extra,
+            ),
         )
     if relevant and all(d.reason.startswith("context window") for d in relevant):
         return error(
@@ -63,11 +66,21 @@ def no_candidates(the_plan: Plan) -> GatewayError:
     reasons = "; ".join(f"{d['provider']}: {d['reason']}" for d in dropped)
     if relevant and not any(d.live for d in relevant):
         return _never_servable(the_plan, relevant, reasons, extra)
-    return error(
+    unavailable = error(
         Code.NO_DEPLOYMENT_AVAILABLE,
         f"no deployment of {the_plan.model} can serve this request ({reasons})",
         extra=extra,
     )
+    waiting = [d for d in relevant if d.live]
+    if waiting and all(d.reason.startswith(BREAKER_OPEN) for d in waiting):
+        return _because("breaker_open", unavailable)
+    return unavailable
+
+
+def _because(reason: str, err: GatewayError) -> GatewayError:
+    """Name the reason for the metrics where the code alone does not (never sent)."""
+    err.reason = reason
+    return err
 
 
 def _never_servable(the_plan: Plan, relevant: list[Dropped], reasons: str, extra: dict[str, Any]) -> GatewayError:
@@ -111,11 +124,14 @@ def exhausted(the_plan: Plan, failures: list[UpstreamError], records: list[Attem
     if kinds == {ErrorKind.RATE_LIMITED}:
         waits = [f.retry_after for f in failures if f.retry_after is not None]
         wait = max(1, round(min(waits))) if waits else 5
-        return error(
-            Code.RATE_LIMIT_EXCEEDED,
-            f"every backend tried is rate-limiting ({tried}); retry in {wait}s",
-            headers={"retry-after": str(wait)},
-            extra=extra,
+        return _because(
+            "upstream_rate_limited",
+            error(
+                Code.RATE_LIMIT_EXCEEDED,
+                f"every backend tried is rate-limiting ({tried}); retry in {wait}s",
+                headers={"retry-after": str(wait)},
+                extra=extra,
+            ),
         )
     if kinds == {ErrorKind.UNSUPPORTED}:
         return _unsupported(the_plan, failures, extra)

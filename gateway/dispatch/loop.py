@@ -238,21 +238,21 @@ class Dispatcher:
         records: list[AttemptRecord],
         stream: bool = False,
     ) -> tuple[T, Outcome]:
-        if the_plan.rejected is not None:
-            raise rejected(the_plan)
-        if not the_plan.candidates:
-            raise no_candidates(the_plan)
-        retry = the_plan.settings.retry
         try:
-            async with asyncio.timeout(retry.deadline_ms / 1000):
-                return await self._attempts(the_plan, retry, records, attempt, stream)
-        except TimeoutError as exc:
-            self._learn_cut(the_plan, records)
-            error = timed_out(the_plan, retry.deadline_ms, records)
-            error.attempt_records = tuple(records)
-            raise error from exc
+            if the_plan.rejected is not None:
+                raise rejected(the_plan)
+            if not the_plan.candidates:
+                raise no_candidates(the_plan)
+            retry = the_plan.settings.retry
+            try:
+                async with asyncio.timeout(retry.deadline_ms / 1000):
+                    return await self._attempts(the_plan, retry, records, attempt, stream)
+            except TimeoutError as exc:
+                self._learn_cut(the_plan, records)
+                raise timed_out(the_plan, retry.deadline_ms, records) from exc
         except GatewayError as error:
             error.attempt_records = tuple(records)
+            error.rule, error.arm = the_plan.rule, the_plan.split
             raise
 
     async def _attempts(

@@ -54,6 +54,7 @@ class LimitRefused(GatewayError):
             headers={"retry-after": str(seconds)},
         )
         self.limit: LimitName = limit
+        self.reason = "rate_limited"
 
 
 @dataclass(frozen=True, slots=True)

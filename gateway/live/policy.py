@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.routing.policy.load import PolicyError, parse_policy
@@ -82,6 +83,8 @@ class PolicyHolder:
         self.settle_s = settle_s
         self.current: Policy = DEFAULT_POLICY
         self.digest: str | None = None
+        #: When the policy in force was loaded (for /status).
+        self.loaded_at = datetime.now(UTC)
         self.reloads = 0
         self.rejected_reloads = 0
         self._seen: tuple[int, int, int] | None = None
@@ -99,6 +102,7 @@ class PolicyHolder:
         raw = self.path.read_bytes()
         self.current = parse_policy(_decode(self.path, raw), str(self.path))
         self.digest = content_hash(raw)
+        self.loaded_at = datetime.now(UTC)
         log.info("policy loaded from %s (%d rules, hash %s)", self.path, len(self.current.rules), self.digest)
 
     async def reload(self, force: bool = False) -> ReloadResult:
@@ -137,6 +141,7 @@ class PolicyHolder:
             return self._refuse([message], digest, "drops rules")
         self.current = policy
         self.digest = digest
+        self.loaded_at = datetime.now(UTC)
         self.reloads += 1
         forced = ", forced" if force else ""
         log.info("policy reloaded from %s (%d rules, hash %s%s)", path, len(policy.rules), digest, forced)

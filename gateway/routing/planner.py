@@ -11,7 +11,7 @@ from gateway.catalogue.deployments import Deployment
 from gateway.catalogue.prices import PriceBook
 from gateway.routing.policy.model import DEFAULT_POLICY, Policy, PoolSpill, RouteSettings, Rule
 from gateway.routing.scoring import effective_objective, figures_for, order_candidates
-from gateway.routing.types import NOT_CONFIGURED, Candidate, Dropped, LiveView, Plan, PoolLoad, Refusal
+from gateway.routing.types import BREAKER_OPEN, NOT_CONFIGURED, Candidate, Dropped, LiveView, Plan, PoolLoad, Refusal
 from gateway.schema.chat import ChatRequest
 
 #: Output length assumed for estimates when the request sets no max_tokens.
@@ -64,7 +64,7 @@ def _static_drop(req: ChatRequest, dep: Deployment, view: LiveView, settings: Ro
 def _live_reason(req: ChatRequest, dep: Deployment, view: LiveView, settings: RouteSettings) -> Dropped | None:
     breaker = view.breakers.get(dep.key) if view.breakers else None
     if breaker is not None and not breaker.would_allow(view.now):
-        return Dropped(dep, f"circuit breaker open (retry in {breaker.retry_in(view.now):.1f}s)", live=True)
+        return Dropped(dep, f"{BREAKER_OPEN} (retry in {breaker.retry_in(view.now):.1f}s)", live=True)
     refused = _refused(req, dep, view)
     if refused:
         return Dropped(dep, refused[0], param=FEATURE_PARAMS.get(refused[1], refused[1]))

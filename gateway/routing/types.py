@@ -52,6 +52,9 @@ class Candidate:
         return self.figures.describe()
 
 
+#: How the reason of a deployment dropped for its open circuit breaker begins.
+BREAKER_OPEN = "circuit breaker open"
+
 #: Why a deployment whose provider this gateway has no adapter for is left out.
 NOT_CONFIGURED = "provider not configured"
 

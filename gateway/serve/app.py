@@ -16,6 +16,7 @@ from gateway.api import admin, chat, errors, explain, models, openapi, responses
 from gateway.api.asgi import FastPath
 from gateway.api.signin import make_sign_in_handler, make_sign_out_handler
 from gateway.api.spend import make_page_handler, make_requests_handler, make_spend_handler
+from gateway.api.status import make_status_handler
 from gateway.runtime import Runtime
 from gateway.serve import guard
 
@@ -108,6 +109,7 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
     app.add_api_route(
         "/reports/spend/sign-out", make_sign_out_handler(runtime), methods=["POST"], include_in_schema=False
     )
+    app.add_api_route("/status", make_status_handler(runtime), methods=["GET"], include_in_schema=False)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -9,8 +9,9 @@ choices as the matching variables first). Per worker:
 - the ledger: one writer each, rows idempotent by request id (ids carry a per-process prefix);
 - the usage journal: a slot of its own (`claim_journal`), never one file for two processes;
 - the demo key: created once by the parent before the workers start (workers only find it);
-- metrics: each worker counts what it served, so one scrape of `/metrics` shows the worker
-  that answered it (scrape replicas, not workers, when N > 1).
+- metrics: each worker writes its counters to its own files in the directory the
+  supervisor prepared (`gateway.telemetry.multiproc`), and any worker's `/metrics` sums
+  every worker's; live routing state is the answering worker's own view.
 """
 
 from __future__ import annotations

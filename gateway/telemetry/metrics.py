@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -21,13 +22,21 @@ from prometheus_client.registry import Collector
 
 from gateway.catalogue.drift import Drift
 from gateway.metering.events import UsageEvent
+from gateway.telemetry import multiproc
+from gateway.telemetry.outcomes import Ended
 from gateway.telemetry.refusals import Refusals
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 #: Time-to-first-token edges: every common SLO value (100, 200, 250, 300, 500, 750 ms, 1, 1.5,
 #: 2, 3 s) is an edge, so "share under the SLO" is read off a bucket, not interpolated.
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 2.5, 3, 5, 10, 30, 60)
+#: Corral's own share of a request's time is sub-millisecond when all is well.
+ADDED_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 BREAKER_VALUES = {"closed": 0.0, "open": 1.0, "half_open": 2.0}
+#: Refusals and failures remembered for /status.
+RECENT_KEPT = 10_000
+LEDGER_QUEUE = ("corral_ledger_queue_depth", "Usage events waiting for the ledger writer")
+JOURNAL_BYTES = ("corral_ledger_journal_bytes", "Bytes of usage journaled but not yet confirmed in the ledger")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +58,10 @@ class LiveGauges:
 
 
 class _LiveCollector(Collector):
-    def __init__(self, live: LiveGauges) -> None:
+    def __init__(self, live: LiveGauges, backlog: bool = True) -> None:
         self.live = live
+        #: False with several workers: the backlog is then a gauge summed over the workers.
+        self.backlog = backlog
 
     def collect(self) -> Iterator[Metric]:
         breaker = GaugeMetricFamily(
@@ -86,14 +97,9 @@ class _LiveCollector(Collector):
             out.add_metric([key], 1.0)
         yield out
         yield from self._pool()
-        yield GaugeMetricFamily(
-            "corral_ledger_queue_depth", "Usage events waiting for the ledger writer", value=self.live.ledger_queue()
-        )
-        yield GaugeMetricFamily(
-            "corral_ledger_journal_bytes",
-            "Bytes of usage journaled but not yet confirmed in the ledger",
-            value=self.live.journal_bytes(),
-        )
+        if self.backlog:
+            yield GaugeMetricFamily(LEDGER_QUEUE[0], LEDGER_QUEUE[1], value=self.live.ledger_queue())
+            yield GaugeMetricFamily(JOURNAL_BYTES[0], JOURNAL_BYTES[1], value=self.live.journal_bytes())
         used = GaugeMetricFamily(
             "corral_budget_used_ratio",
             "Share of each spend budget used this period",
@@ -135,12 +141,25 @@ class Metrics:
     def __init__(self, live: LiveGauges | None = None, also_drain: Callable[[], None] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("corral_requests", "Client requests", ["model", "provider", "status"], registry=r)
+        self.requests = Counter(
+            "corral_requests",
+            "Chat requests, each counted once by how it ended (see gateway.telemetry.outcomes)",
+            list(Ended._fields),
+            registry=r,
+        )
         self.latency = Histogram(
             "corral_request_duration_seconds",
             "Whole request time in the gateway",
             ["model", "provider"],
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.added = Histogram(
+            "corral_added_latency_seconds",
+            "Time Corral added to a whole (non-streamed) answer: the request's time in the gateway "
+            "less the time its upstream attempts took",
+            ["provider"],
+            buckets=ADDED_BUCKETS,
             registry=r,
         )
         self.ttft = Histogram(
@@ -174,14 +193,42 @@ class Metrics:
             "Findings of the last catalogue check (gone, new, due, unknown)",
             ["finding"],
             registry=r,
+            multiprocess_mode="mostrecent",
         )
+        #: With several workers (see gateway.telemetry.multiproc): the shared directory,
+        #: the registry a scrape reads (every worker's files), and the backlog gauges each
+        #: worker sets on its drain tick, summed over the live workers.
+        self._multiproc = multiproc.directory()
+        self._backlog: tuple[Gauge, Gauge] | None = None
+        self._scraped = r
+        if self._multiproc is not None:
+            self._scraped = multiproc.registry(self._multiproc)
+            self._backlog = (
+                Gauge(*LEDGER_QUEUE, registry=r, multiprocess_mode="livesum"),
+                Gauge(*JOURNAL_BYTES, registry=r, multiprocess_mode="livesum"),
+            )
+        self._live = live
         if live is not None:
-            r.register(_LiveCollector(live))
+            self._scraped.register(_LiveCollector(live, backlog=self._backlog is None))
         self._pending: deque[UsageEvent] = deque()
+        self._ended: deque[Ended] = deque()
+        #: Requests not served, newest last (when drained, outcome, reason), for /status.
+        self._recent: deque[tuple[float, str, str]] = deque(maxlen=RECENT_KEPT)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._task: asyncio.Task[None] | None = None
         #: Another off-path consumer drained on the same tick (the access log).
         self._also_drain = also_drain
+
+    def recent_refusals(self, window_s: float) -> dict[tuple[str, str], int]:
+        """Requests not served in the last `window_s` seconds, by outcome and reason (this
+        process's; at most the last `RECENT_KEPT`)."""
+        self.drain()
+        since = time.monotonic() - window_s
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        for at, outcome, reason in self._recent:
+            if at >= since:
+                counts[outcome, reason] += 1
+        return dict(counts)
 
     def catalogue_checked(self, drift: Drift) -> None:
         for finding, count in (
@@ -195,14 +242,27 @@ class Metrics:
     def record(self, event: UsageEvent) -> None:
         self._pending.append(event)
 
+    def ended(self, request: Ended) -> None:
+        """One client request finished (an append; counted at the next drain)."""
+        self._ended.append(request)
+
     def drain(self) -> None:
         """Fold the pending events into the metrics: counters once per label set per
         drain (summed), histograms once per event."""
         totals: dict[tuple[Counter, tuple[str, ...]], float] = defaultdict(float)
         while self._pending:
             self._count(self._pending.popleft(), totals)
+        now = time.monotonic()
+        while self._ended:
+            ended = self._ended.popleft()
+            totals[self.requests, tuple(ended)] += 1
+            if ended.outcome != "served":
+                self._recent.append((now, ended.outcome, ended.reason))
         for (counter, labels), amount in totals.items():
             self._child(counter, labels).inc(amount)
+        if self._backlog is not None and self._live is not None:
+            self._backlog[0].set(self._live.ledger_queue())
+            self._backlog[1].set(self._live.journal_bytes())
         if self._also_drain is not None:
             self._also_drain()
 
@@ -217,8 +277,10 @@ class Metrics:
 
     def _count(self, e: UsageEvent, totals: dict[tuple[Counter, tuple[str, ...]], float]) -> None:
         provider = e.provider or "none"
-        totals[self.requests, (e.model, provider, e.status)] += 1
         self._child(self.latency, (e.model, provider)).observe(e.latency_ms / 1000)
+        if e.provider and e.attempts and not e.stream:
+            upstream_ms = sum(a.latency_ms for a in e.attempts)
+            self._child(self.added, (provider,)).observe(max(0.0, e.latency_ms - upstream_ms) / 1000)
         if e.stream:
             if e.ttft_ms is not None:
                 self._child(self.ttft, (e.model, provider, "stream")).observe(e.ttft_ms / 1000)
@@ -237,7 +299,9 @@ class Metrics:
 
     def exposition(self) -> bytes:
         self.drain()
-        return generate_latest(self.registry)
+        if self._multiproc is not None:
+            multiproc.sweep_dead(self._multiproc)
+        return generate_latest(self._scraped)
 
     async def run(self, interval_s: float = 1.0) -> None:
         while True:
@@ -253,3 +317,5 @@ class Metrics:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self.drain()
+        if self._multiproc is not None:
+            multiproc.stopped(self._multiproc)

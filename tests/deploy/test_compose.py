@@ -29,7 +29,7 @@ from tests.deploy.conftest import (
 GATEWAYS = ("gateway-1", "gateway-2")
 VLLM = {"vllm-scout": "meta-llama/Llama-4-Scout-17B-16E-Instruct",
         "vllm-maverick": "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8"}
-CORE = {"lb", "postgres", "redis", "otel-collector", "prometheus", *GATEWAYS}
+CORE = {"lb", "postgres", "redis", "otel-collector", "prometheus", "grafana", *GATEWAYS}
 
 
 def healthcheck_text(service: dict[str, Any]) -> str:
@@ -124,7 +124,7 @@ def test_no_literal_secrets(services: dict[str, dict[str, Any]]) -> None:
         for key, value in env_of(service).items():
             if SECRET_NAME.search(key):
                 assert value == "" or ENV_REF.match(value), f"{name}.{key} holds a literal: {value!r}"
-    for path in (COMPOSE, ROOT / "Dockerfile", *sorted((ROOT / "deploy").iterdir())):
+    for path in (COMPOSE, ROOT / "Dockerfile", *sorted(p for p in (ROOT / "deploy").rglob("*") if p.is_file())):
         assert not REAL_SECRET.search(path.read_text()), f"{path} contains what looks like a real credential"
 
 

@@ -1,11 +1,14 @@
-"""selfhost/k8s: multi-document YAML with the fields a cluster needs, and a gateway config that loads."""
+"""selfhost/k8s: multi-document YAML valid against the Kubernetes schemas (offline), with the
+fields a cluster needs, a gateway that scales out, and a gateway config that loads."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import kubernetes_validate
 import pytest
 
 from gateway.config import load_settings
@@ -116,3 +119,43 @@ def test_configmap_config_loads_and_lists_the_pool(tmp_path: Path) -> None:
         service = services[service_name]
         assert service["metadata"]["namespace"] == namespace
         assert parts.port in {p["port"] for p in service["spec"]["ports"]}
+
+
+#: The Kubernetes release whose OpenAPI schemas the manifests are checked against (bundled
+#: with the kubernetes-validate package: no cluster and no network needed).
+K8S_VERSION = "1.30"
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
+def test_manifests_validate_against_the_kubernetes_schemas(path: Path) -> None:
+    """Strict: an unknown or misspelt field fails, as does a value of the wrong type."""
+    for doc in load_all(path):
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = ".".join(str(p) for p in exc.path)
+            pytest.fail(f"{path.name}: {doc['kind']} {doc['metadata']['name']}: {where}: {exc.message}")
+
+
+def test_the_validation_catches_a_misspelt_field() -> None:
+    deployment = copy.deepcopy(by_kind("Deployment")["corral-gateway"])
+    deployment["spec"]["replica"] = 3
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+
+
+def test_gateway_scales_out_and_keeps_a_replica_through_disruptions() -> None:
+    deployment = by_kind("Deployment")["corral-gateway"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    hpa = by_kind("HorizontalPodAutoscaler")["corral-gateway"]
+    target = hpa["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", "corral-gateway")
+    assert hpa["spec"]["minReplicas"] >= 2 and hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
+    (cpu,) = [m["resource"] for m in hpa["spec"]["metrics"] if m["type"] == "Resource"]
+    (container,) = containers(deployment)
+    assert cpu["name"] == "cpu" and "cpu" in container["resources"]["requests"], "utilisation needs a request"
+    pdb = by_kind("PodDisruptionBudget")["corral-gateway"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert 1 <= pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"], "a drain can still move one pod"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert "http" in {p["name"] for p in container["ports"]}

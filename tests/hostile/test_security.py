@@ -51,7 +51,7 @@ def _protected() -> list[tuple[str, str, str]]:
         for method in sorted(route.methods):
             if (method, route.path) in CHAT_SCOPED:
                 found.append((method, route.path, "chat"))
-            elif route.path.startswith("/admin/"):
+            elif route.path.startswith("/admin/") or route.path == "/status":
                 found.append((method, route.path, "admin"))
             elif route.path in SIGN_IN_FORMS:
                 continue
