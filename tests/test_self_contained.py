@@ -8,7 +8,10 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUTSIDE = re.compile(r"providers\.md §|\.\./shared/|/work/shared|shared/reference/")
+#: Written in pieces so that this file does not match itself.
+OUTSIDE = re.compile(
+    "|".join([r"providers\.md " + "\u00a7", r"\.\./" + "shared/", "/work" + "/shared", "shared" + "/reference/"])
+)
 
 
 def test_no_file_refers_outside_the_repository() -> None:
@@ -16,7 +19,7 @@ def test_no_file_refers_outside_the_repository() -> None:
     offenders = []
     for name in files:
         path = ROOT / name
-        if path.suffix in {".lock", ".jsonl"} or not path.is_file() or name == "tests/test_self_contained.py":
+        if path.suffix in {".lock", ".jsonl"} or not path.is_file():
             continue
         try:
             text = path.read_text()
