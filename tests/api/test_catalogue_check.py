@@ -96,3 +96,12 @@ def test_a_running_gateway_takes_a_vanished_deployment_out_and_back(tmp_path: Pa
             deepinfra.retired_models.discard(MAVERICK_ID)
             eventually(lambda: KEY not in runtime.state.out_of_rotation)
             assert client.post("/v1/chat/completions", json=body).status_code == 200
+
+
+def test_demo_mode_never_runs_the_check(tmp_path: Path) -> None:
+    """The fakes list what they serve; checking them would only take the demo's deployments out."""
+    config = tmp_path / "corral.yaml"
+    config.write_text("catalogue_check_interval_s: 0.1\n")
+    with running_gateway(load_settings(config, env={})) as (_, runtime):
+        assert runtime.providers and all(p.simulated for p in runtime.providers.values())
+        assert runtime._drift_watch is None
