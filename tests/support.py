@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from opentelemetry.trace import Tracer
 
@@ -51,3 +53,19 @@ def running_gateway(
     finally:
         server.should_exit = True
         thread.join(20)
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Wait (bounded) until the gateway process at `url` answers /readyz with 200; kill it and
+    fail if it exits or does not get there in time."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"the gateway at {url} did not become ready")
+        time.sleep(0.1)

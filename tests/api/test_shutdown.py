@@ -18,22 +18,9 @@ from sqlalchemy import func, select
 
 from gateway.metering.sql import SqlStore
 from gateway.metering.tables import attempt_table, request_table
-from tests.support import free_port
+from tests.support import free_port, wait_ready
 
 SLOW = '[[fake: {"latency_ms": 1500}]] hello'
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "gateway exited during start"
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("gateway did not become ready")
 
 
 def _ask(url: str, stream: bool) -> tuple[int, str]:
@@ -76,7 +63,7 @@ def test_sigterm_finishes_in_flight_requests_and_keeps_every_row(tmp_path: Path)
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_ready(url, proc)
+        wait_ready(url, proc)
         with ThreadPoolExecutor(8) as pool:
             futures = [pool.submit(_ask, url, i % 2 == 1) for i in range(8)]
             time.sleep(0.6)  # the requests are in flight upstream (each takes 1.5 s)

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.support import free_port
+from tests.support import free_port, wait_ready
 
 SLOW_CONNECTIONS = 300
 FD_LIMIT = 256
@@ -45,14 +45,7 @@ def gateway(tmp_path: Path) -> Iterator[str]:
     # Lowered right after the spawn, while the gateway is still importing (Linux prlimit).
     resource.prlimit(proc.pid, resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, "gateway exited during start"
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_ready(url, proc, seconds=30)
         yield url
     finally:
         proc.terminate()

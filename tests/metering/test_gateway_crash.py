@@ -23,7 +23,7 @@ from gateway.metering.sql import SqlStore
 from gateway.metering.tables import attempt_table, request_table
 from tests.metering.pg import PORT, pg_url
 from tests.metering.proxy import CuttableProxy
-from tests.support import free_port
+from tests.support import free_port, wait_ready
 
 BODY = {"model": "llama-4-scout", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8}
 
@@ -82,17 +82,7 @@ def gateway(workdir: Path, database_url: str, port: int) -> Iterator[subprocess.
     env = {**os.environ, "DATABASE_URL": database_url, "CORRAL_CONFIG": "", "CORRAL_AUTH": "off"}
     command = [sys.executable, "-m", "gateway.cli.main", "serve", "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(command, cwd=workdir, env=env)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("the gateway did not start")
-        time.sleep(0.1)
+    wait_ready(f"http://127.0.0.1:{port}", process)
     try:
         yield process
     finally:

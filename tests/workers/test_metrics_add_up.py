@@ -18,7 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import free_port
+from tests.support import free_port, wait_ready
 
 CHAT = {"model": "llama-4-scout", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
 PIXEL = (
@@ -47,17 +47,7 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[by
     command = [sys.executable, "-m", "gateway.cli.main", "serve", "--workers", "2", "--port", str(port)]
     process = subprocess.Popen([*command, "--no-auth", "--log-level", "warning"], cwd=tmp_path, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("the gateway did not start")
-        time.sleep(0.2)
+    wait_ready(url, process, seconds=90)
     try:
         yield url, shared, process
     finally:
