@@ -1,10 +1,14 @@
 """`make bench`: the gateway's own overhead, measured.
 
-Starts a fast fake upstream (DeepInfra's dialect, no added latency) and one gateway
-worker pointed at it, then runs wrk against the fake directly and through the gateway,
-back to back, for non-streamed and streamed chat at concurrency 1 and 32, and prints one
-table: requests/s and p50/p99 latency, direct vs through Corral, and the added latency.
-Also reports the router's decision time and the gateway's RSS after the load.
+Starts a fast fake upstream (DeepInfra's dialect, no added latency), one gateway worker
+and a bare FastAPI + aiohttp pass-through (loadtests/passthrough.py, the control) pointed
+at it, then runs wrk against the fake directly, through the control and through the
+gateway, back to back, for non-streamed and streamed chat at concurrency 1 and 32. It
+prints requests/s and p50 / p99 / p99.9 / max latency for each, the gateway's added p50
+over the upstream alone, and the gateway's tail and throughput against the control's
+(the targets: p99 at most 2x the control's at one connection and 1.5x at 32, throughput
+at least 90% of the control's). Also reports the router's decision time and the
+gateway's RSS after the load.
 Everything runs on loopback and every run is bounded in time.
 """
 
@@ -35,6 +39,9 @@ wrk.method = "POST"
 wrk.body = [[{body}]]
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {key}"
+done = function(summary, latency, requests)
+  io.write(string.format("tail-us p999=%d max=%d\\n", latency:percentile(99.9), latency.max))
+end
 """
 
 
@@ -43,7 +50,12 @@ class WrkResult:
     rps: float
     p50_ms: float
     p99_ms: float
+    p999_ms: float
+    max_ms: float
     errors: int
+
+    def tail(self) -> str:
+        return f"{self.p50_ms:.2f} / {self.p99_ms:.2f} / {self.p999_ms:.2f} / {self.max_ms:.1f}"
 
 
 def _ms(value: str) -> float:
@@ -68,12 +80,14 @@ def wrk(url: str, body: str, key: str, connections: int, seconds: int) -> WrkRes
     # Anchored to the "Latency Distribution" lines ("+/- Stdev" columns can end in "50%" too).
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    tail = re.search(r"tail-us p999=(\d+) max=(\d+)", out)
+    p999, top = (int(tail.group(1)) / 1000, int(tail.group(2)) / 1000) if tail else (float("nan"), float("nan"))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = int(non2xx.group(1)) if non2xx else 0
     if socket_errors:
         errors += sum(int(g) for g in socket_errors.groups())
-    return WrkResult(rps, p50, p99, errors)
+    return WrkResult(rps, p50, p99, p999, top, errors)
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 30) -> None:
@@ -136,7 +150,7 @@ def main() -> None:
         sys.exit("make bench needs wrk (Debian package 'wrk'): apt-get install -y wrk")
     python = sys.executable
     decision_us, weighed = routing_decision_us()  # measured first, on a quiet machine
-    fake_port, gw_port = free_port(), free_port()
+    fake_port, gw_port, bare_port = free_port(), free_port(), free_port()
     tmp = Path(tempfile.mkdtemp(prefix="corral-bench-"))
     env = {
         **os.environ,
@@ -150,25 +164,43 @@ def main() -> None:
     fake = subprocess.Popen(
         [python, "-m", "gateway.fakes", "deepinfra", "--port", str(fake_port), "--no-record"], stdout=subprocess.DEVNULL
     )
+    gateway_log = (tmp / "gateway.log").open("wb")
     gateway = subprocess.Popen(
-        [python, "-m", "gateway.cli.main", "serve", "--port", str(gw_port), "--log-level", "warning"],
+        # All features on, the access log included: one JSON line per request, written to a
+        # file as a log collector would read it.
+        [python, "-m", "gateway.cli.main", "serve", "--port", str(gw_port), "--log-level", "info"],
         env=env,
         cwd=tmp,
+        stdout=gateway_log,
+        stderr=subprocess.STDOUT,
+    )
+    bare = subprocess.Popen(
+        [
+            python,
+            "-m",
+            "loadtests.passthrough",
+            "--port",
+            str(bare_port),
+            "--upstream",
+            f"http://127.0.0.1:{fake_port}/v1/openai",
+        ]
     )
     try:
         wait_ready(f"http://127.0.0.1:{fake_port}/", fake)
         wait_ready(f"http://127.0.0.1:{gw_port}/healthz", gateway)
-        print(run_table(fake_port, gw_port, args.seconds, gateway.pid))
+        wait_ready(f"http://127.0.0.1:{bare_port}/docs", bare)
+        print(run_table(fake_port, gw_port, bare_port, args.seconds))
         print(f"\nrouting decision (planner, {weighed} deployments): {decision_us:.1f} µs median")
         print(f"gateway RSS after the load: {rss_mb(gateway.pid):.0f} MB")
     finally:
-        for proc in (gateway, fake):
+        for proc in (gateway, bare, fake):
             proc.send_signal(signal.SIGTERM)
-        for proc in (gateway, fake):
+        for proc in (gateway, bare, fake):
             try:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        gateway_log.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
     # --- Mixed traffic: a short run of the soak suite's scenario (loadtests/soak.py owns it) ---
@@ -177,27 +209,32 @@ def main() -> None:
     print("\n" + bench_summary())
 
 
-def run_table(fake_port: int, gw_port: int, seconds: int, gw_pid: int) -> str:
+def run_table(fake_port: int, gw_port: int, bare_port: int, seconds: int) -> str:
     direct_url = f"http://127.0.0.1:{fake_port}/v1/openai/chat/completions"
+    bare_url = f"http://127.0.0.1:{bare_port}/v1/chat/completions"
     gw_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
     messages = '[{"role": "user", "content": "Give me one short sentence about llamas."}]'
     lines = [
-        "| mode | c | direct req/s | direct p50/p99 ms | Corral req/s | Corral p50/p99 ms | added p50 ms | errors |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| mode | c | direct req/s | bare pass-through req/s | Corral req/s (of bare) "
+        "| bare p50 / p99 / p99.9 / max ms | Corral p50 / p99 / p99.9 / max ms "
+        "| added p50 ms | Corral p99 / bare p99 | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for stream in (False, True):
         flag = "true" if stream else "false"
         direct_body = f'{{"model": "{MODEL_ID}", "messages": {messages}, "max_tokens": 32, "stream": {flag}}}'
         gw_body = f'{{"model": "llama-4-scout", "messages": {messages}, "max_tokens": 32, "stream": {flag}}}'
         wrk(gw_url, gw_body, FAKE_KEY, 8, 2)  # warm-up
+        wrk(bare_url, direct_body, FAKE_KEY, 8, 2)
         for connections in (1, 32):
             direct = wrk(direct_url, direct_body, FAKE_KEY, connections, seconds)
+            bare = wrk(bare_url, direct_body, FAKE_KEY, connections, seconds)
             through = wrk(gw_url, gw_body, FAKE_KEY, connections, seconds)
             lines.append(
-                f"| {'stream' if stream else 'chat'} | {connections} | {direct.rps:,.0f} | "
-                f"{direct.p50_ms:.2f} / {direct.p99_ms:.2f} | {through.rps:,.0f} | "
-                f"{through.p50_ms:.2f} / {through.p99_ms:.2f} | {through.p50_ms - direct.p50_ms:.2f} | "
-                f"{direct.errors + through.errors} |"
+                f"| {'stream' if stream else 'chat'} | {connections} | {direct.rps:,.0f} | {bare.rps:,.0f} | "
+                f"{through.rps:,.0f} ({through.rps / bare.rps:.0%}) | {bare.tail()} | {through.tail()} | "
+                f"{through.p50_ms - direct.p50_ms:.2f} | {through.p99_ms / bare.p99_ms:.2f}x | "
+                f"{direct.errors + bare.errors + through.errors} |"
             )
     return "\n".join(lines)
 

@@ -92,7 +92,9 @@ class AccessLog:
         if access_log.isEnabledFor(logging.INFO):
             self._pending.append(event)
 
-    def drain(self) -> None:
-        while self._pending:
+    def drain(self, limit: int | None = None) -> bool:
+        """Log up to `limit` pending events (all without one); True when some are left."""
+        for _ in range(len(self._pending) if limit is None else min(limit, len(self._pending))):
             event = self._pending.popleft()
             access_log.info("request", extra=access_fields(event))
+        return bool(self._pending)

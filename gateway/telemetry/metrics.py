@@ -35,6 +35,10 @@ ADDED_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 BREAKER_VALUES = {"closed": 0.0, "open": 1.0, "half_open": 2.0}
 #: Refusals and failures remembered for /status.
 RECENT_KEPT = 10_000
+#: How often the request path's appended events are folded in, and how many per slice
+#: (a slice costs well under a millisecond; the loop runs other callbacks between slices).
+DRAIN_INTERVAL_S = 0.1
+DRAIN_SLICE = 64
 LEDGER_QUEUE = ("corral_ledger_queue_depth", "Usage events waiting for the ledger writer")
 JOURNAL_BYTES = ("corral_ledger_journal_bytes", "Bytes of usage journaled but not yet confirmed in the ledger")
 
@@ -138,7 +142,7 @@ class _LiveCollector(Collector):
 class Metrics:
     """The gateway's registry; `record` is the usage-sink hook (an append, nothing more)."""
 
-    def __init__(self, live: LiveGauges | None = None, also_drain: Callable[[], None] | None = None) -> None:
+    def __init__(self, live: LiveGauges | None = None, also_drain: Callable[[int | None], bool] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -246,14 +250,17 @@ class Metrics:
         """One client request finished (an append; counted at the next drain)."""
         self._ended.append(request)
 
-    def drain(self) -> None:
-        """Fold the pending events into the metrics: counters once per label set per
-        drain (summed), histograms once per event."""
+    def drain(self, limit: int | None = None) -> bool:
+        """Fold pending events into the metrics: counters once per label set per drain
+        (summed), histograms once per event. With `limit`, at most that many usage events
+        and as many ended requests; True when some are left for the next slice."""
         totals: dict[tuple[Counter, tuple[str, ...]], float] = defaultdict(float)
-        while self._pending:
+        budget = len(self._pending) if limit is None else min(limit, len(self._pending))
+        for _ in range(budget):
             self._count(self._pending.popleft(), totals)
         now = time.monotonic()
-        while self._ended:
+        budget = len(self._ended) if limit is None else min(limit, len(self._ended))
+        for _ in range(budget):
             ended = self._ended.popleft()
             totals[self.requests, tuple(ended)] += 1
             if ended.outcome != "served":
@@ -263,8 +270,8 @@ class Metrics:
         if self._backlog is not None and self._live is not None:
             self._backlog[0].set(self._live.ledger_queue())
             self._backlog[1].set(self._live.journal_bytes())
-        if self._also_drain is not None:
-            self._also_drain()
+        more = self._also_drain(limit) if self._also_drain is not None else False
+        return more or bool(self._pending) or bool(self._ended)
 
     def _child(self, metric: Counter | Histogram, labels: tuple[str, ...]) -> Any:
         """The labelled child, cached (prometheus-client's own lookup takes a lock and
@@ -303,10 +310,12 @@ class Metrics:
             multiproc.sweep_dead(self._multiproc)
         return generate_latest(self._scraped)
 
-    async def run(self, interval_s: float = 1.0) -> None:
+    async def run(self, interval_s: float = DRAIN_INTERVAL_S) -> None:
+        """Drain often and in slices, yielding to the loop between them: one drain of a
+        second's worth of events held the loop for ~10 ms under load (`make bench`'s p99.9)."""
         while True:
-            await asyncio.sleep(interval_s)
-            self.drain()
+            more = self.drain(DRAIN_SLICE)
+            await asyncio.sleep(0 if more else interval_s)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="corral-metrics")
