@@ -61,3 +61,30 @@ def test_formatter_keeps_exceptions_on_one_line() -> None:
     text = JsonFormatter().format(record)
     assert "\n" not in text.strip().replace("\\n", "")
     assert json.loads(text)["msg"] == "failed x"
+
+
+def test_batched_access_lines_are_the_lines_logging_would_write(capsys: pytest.CaptureFixture[str]) -> None:
+    """With the gateway's own JSON handler, a drained slice is written in one go; each line is
+    exactly what JsonFormatter gives the same record (the timestamp aside)."""
+    from gateway.telemetry.logs import configure_logging
+    from tests.metering.factory import event
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure_logging("info", "json")
+        log = AccessLog()
+        for n in range(3):
+            log.record(event(f"req_{n}", api_key_id="key_1"))
+        assert log.drain(None) is False
+        batched = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+        log.record(event("req_0", api_key_id="key_1"))
+        log.drain(None)  # a single event goes through logging itself
+        single = json.loads(capsys.readouterr().err)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    assert [line["request_id"] for line in batched] == ["req_0", "req_1", "req_2"]
+    for line in (batched[0], single):
+        line.pop("ts")
+    assert batched[0] == single

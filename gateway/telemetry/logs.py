@@ -53,8 +53,13 @@ def _text_value(value: Any) -> str:
     return text if text and not any(c.isspace() or c in '"=' for c in text) else orjson.dumps(text).decode()
 
 
+class CorralHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler `configure_logging` installs; AccessLog recognises it to write JSON access
+    lines in batches (one write per slice instead of a record, a lock and a flush per line)."""
+
+
 def configure_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler()
+    handler = CorralHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -83,7 +88,13 @@ def access_fields(e: UsageEvent) -> dict[str, Any]:
 
 
 class AccessLog:
-    """Collects events on the request path (an append) and logs them when drained."""
+    """Collects events on the request path (an append) and logs them when drained.
+
+    With the gateway's own JSON handler in place (the default), a drained slice is formatted
+    with orjson and written at once, the same line JsonFormatter would give each record:
+    through `logging`, one access line cost ~20-50 µs of the loop (a LogRecord, a lock, a
+    formatter walking the record, a write and a flush each), a measurable share of a worker
+    at thousands of requests a second. Any other logging set-up gets one record per event."""
 
     def __init__(self) -> None:
         self._pending: deque[UsageEvent] = deque()
@@ -94,7 +105,39 @@ class AccessLog:
 
     def drain(self, limit: int | None = None) -> bool:
         """Log up to `limit` pending events (all without one); True when some are left."""
-        for _ in range(len(self._pending) if limit is None else min(limit, len(self._pending))):
-            event = self._pending.popleft()
-            access_log.info("request", extra=access_fields(event))
+        count = len(self._pending) if limit is None else min(limit, len(self._pending))
+        handler = _batch_handler() if count > 1 else None
+        if handler is None:
+            for _ in range(count):
+                access_log.info("request", extra=access_fields(self._pending.popleft()))
+            return bool(self._pending)
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        lines = b"".join(
+            orjson.dumps(
+                {"ts": stamp, "level": "info", "logger": access_log.name, "msg": "request", **access_fields(event)},
+                option=orjson.OPT_APPEND_NEWLINE,
+            )
+            for event in (self._pending.popleft() for _ in range(count))
+        )
+        handler.acquire()
+        try:
+            handler.stream.write(lines.decode())
+            handler.flush()
+        finally:
+            handler.release()
         return bool(self._pending)
+
+
+def _batch_handler() -> CorralHandler | None:
+    """The one handler an access line would reach, when it is ours and writes JSON."""
+    if access_log.handlers or not access_log.propagate or access_log.filters:
+        return None
+    if not access_log.isEnabledFor(logging.INFO):
+        return None
+    handlers = logging.getLogger().handlers
+    if len(handlers) != 1 or type(handlers[0]) is not CorralHandler:
+        return None
+    handler = handlers[0]
+    if type(handler.formatter) is not JsonFormatter or handler.filters or handler.level > logging.INFO:
+        return None
+    return handler
