@@ -1,0 +1,45 @@
+"""One cached answer as stored (JSON bytes, the same in Redis and in memory): the whole
+answer's body as first sent, which deployment made it, what it cost and the request id
+that paid for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+
+class BadEntry(ValueError):
+    """Bytes under a cache key that are not an entry (another version, or damaged)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    #: The chat.completion object (model = the logical model the client named).
+    answer: dict[str, Any]
+    provider: str
+    model_id: str
+    #: What the original answer cost in all (re-asks included): what each hit saves.
+    cost_usd: Decimal
+    request_id: str
+
+    def encode(self) -> bytes:
+        return orjson.dumps(
+            {
+                "answer": self.answer,
+                "provider": self.provider,
+                "model_id": self.model_id,
+                "cost_usd": str(self.cost_usd),
+                "request_id": self.request_id,
+            }
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> Entry:
+        try:
+            raw = orjson.loads(data)
+            return cls(raw["answer"], raw["provider"], raw["model_id"], Decimal(raw["cost_usd"]), raw["request_id"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ArithmeticError) as exc:
+            raise BadEntry(str(exc)) from exc
