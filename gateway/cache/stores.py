@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 #: Bytes counted per memory entry beyond its key and value (the dict slot, the tuple, the
 #: bytes objects' headers), so many tiny entries cannot exceed the bound either.
-ENTRY_OVERHEAD = 160
+ENTRY_OVERHEAD = 320
 
 
 class CacheStore(Protocol):
