@@ -310,3 +310,15 @@ def test_metrics_count_hits_misses_and_bypasses(gateway: Gateway) -> None:
     assert gateway.counter("corral_cache_misses_total", model="llama-4-scout") == before["misses"] + 1
     assert gateway.counter("corral_cache_bypasses_total", reason="not_deterministic") == before["bypasses"] + 1
     assert gateway.counter("corral_cache_memory_bytes") > 0
+
+
+def test_an_answer_whose_tool_calls_failed_validation_is_never_kept(gateway: Gateway) -> None:
+    """`report` mode delivers an invalid answer as received (verdict invalid): not cached."""
+    marker, team = _case()
+    text = f'{marker} [[fake: {{"tool_args": "schema_invalid"}}]]'
+    body = _body(text, team, cache="tools", tools=[WEATHER], tool_choice="required")
+    body["corral"]["tool_validation"] = "report"
+    first = gateway.post(body)
+    assert first.status_code == 200 and first.headers["x-corral-tool-validation"] == "invalid"
+    assert gateway.post(body).headers["x-corral-cache"] == "miss"
+    assert gateway.upstream_calls(marker) == 2

@@ -9,7 +9,7 @@ import orjson
 from gateway.api.parse import parse_chat
 from gateway.cache.decide import decide
 from gateway.catalogue.deployments import load_catalogue
-from gateway.routing.policy.model import Cache, Policy, RouteSettings
+from gateway.routing.policy.model import Cache, Match, Policy, RouteSettings, Rule
 
 CATALOGUE = load_catalogue()
 POLICY = Policy("t", RouteSettings(cache=Cache(ttl_s=60)))
@@ -88,3 +88,10 @@ def test_not_in_play_without_a_rule_or_a_request_asking_and_never_for_a_rejected
     assert decide(Policy("t", RouteSettings()), _req(), None, None) is None
     asked = decide(Policy("t", RouteSettings()), _req(corral={"cache": {"ttl_s": 5}}), None, None)
     assert asked is not None and asked.ttl_s == 5 and asked.read and asked.store
+
+
+def test_a_request_a_reject_rule_matches_never_uses_the_cache() -> None:
+    rule = Rule("no", Match(tags=(("x", "1"),)), RouteSettings(cache=Cache(ttl_s=60)), reject="no")
+    policy = Policy("t", RouteSettings(cache=Cache(ttl_s=60)), rules=(rule,))
+    assert decide(policy, _req(corral={"tags": {"x": "1"}, "cache": {"ttl_s": 5}}), None, None) is None
+    assert decide(policy, _req(), None, None) is not None
