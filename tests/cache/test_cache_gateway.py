@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import corral
 import httpx
 import orjson
 import pytest
@@ -322,3 +323,29 @@ def test_an_answer_whose_tool_calls_failed_validation_is_never_kept(gateway: Gat
     assert first.status_code == 200 and first.headers["x-corral-tool-validation"] == "invalid"
     assert gateway.post(body).headers["x-corral-cache"] == "miss"
     assert gateway.upstream_calls(marker) == 2
+
+
+def test_the_responses_api_refuses_corral_cache_rather_than_ignore_it(gateway: Gateway) -> None:
+    body = {"model": "llama-4-scout", "input": "hi", "temperature": 0, "corral": {"cache": {"ttl_s": 60}}}
+    refused = httpx.post(gateway.url + "/v1/responses", json=body, timeout=20)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "unsupported_parameter"
+    assert refused.json()["error"]["param"] == "corral.cache"
+
+
+def test_the_sdk_asks_for_the_cache_and_reads_hits_whole_and_streamed(gateway: Gateway) -> None:
+    marker, team = _case()
+    messages = [{"role": "user", "content": f"sdk {marker}"}]
+    ask: dict[str, Any] = {"temperature": 0, "max_tokens": 16, "tags": {"team": team}, "cache_ttl_s": 60}
+    with corral.Corral(base_url=gateway.url, api_key="unused", max_retries=0) as client:
+        first = client.chat.completions.create(model="llama-4-scout", messages=messages, **ask)
+        second = client.chat.completions.create(model="llama-4-scout", messages=messages, **ask)
+        stream = client.chat.completions.create(model="llama-4-scout", messages=messages, stream=True, **ask)
+        streamed = stream.get_final_completion()
+    assert first.corral.cache == "miss" and first.corral.cache_original_request_id is None
+    assert second.corral.cache == "hit" and second.corral.cache_original_request_id == first.corral.request_id
+    assert second.corral.cost_usd == 0 and second.choices[0].message.content == first.choices[0].message.content
+    assert stream.corral.cache == "hit" and stream.corral.cost_usd == 0
+    assert streamed.choices[0].message.content == first.choices[0].message.content
+    assert streamed.usage is not None and streamed.usage.total_tokens == first.usage.total_tokens  # type: ignore[union-attr]
+    assert gateway.upstream_calls(f"sdk {marker}") == 1
