@@ -301,6 +301,7 @@ def test_metrics_count_hits_misses_and_bypasses(gateway: Gateway) -> None:
         "hits": gateway.counter("corral_cache_hits_total", model="llama-4-scout"),
         "misses": gateway.counter("corral_cache_misses_total", model="llama-4-scout"),
         "bypasses": gateway.counter("corral_cache_bypasses_total", reason="not_deterministic"),
+        "served": gateway.counter("corral_requests_total", outcome="served", reason="cache_hit"),
     }
     marker, team = _case()
     gateway.post(_body(marker, team))
@@ -310,6 +311,7 @@ def test_metrics_count_hits_misses_and_bypasses(gateway: Gateway) -> None:
     assert gateway.counter("corral_cache_hits_total", model="llama-4-scout") == before["hits"] + 2
     assert gateway.counter("corral_cache_misses_total", model="llama-4-scout") == before["misses"] + 1
     assert gateway.counter("corral_cache_bypasses_total", reason="not_deterministic") == before["bypasses"] + 1
+    assert gateway.counter("corral_requests_total", outcome="served", reason="cache_hit") == before["served"] + 2
     assert gateway.counter("corral_cache_memory_bytes") > 0
 
 
