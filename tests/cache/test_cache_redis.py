@@ -1,6 +1,7 @@
 """With REDIS_URL the cache lives in Redis: two gateway processes (`corral serve`, each with
 its own fakes and ledger) share entries, under the configured key prefix and with Redis's
-own TTL; a Redis that is away turns lookups into bypasses (`unavailable`), never errors."""
+own TTL, and the serving process's ledger (written by its child writer process) records the
+hit; a Redis that is away turns lookups into bypasses (`unavailable`), never errors."""
 
 from __future__ import annotations
 
@@ -8,15 +9,20 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
+from sqlalchemy import select
 
 from gateway.config import load_settings
+from gateway.metering.sql import SqlStore
+from gateway.metering.tables import request_table
 from tests.cache.policy import write_policy
 from tests.support import free_port, running_gateway, wait_ready
 
@@ -57,7 +63,7 @@ def prefix() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def two_gateways(tmp_path_factory: pytest.TempPathFactory, prefix: str) -> Iterator[tuple[str, str]]:
+def two_gateways(tmp_path_factory: pytest.TempPathFactory, prefix: str) -> Iterator[tuple[str, str, Path]]:
     directory = tmp_path_factory.mktemp("cache-redis")
     config = directory / "corral.yaml"
     config.write_text(f"cache_redis_prefix: '{prefix}'\n")
@@ -71,7 +77,7 @@ def two_gateways(tmp_path_factory: pytest.TempPathFactory, prefix: str) -> Itera
     try:
         wait_ready(url_a, a, seconds=90)
         wait_ready(url_b, b, seconds=90)
-        yield url_a, url_b
+        yield url_a, url_b, directory
     finally:
         for process in (a, b):
             process.terminate()
@@ -83,8 +89,8 @@ def two_gateways(tmp_path_factory: pytest.TempPathFactory, prefix: str) -> Itera
                 process.wait(10)
 
 
-def test_one_gateway_serves_what_another_kept(two_gateways: tuple[str, str], prefix: str) -> None:
-    url_a, url_b = two_gateways
+def test_one_gateway_serves_what_another_kept(two_gateways: tuple[str, str, Path], prefix: str) -> None:
+    url_a, url_b, directory = two_gateways
     marker, team = f"marker-{secrets.token_hex(6)}", f"team-{secrets.token_hex(6)}"
     first = httpx.post(url_a + CHAT, json=_body(marker, team), timeout=20)
     assert first.status_code == 200 and first.headers["x-corral-cache"] == "miss"
@@ -95,6 +101,10 @@ def test_one_gateway_serves_what_another_kept(two_gateways: tuple[str, str], pre
     other_team = httpx.post(url_b + CHAT, json=_body(marker, team + "-b"), timeout=20)
     assert other_team.headers["x-corral-cache"] == "miss"
 
+    hit = _ledger_row(directory / "b" / "ledger.db", second.headers["x-corral-request-id"])
+    assert hit["status"] == "cache_hit" and hit["cache_of"] == first.headers["x-corral-request-id"]
+    assert Decimal(hit["saved_usd"]) == Decimal(first.headers["x-corral-cost-usd"]) > 0
+
     client = redis.Redis.from_url(REDIS_URL)
     try:
         keys = list(client.scan_iter(match=prefix + "*"))
@@ -102,6 +112,22 @@ def test_one_gateway_serves_what_another_kept(two_gateways: tuple[str, str], pre
         assert all(0 < client.pttl(key) <= 600_000 for key in keys)
     finally:
         client.close()
+
+
+def _ledger_row(path: Path, request_id: str) -> dict[str, Any]:
+    """A request row from a running gateway's SQLite ledger (its writer is a child process)."""
+    store = SqlStore(f"sqlite:///{path}")
+    table = request_table()
+    try:
+        for _ in range(500):
+            with store.engine.connect() as connection:
+                row = connection.execute(select(table).where(table.c.request_id == request_id)).mappings().first()
+            if row is not None:
+                return dict(row)
+            time.sleep(0.02)
+    finally:
+        store.close()
+    pytest.fail(f"no ledger row for {request_id}")
 
 
 def test_a_redis_that_is_away_is_a_bypass_not_an_error(tmp_path: Path) -> None:
