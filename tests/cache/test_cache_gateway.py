@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from gateway.config import load_settings
+from gateway.metering.render import money
 from gateway.metering.sink import QueueSink
 from gateway.metering.sql import SqlStore
 from gateway.metering.tables import attempt_table, request_table
@@ -160,6 +161,10 @@ def test_the_spend_report_shows_saved_by_cache_and_never_counts_hits_as_spend(ga
     header, line = csv.splitlines()[:2]
     values = dict(zip(header.split(","), line.split(","), strict=True))
     assert values["cache_hits"] == "3" and Decimal(values["saved_by_cache_usd"]) == 3 * paid
+    page = httpx.get(gateway.url + "/reports/spend", params={"from": today, "to": today, "team": team}, timeout=10)
+    assert page.status_code == 200
+    card = page.text.split('id="saved-by-cache"', 1)[1].split("</div>", 1)[0]
+    assert "Saved by cache (USD)" in card and f'title="{money(3 * paid)} USD exactly"' in card
 
 
 def test_teams_never_share_an_entry_unless_the_rule_says_so(gateway: Gateway) -> None:

@@ -7,11 +7,15 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from gateway.catalogue.prices import load_price_book
 from gateway.metering.events import UsageEvent
 from gateway.metering.journal import decode, encode
+from gateway.metering.money import quantize
 from gateway.metering.reports import SpendQuery, spend
+from gateway.metering.reprice import as_provider, repriced
 from gateway.metering.sql import SqlStore
 from gateway.metering.tables import attempt_table, request_table
+from gateway.schema.usage import Usage
 from tests.metering.factory import DAY1, event
 
 PAID = Decimal("0.000178")
@@ -55,3 +59,15 @@ def test_the_journal_keeps_what_a_hit_saved() -> None:
     older = encode(event("req_old")).replace(b',"saved_usd":"0","cache_of":null', b"")
     assert b"saved_usd" not in older
     assert decode(older).saved_usd == 0 and decode(older).cache_of is None
+
+
+def test_what_ifs_leave_hits_at_zero_and_what_they_saved_as_recorded(store: SqlStore) -> None:
+    store.write([event("req_paid"), _hit("req_hit_1"), _hit("req_hit_2")])
+    book = load_price_book()
+    query = SpendQuery(DAY1.date(), DAY1.date(), by=("provider",))
+    only_paid = repriced(store.engine, query, as_provider(book, "deepinfra"), "as-provider: deepinfra")
+    (row,) = only_paid.rows
+    price = book.at("deepinfra", "llama-4-scout", DAY1.date())
+    assert price is not None
+    assert row.figures.cost_usd == quantize(price.cost(Usage(1000, 200, 0)))
+    assert row.figures.cache_hits == 2 and row.figures.saved_usd == 2 * PAID
