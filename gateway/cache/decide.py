@@ -65,6 +65,24 @@ def deterministic(body: dict[str, Any]) -> bool:
     return body.get("temperature") == 0 or body.get("seed") is not None
 
 
+class _PolicyUsesCache:
+    """Whether any rule (or the defaults) of the policy in force has a cache, remembered per
+    policy object: a gateway whose policy caches nothing skips rule matching for it."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Policy, bool] | None = None
+
+    def __call__(self, policy: Policy) -> bool:
+        last = self._last
+        if last is None or last[0] is not policy:
+            uses = policy.defaults.cache is not None or any(r.settings.cache is not None for r in policy.rules)
+            last = self._last = (policy, uses)
+        return last[1]
+
+
+uses_cache = _PolicyUsesCache()
+
+
 def cache_settings(policy: Policy, req: ChatRequest, key_id: str | None) -> tuple[Cache | None, bool]:
     """The matching rule's cache settings, and whether the rule refuses the request."""
     tags = req.prefs.tags or {}
@@ -77,8 +95,10 @@ def cache_settings(policy: Policy, req: ChatRequest, key_id: str | None) -> tupl
 
 def decide(policy: Policy, req: ChatRequest, key_id: str | None, cache_control: str | None) -> Decision | None:
     """None when the cache is not in play for this request (no rule and no request asks)."""
-    rule, rejected = cache_settings(policy, req, key_id)
     asked = req.prefs.cache
+    if asked is None and not uses_cache(policy):
+        return None
+    rule, rejected = cache_settings(policy, req, key_id)
     if rejected or (rule is None and asked is None):
         return None
     ttl_s = asked.ttl_s if asked is not None else rule.ttl_s  # type: ignore[union-attr]

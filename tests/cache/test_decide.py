@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from gateway.api.parse import parse_chat
-from gateway.cache.decide import decide
+from gateway.cache.decide import decide, uses_cache
 from gateway.catalogue.deployments import load_catalogue
 from gateway.routing.policy.model import Cache, Match, Policy, RouteSettings, Rule
 
@@ -95,3 +95,11 @@ def test_a_request_a_reject_rule_matches_never_uses_the_cache() -> None:
     policy = Policy("t", RouteSettings(cache=Cache(ttl_s=60)), rules=(rule,))
     assert decide(policy, _req(corral={"tags": {"x": "1"}, "cache": {"ttl_s": 5}}), None, None) is None
     assert decide(policy, _req(), None, None) is not None
+
+
+def test_a_policy_without_a_cache_anywhere_is_remembered_as_such() -> None:
+    off = Policy("t", RouteSettings())
+    ruled = Policy("t", RouteSettings(), rules=(Rule("r", Match(), RouteSettings(cache=Cache(ttl_s=5))),))
+    assert not uses_cache(off) and uses_cache(ruled) and not uses_cache(off)
+    assert decide(off, _req(), None, None) is None
+    assert decide(ruled, _req(), None, None) is not None
