@@ -33,6 +33,8 @@ def hit_headers(request_id: str, entry: Entry, warnings: tuple[str, ...]) -> dic
         ORIGINAL_HEADER: entry.request_id,
         SAVED_HEADER: str(entry.cost_usd),
     }
+    if entry.tool_validation is not None:
+        headers["x-corral-tool-validation"] = entry.tool_validation
     if warnings:
         headers["x-corral-budget-warning"] = "; ".join(warnings)
     return headers

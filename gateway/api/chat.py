@@ -135,7 +135,8 @@ async def _keep_whole(
     cache_headers(headers, decision)
     if complete(body) and _validated(outcome):
         dep = outcome.deployment
-        await rt.cache.keep(decision, Entry(body, dep.provider, dep.model_id, total, headers["x-corral-request-id"]))
+        entry = Entry(body, dep.provider, dep.model_id, total, headers["x-corral-request-id"], outcome.tool_validation)
+        await rt.cache.keep(decision, entry)
 
 
 def cache_headers(headers: dict[str, str], decision: Decision) -> None:
@@ -212,10 +213,11 @@ async def _keep_stream(rt: Runtime, relay: Relay, decision: Decision, chunks: li
     answer = assemble(chunks, relay.usage.to_openai())
     if answer is None:
         return
-    dep = relay.opened.outcome.deployment
-    await rt.cache.keep(
-        decision, Entry(answer, dep.provider, dep.model_id, relay.total_cost, relay.call.req.request_id)
-    )
+    outcome = relay.opened.outcome
+    dep = outcome.deployment
+    request_id = relay.call.req.request_id
+    entry = Entry(answer, dep.provider, dep.model_id, relay.total_cost, request_id, outcome.tool_validation)
+    await rt.cache.keep(decision, entry)
 
 
 def _closing_frames(relay: Relay) -> bytes:

@@ -24,6 +24,8 @@ class Entry:
     #: What the original answer cost in all (re-asks included): what each hit saves.
     cost_usd: Decimal
     request_id: str
+    #: The tool-call validation verdict the original answer got (None: no tools checked).
+    tool_validation: str | None = None
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -33,6 +35,7 @@ class Entry:
                 "model_id": self.model_id,
                 "cost_usd": str(self.cost_usd),
                 "request_id": self.request_id,
+                "tool_validation": self.tool_validation,
             }
         )
 
@@ -40,6 +43,7 @@ class Entry:
     def decode(cls, data: bytes) -> Entry:
         try:
             raw = orjson.loads(data)
-            return cls(raw["answer"], raw["provider"], raw["model_id"], Decimal(raw["cost_usd"]), raw["request_id"])
+            cost, verdict = Decimal(raw["cost_usd"]), raw.get("tool_validation")
+            return cls(raw["answer"], raw["provider"], raw["model_id"], cost, raw["request_id"], verdict)
         except (orjson.JSONDecodeError, KeyError, TypeError, ArithmeticError) as exc:
             raise BadEntry(str(exc)) from exc

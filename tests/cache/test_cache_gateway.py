@@ -268,6 +268,7 @@ def test_tools_bypass_unless_the_rule_allows_them(gateway: Gateway) -> None:
     second = gateway.post(allowed)
     assert first.headers["x-corral-cache"] == "miss" and second.headers["x-corral-cache"] == "hit"
     assert second.json()["choices"][0]["message"]["tool_calls"] == first.json()["choices"][0]["message"]["tool_calls"]
+    assert second.headers["x-corral-tool-validation"] == first.headers["x-corral-tool-validation"] == "valid"
     assert gateway.upstream_calls(marker) == 3
 
 
