@@ -165,6 +165,12 @@ class Settings(_Model):
     #: A claim still running this long after it was made belongs to a process that died:
     #: a repeat then runs the request anew (longer than any request or stream may take).
     idempotency_lease_s: int = Field(900, gt=0)
+    #: The response cache (gateway.cache): in memory without REDIS_URL, at most this many
+    #: bytes per worker; an answer larger than `cache_max_entry_bytes` is not kept.
+    cache_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    cache_max_entry_bytes: int = Field(1024 * 1024, ge=256)
+    #: Prefix of the cache's Redis keys (replicas sharing one must use the same).
+    cache_redis_prefix: str = "corral:cache:"
     #: Signs the spend page's browser sessions (CORRAL_SESSION_SECRET); give every replica
     #: the same one. Unset: a random one per process (sessions end with it, one replica only).
     session_secret: SecretStr | None = None

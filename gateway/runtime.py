@@ -14,6 +14,8 @@ from pathlib import Path
 from opentelemetry.trace import Tracer
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.cache.service import ResponseCache
+from gateway.cache.stores import CacheStore, LruStore, RedisStore
 from gateway.catalogue.deployments import Catalogue, load_catalogue
 from gateway.catalogue.prices import PriceBook, load_price_book
 from gateway.config import ProviderConfig, Settings
@@ -40,6 +42,7 @@ from gateway.providers.base import Provider
 from gateway.providers.registry import provider_class, specs
 from gateway.routing.policy.model import Policy
 from gateway.routing.types import PoolLoad, ReplicaLoad
+from gateway.telemetry.cache import CacheCounters
 from gateway.telemetry.logs import AccessLog
 from gateway.telemetry.metrics import LiveGauges, Metrics
 from gateway.telemetry.tracing import make_tracer
@@ -67,6 +70,7 @@ class Runtime:
     accounting: Accounting = field(init=False)
     sessions: Sessions = field(init=False)
     idempotency: Idempotency = field(init=False)
+    cache: ResponseCache = field(init=False)
     _merged: tuple[Policy, tuple[object, ...], Policy] | None = field(init=False, default=None)
     _drift_watch: asyncio.Task[None] | None = field(init=False, default=None)
 
@@ -74,12 +78,20 @@ class Runtime:
         self.keys = Access(self.settings)
         self.budgets = Budgets(self._budget_policy)
         self.metrics = Metrics(self._live_gauges(), also_drain=self.access.drain)
+        self.cache = ResponseCache(self._cache_store(), CacheCounters(self.metrics.registry))
         self.keys.refusals = self.metrics.refusals
         secret = self.settings.session_secret
         self.sessions = Sessions(
             secret.get_secret_value().encode() if secret is not None else secrets.token_bytes(32),
             self.settings.session_ttl_s,
         )
+
+    def _cache_store(self) -> CacheStore:
+        """Redis when REDIS_URL is set (shared by replicas), else this process's bounded LRU."""
+        s = self.settings
+        if s.redis_url:
+            return RedisStore(s.redis_url, s.cache_redis_prefix, s.cache_max_entry_bytes)
+        return LruStore(s.cache_max_bytes, s.cache_max_entry_bytes)
 
     def _budget_policy(self) -> Policy:
         """The policy with the API keys' own budgets added (merged once per change)."""
@@ -263,6 +275,7 @@ class Runtime:
         await self.policy.stop()
         await self.budgets.close()
         await self.metrics.stop()
+        await self.cache.close()
         if self.shared is not None:
             await self.shared.close()
         await self.sink.close()

@@ -203,6 +203,11 @@ def main() -> None:
         gateway_log.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
+    # --- Response cache: a hit's latency and throughput (loadtests/cache_bench.py owns it) ---
+    from loadtests.cache_bench import cache_table
+
+    print("\n" + cache_table(args.seconds))
+
     # --- Mixed traffic: a short run of the soak suite's scenario (loadtests/soak.py owns it) ---
     from loadtests.soak import bench_summary
 

@@ -2,7 +2,8 @@
 
 The request is translated to a chat body (`responses_in`) and parsed exactly as a chat
 request, so routing, the parameter policy, tool-call validation, metering, budgets and
-policies apply unchanged; the answer is translated back (`responses_out`). Each response's
+policies apply unchanged (but for the response cache, which serves chat completions only:
+`corral.cache` is refused here); the answer is translated back (`responses_out`). Each response's
 conversation is kept in a `ResponseStore` for `previous_response_id`.
 """
 
@@ -69,6 +70,12 @@ def make_handler(rt: Runtime, store: ResponseStore | None = None) -> Any:
             chat = to_chat_body(body, _history(responses, body))
             req = parse_chat(orjson.dumps(chat), rt.catalogue, request_id)
             model = req.model
+            if req.prefs.cache is not None:
+                raise bad_request(
+                    "the response cache serves /v1/chat/completions only; remove corral.cache",
+                    param="corral.cache",
+                    code=Code.UNSUPPORTED_PARAMETER,
+                )
             history = chat["messages"][1:] if body.get("instructions") is not None else chat["messages"]
             shell = ResponseShell(req.model, body, created_at=int(time.time()))
             key_id, charge = await admit(rt.keys, caller, req)

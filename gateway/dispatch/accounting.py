@@ -87,6 +87,47 @@ class Accounting:
         """A request answered from the idempotency store (the answer kept for its key)."""
         self.ended(outcomes.replayed(model))
 
+    def cache_hit(self, call: Call, provider: str, model_id: str, saved_usd: Decimal, original: str) -> None:
+        """An answer served from the response cache: a ledger row of its own kind ($0,
+        what it saved, the original request id); nothing taken from the token bucket."""
+        req = call.req
+        self.record(
+            UsageEvent(
+                request_id=req.request_id,
+                at=datetime.now(UTC),
+                model=req.model,
+                provider=provider,
+                model_id=model_id,
+                status="cache_hit",
+                prompt_tokens=0,
+                completion_tokens=0,
+                cached_tokens=0,
+                usage_estimated=False,
+                cost_usd=Decimal(0),
+                latency_ms=(time.perf_counter() - call.started) * 1000,
+                ttft_ms=None,
+                stream=req.stream,
+                api_key_id=call.key_id,
+                tags=dict(req.prefs.tags or {}),
+                saved_usd=saved_usd,
+                cache_of=original,
+            )
+        )
+        self.ended(outcomes.cached(req.model, provider))
+        self.limiter.settle(call.charge, 0)
+        finish_request_span(
+            call.span,
+            provider=provider,
+            model_id=model_id,
+            input_tokens=0,
+            output_tokens=0,
+            cost_usd="0",
+            attempts=0,
+            rule=None,
+            tool_validation=None,
+            status="cache_hit",
+        )
+
     def crashed(self, model: str | None) -> None:
         """A request the gateway failed on with an unexpected exception."""
         self.ended(outcomes.internal(model))

@@ -1,7 +1,9 @@
 """What the hot path hands to metering: one `UsageEvent` per client request that reached
 a backend, with one `AttemptRecord` per upstream attempt.
 
-The event's tokens and cost are those of the attempt that answered (the last one). An
+The event's tokens and cost are those of the attempt that answered (the last one). A cache
+hit is an event of its own kind (status "cache_hit"): no attempts, no tokens, $0, with
+`saved_usd` (what the original answer cost) and `cache_of` (the original request id). An
 `AttemptRecord` carries tokens and cost only for *other* attempts the provider billed
 (say a stream that failed half-way, or an answer whose tool calls were re-asked); the
 ledger's request row stores the sum of all of them.
@@ -59,6 +61,9 @@ class UsageEvent:
     #: For a correction: the request id of the row this one adjusts (its figures are deltas).
     corrects: str | None = None
     note: str = ""
+    #: A cache hit (status "cache_hit"): what the original answer cost, and its request id.
+    saved_usd: Decimal = Decimal(0)
+    cache_of: str | None = None
 
     @property
     def team(self) -> str | None:

@@ -69,6 +69,7 @@ def decode(line: bytes) -> UsageEvent:
     raw = {k: v for k, v in orjson.loads(line).items() if k in _EVENT_FIELDS}
     raw["at"] = datetime.fromisoformat(raw["at"])
     raw["cost_usd"] = Decimal(raw["cost_usd"])
+    raw["saved_usd"] = Decimal(str(raw.get("saved_usd", "0")))
     raw["attempts"] = tuple(_attempt(a) for a in raw.get("attempts", ()))
     return UsageEvent(**raw)
 

@@ -27,11 +27,13 @@ FIGURES = (
     "reask_cost_usd",
     "cost_per_1k_requests_usd",
     "tokens_per_1k_requests",
+    "cache_hits",
+    "saved_by_cache_usd",
 )
 
 
 #: Figures that are money (exact in CSV and JSON, cents in tables and on the page).
-MONEY_FIGURES = frozenset({"cost_usd", "reask_cost_usd", "cost_per_1k_requests_usd"})
+MONEY_FIGURES = frozenset({"cost_usd", "reask_cost_usd", "cost_per_1k_requests_usd", "saved_by_cache_usd"})
 #: The one label for a group with no value (no team, ...), in CSV, JSON, tables and the page.
 NO_VALUE = "(none)"
 CENT = Decimal("0.01")
@@ -81,6 +83,8 @@ def figures(f: Figures) -> dict[str, Any]:
         "reask_cost_usd": money(f.reask_cost_usd),
         "cost_per_1k_requests_usd": money(per_1k(f.cost_usd, f.requests)),
         "tokens_per_1k_requests": None if tokens_per_1k is None else int(tokens_per_1k),
+        "cache_hits": f.cache_hits,
+        "saved_by_cache_usd": money(f.saved_usd),
     }
 
 

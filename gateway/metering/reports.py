@@ -1,6 +1,8 @@
 """Spend reports: one aggregate over `ledger_attempts`, grouped by any of provider, model,
 team, project, key and day (UTC). Costs are attributed to the provider that billed each
-attempt; `requests` counts each client request once (its final attempt)."""
+attempt; `requests` counts each client request a backend answered once (its final attempt).
+A cache hit's one row (outcome `cache_hit`) is no request or attempt and costs nothing: it
+counts in `cache_hits`, and what the original answer cost in `saved_usd`."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, select, type_coerce
+from sqlalchemy import ColumnElement, Select, and_, case, func, select, type_coerce
 from sqlalchemy.engine import Engine
 
 from gateway.metering.money import Money
@@ -66,6 +68,9 @@ class Figures:
     cached_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     reask_cost_usd: Decimal = Decimal(0)
+    cache_hits: int = 0
+    #: What the answers served from the cache cost when first made (never counted as spend).
+    saved_usd: Decimal = Decimal(0)
 
     def add(self, other: Figures) -> None:
         for name in self.__slots__:
@@ -102,10 +107,11 @@ def _sum(column: ColumnElement[Any], when: ColumnElement[bool] | None = None) ->
 
 def figure_columns() -> list[ColumnElement[Any]]:
     t = attempt_table().c
-    money = (_sum(t.cost_usd), _sum(t.cost_usd, t.reask))
+    money = (_sum(t.cost_usd), _sum(t.cost_usd, t.reask), _sum(t.saved_usd))
+    hit = t.outcome == "cache_hit"
     return [
-        _sum(case((t.final, 1), else_=0)).label("requests"),
-        func.count().label("attempts"),
+        _sum(case((and_(t.final, t.outcome != "cache_hit"), 1), else_=0)).label("requests"),
+        _sum(case((hit, 0), else_=1)).label("attempts"),
         _sum(case((t.outcome == "error", 1), else_=0)).label("failed_attempts"),
         _sum(case((t.usage_estimated, 1), else_=0)).label("estimated_attempts"),
         _sum(t.prompt_tokens).label("prompt_tokens"),
@@ -113,6 +119,8 @@ def figure_columns() -> list[ColumnElement[Any]]:
         _sum(t.cached_tokens).label("cached_tokens"),
         type_coerce(money[0], Money).label("cost_usd"),
         type_coerce(money[1], Money).label("reask_cost_usd"),
+        _sum(case((hit, 1), else_=0)).label("cache_hits"),
+        type_coerce(money[2], Money).label("saved_usd"),
     ]
 
 
@@ -144,6 +152,8 @@ def figures_of(row: Any) -> Figures:
         cached_tokens=int(row.cached_tokens),
         cost_usd=Decimal(row.cost_usd or 0),
         reask_cost_usd=Decimal(row.reask_cost_usd or 0),
+        cache_hits=int(row.cache_hits),
+        saved_usd=Decimal(row.saved_usd or 0),
     )
 
 

@@ -37,6 +37,7 @@ def _figures(event: UsageEvent, attempt: AttemptRecord, answered: bool) -> dict[
         "cached_tokens": source.cached_tokens,
         "usage_estimated": source.usage_estimated,
         "cost_usd": quantize(source.cost_usd),
+        "saved_usd": quantize(event.saved_usd if answered else Decimal(0)),
     }
 
 
@@ -103,5 +104,7 @@ def ledger_rows(event: UsageEvent, recorded_at: datetime | None = None) -> Ledge
         "cost_usd": sum((a["cost_usd"] for a in attempts), Decimal(0)),
         "corrects": event.corrects,
         "note": event.note[:500],
+        "saved_usd": quantize(event.saved_usd),
+        "cache_of": event.cache_of,
     }
     return LedgerRows(request, attempts)

@@ -50,6 +50,9 @@ class RequestRow(SQLModel, table=True):
         default=None, sa_column=Column(ForeignKey("ledger_requests.request_id"), nullable=True, index=True)
     )
     note: str = Field(default="", max_length=500)
+    #: A cache hit (status "cache_hit"): what the original answer cost, and its request id.
+    saved_usd: Decimal = Field(default=Decimal(0), sa_column=Column(Money, nullable=False, server_default="0"))
+    cache_of: str | None = Field(default=None, max_length=64)
 
 
 class AttemptRow(SQLModel, table=True):
@@ -72,7 +75,7 @@ class AttemptRow(SQLModel, table=True):
     api_key_id: str | None = Field(default=None, max_length=64)
     team: str | None = Field(default=None, max_length=128)
     project: str | None = Field(default=None, max_length=128)
-    #: ok, error, cancelled (a stream the client left) or correction.
+    #: ok, error, cancelled (a stream the client left), correction or cache_hit.
     outcome: str = Field(max_length=16)
     status_code: int | None = None
     error_kind: str | None = Field(default=None, max_length=32)
@@ -85,6 +88,8 @@ class AttemptRow(SQLModel, table=True):
     #: The attempt that ended its request: counting these counts each request once.
     final: bool
     reask: bool
+    #: What a cache hit saved (on its one row, outcome "cache_hit"); 0 on every other row.
+    saved_usd: Decimal = Field(default=Decimal(0), sa_column=Column(Money, nullable=False, server_default="0"))
 
 
 def request_table() -> Table:

@@ -128,6 +128,13 @@ class ProviderPrefs(_Strict):
     order: list[NonEmptyStr] | None = None
 
 
+class CachePrefs(_Strict):
+    """`corral.cache`: answer this request from the response cache when it may be (see
+    gateway.cache.decide), keeping a fresh answer for `ttl_s` seconds."""
+
+    ttl_s: Annotated[StrictInt, Field(ge=1, le=2_592_000)]
+
+
 class CorralPrefs(_Strict):
     """Per-request routing preferences (the OpenAI SDK's `extra_body={"corral": ...}`)."""
 
@@ -138,6 +145,7 @@ class CorralPrefs(_Strict):
     allow_fallbacks: StrictBool | None = None
     tags: dict[NonEmptyStr, str] | None = None
     tool_validation: Literal["off", "report", "repair", "retry"] | None = None
+    cache: CachePrefs | None = None
 
 
 class ChatCompletionRequest(_Strict):

@@ -88,6 +88,11 @@ def replayed(model: str) -> Ended:
     return Ended(model, "none", "served", "replayed", "", "")
 
 
+def cached(model: str, provider: str) -> Ended:
+    """Served from the response cache (what `provider` once answered; no deployment asked)."""
+    return Ended(model, provider or "none", "served", "cache_hit", "", "")
+
+
 def internal(model: str | None) -> Ended:
     """A request the gateway failed on with an unexpected exception."""
     return Ended(model or "none", "none", "failed", "internal", "", "")

@@ -50,6 +50,9 @@ class RoutingParams(TypedDict, total=False):
     allow_fallbacks: bool
     tags: Mapping[str, str]
     tool_validation: ToolValidationMode
+    #: Answer from the gateway's response cache when the request may be (temperature 0 or a
+    #: seed), keeping a fresh answer this many seconds: the body's `corral.cache.ttl_s`.
+    cache_ttl_s: int
 
 
 class RequestParams(RoutingParams, total=False):
@@ -149,6 +152,11 @@ def corral_object(params: RoutingParams) -> dict[str, Any]:
         if mode not in get_args(ToolValidationMode):
             raise ValueError(f"tool_validation must be one of {get_args(ToolValidationMode)}, got {mode!r}")
         out["tool_validation"] = mode
+    ttl = params.get("cache_ttl_s")
+    if ttl is not None:
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
+            raise ValueError(f"cache_ttl_s must be a positive whole number of seconds, got {ttl!r}")
+        out["cache"] = {"ttl_s": ttl}
     return out
 
 

@@ -43,6 +43,7 @@ PARAMETER_DOCS: Mapping[str, str] = {
     "allow_fallbacks": "False: try only the first deployment of the plan",
     "tags": "labels for the spend report (team, feature, ...)",
     "tool_validation": '"off", "report", "repair" or "retry" (may only lower the policy\'s mode)',
+    "cache_ttl_s": "seconds to keep the answer in the gateway's response cache (temperature 0 or a seed)",
     "extra_body": "merged into the request body last (fields the SDK does not know yet)",
     "extra_headers": "extra HTTP headers for this call",
     "timeout": "seconds or an httpx.Timeout for this call",

@@ -29,8 +29,10 @@ def _attempts(store: SqlStore) -> list[dict[str, object]]:
 
 def test_migrations_bring_the_schema_to_head_with_its_indexes(store: SqlStore) -> None:
     store.ensure_schema()
-    assert current(store.engine) == head() == "0004_idempotency"
+    assert current(store.engine) == head() == "0005_cache"
     found = inspect(store.engine)
+    for table in (request_table(), attempt_table()):
+        assert {c["name"] for c in found.get_columns(table.name)} == set(table.c.keys())
     tables = {"ledger_requests", "ledger_attempts", "api_keys", "api_keys_demo", "idempotency_keys", "alembic_version"}
     assert tables <= set(found.get_table_names())
     assert {c["name"] for c in found.get_columns("idempotency_keys")} == set(idempotency_keys.c.keys())

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gateway.catalogue.deployments import Catalogue
 from gateway.routing.policy.model import (
     Budget,
+    Cache,
     Match,
     Objective,
     Policy,
@@ -74,10 +75,23 @@ def build_settings(doc: YamlDoc, raw: dict[str, Any], at: Path, base: RouteSetti
         changes["objective"] = build_objective(raw["objective"], base.objective)
     if "split" in raw:
         changes["split"] = tuple(SplitTarget(t.get("provider"), float(t["weight_pct"])) for t in raw["split"])
+    if "cache" in raw:
+        changes["cache"] = build_cache(raw["cache"])
     for name, convert in _SECTIONS.items():
         if name in raw:
             changes[name] = _section(getattr(base, name), raw[name], convert)
     return replace(base, **changes)
+
+
+def build_cache(raw: dict[str, Any] | None) -> Cache | None:
+    """A rule's `cache` replaces the default's whole (`cache: null` turns it off)."""
+    if raw is None:
+        return None
+    return Cache(
+        ttl_s=int(raw["ttl_s"]),
+        shared_across_teams=bool(raw.get("shared_across_teams", False)),
+        allow_tools=bool(raw.get("allow_tools", False)),
+    )
 
 
 def _section(base: Section, raw: dict[str, Any], convert: Convert) -> Section:

@@ -9,7 +9,8 @@ Warnings (routable, but probably not what was meant): providers in `order` that 
 exclude, a provider both allowed and denied, keys a reject rule ignores, rules that change
 nothing, per-rule breakers, re-asks without `mode: retry`, split targets that serve nothing,
 orderings that contradict each other or the objective (order with split, the pool first or
-order with prefer: latency).
+order with prefer: latency), a cache that can never serve (a rule for requests with tools
+that does not allow them).
 """
 
 from __future__ import annotations
@@ -348,6 +349,20 @@ def warn_contradictions(ctx: Context) -> Iterator[Finding]:
             yield _warn(where, "order overrides prefer: latency for the deployments it names")
 
 
+def warn_cache(ctx: Context) -> Iterator[Finding]:
+    """A rule matching only requests with tools never uses a cache that refuses tools."""
+    for b in ctx.rule_blocks:
+        assert b.rule is not None
+        cache = b.settings.cache
+        tools_only = "tools" in request_features(b.rule.match.features)
+        if "cache" in b.raw and cache is not None and not cache.allow_tools and tools_only:
+            yield _warn(
+                (*b.at, "cache"),
+                "every request this rule matches offers tools, and the cache bypasses those "
+                "unless allow_tools: true (only if the tools have no side effects)",
+            )
+
+
 CHECKS: tuple[Callable[[Context], Iterator[Finding]], ...] = (
     check_providers,
     check_rule_names,
@@ -362,4 +377,5 @@ CHECKS: tuple[Callable[[Context], Iterator[Finding]], ...] = (
     warn_rule_settings,
     warn_reasks,
     warn_contradictions,
+    warn_cache,
 )

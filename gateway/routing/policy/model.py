@@ -87,6 +87,17 @@ class ToolCalls:
 
 
 @dataclass(frozen=True, slots=True)
+class Cache:
+    """The response cache for a rule's requests (see `gateway.cache`): whole answers of
+    deterministic requests kept for `ttl_s`, per team unless `shared_across_teams`, and
+    requests offering tools only with `allow_tools` (a tool may have side effects)."""
+
+    ttl_s: int
+    shared_across_teams: bool = False
+    allow_tools: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class SplitTarget:
     #: None: this share goes wherever the objective would send it.
     provider: str | None
@@ -108,6 +119,8 @@ class RouteSettings:
     split: tuple[SplitTarget, ...] = ()
     pool: PoolSpill = field(default_factory=PoolSpill)
     breaker: Breaker = field(default_factory=Breaker)
+    #: None: answers are cached only for requests that ask (`corral.cache`).
+    cache: Cache | None = None
 
 
 @dataclass(frozen=True, slots=True)

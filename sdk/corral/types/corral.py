@@ -35,6 +35,9 @@ HEADER_ATTEMPTS = "x-corral-attempts"
 HEADER_COST = "x-corral-cost-usd"
 HEADER_TOOL_VALIDATION = "x-corral-tool-validation"
 HEADER_COST_ESTIMATED = "x-corral-cost-estimated"
+HEADER_CACHE = "x-corral-cache"
+HEADER_CACHE_BYPASS = "x-corral-cache-bypass"
+HEADER_CACHE_ORIGINAL = "x-corral-cache-original-request-id"
 #: Body members that may carry the same facts (e.g. a stream's final chunk, once the cost is known).
 BODY_KEYS = ("corral", "x_corral")
 
@@ -59,6 +62,9 @@ class CorralInfo(Dumpable):
         tool_validation: the tool-call validation outcome, when tools were involved: one of
             `TOOL_VALIDATION_OUTCOMES` or "retried:N" (see `tool_retries`).
         retries: retries the SDK itself made before this response arrived.
+        cache: "hit", "miss" or "bypass" when the gateway's response cache applied to the
+            request, else None; `cache_bypass` says why it was bypassed, and a hit names the
+            request whose answer it replayed in `cache_original_request_id`.
     """
 
     request_id: str | None = None
@@ -69,6 +75,9 @@ class CorralInfo(Dumpable):
     tool_validation: str | None = None
     retries: int = 0
     cost_estimated: bool = False
+    cache: str | None = None
+    cache_bypass: str | None = None
+    cache_original_request_id: str | None = None
 
     @property
     def tool_retries(self) -> int | None:
@@ -93,6 +102,9 @@ class CorralInfo(Dumpable):
             tool_validation=headers.get(HEADER_TOOL_VALIDATION) or None,
             retries=retries,
             cost_estimated=headers.get(HEADER_COST_ESTIMATED, "").strip().lower() in ("true", "1", "yes"),
+            cache=headers.get(HEADER_CACHE) or None,
+            cache_bypass=headers.get(HEADER_CACHE_BYPASS) or None,
+            cache_original_request_id=headers.get(HEADER_CACHE_ORIGINAL) or None,
         )
 
     def updated(self, raw: Mapping[str, Any]) -> CorralInfo:
