@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from gateway.catalogue.deployments import load_catalogue
+from gateway.catalogue.pool_prices import Derived
 from gateway.catalogue.prices import PriceBookError, load_price_book
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.metering.drill import MAX_LIMIT, requests_page
@@ -24,7 +25,7 @@ from gateway.metering.exports import LAYOUTS, ExportError, read_export
 from gateway.metering.reconcile import Reconciliation, Tolerance, period_of, reconcile
 from gateway.metering.render import money, report_csv, report_json, totals_csv
 from gateway.metering.reports import ReportError
-from gateway.metering.service import make_pool, make_query, make_report, parse_day, price_book
+from gateway.metering.service import make_pool, make_query, make_report, parse_day, pool_basis, price_book
 from gateway.metering.sql import SqlStore
 from gateway.metering.terminal import console, prices_table, reconciliation_table, report_view
 from gateway.providers.registry import specs
@@ -142,7 +143,7 @@ def spend_command(
             start, end, by, {"team": team, "model": model, "provider": provider, "key": key, "project": project}
         )
         book = price_book(settings)
-        other = (str(reprice), load_price_book(reprice)) if reprice else None
+        other = (str(reprice), load_price_book(reprice, pool_basis(settings))) if reprice else None
         engine = _engine(settings)
         report = make_report(engine, book, query, reprice=other, provider=as_provider)
         pool = make_pool(engine, book, settings, query)
@@ -202,7 +203,8 @@ def prices_command(
     """Show the prices in force on a day; a bad price file is refused with the reason."""
     try:
         when = parse_day(at, "--at") if at else datetime.now(UTC).date()
-        book = load_price_book(file) if file else price_book(_settings(config))
+        settings = _settings(config)
+        book = load_price_book(file, pool_basis(settings)) if file else price_book(settings)
     except (ReportError, PriceBookError) as exc:
         raise _fail(str(exc)) from exc
     rows = [
@@ -214,15 +216,32 @@ def prices_command(
             "cached_input": str(p.cached_input),
             "output": str(p.output),
             "basis": p.basis,
+            "derivation": p.derived.explain() if p.derived else "",
         }
         for p in book.in_force(when)
     ]
     if output is Format.JSON:
-        _emit(orjson.dumps({"at": when.isoformat(), "currency": book.currency, "prices": rows}).decode())
+        derived = [_derived(p.derived) if p.derived else {} for p in book.in_force(when)]
+        priced = [{**row, **more} for row, more in zip(rows, derived, strict=True)]
+        _emit(orjson.dumps({"at": when.isoformat(), "currency": book.currency, "prices": priced}).decode())
     elif output is Format.CSV:
-        _emit(_csv(rows, ["provider", "model", "effective", "input", "cached_input", "output", "basis"]))
+        _emit(_csv(rows, ["provider", "model", "effective", "input", "cached_input", "output", "basis", "derivation"]))
     else:
         console().print(prices_table(book, when))
+
+
+def _derived(derived: Derived) -> dict[str, object]:
+    """A pool price's inputs, for scripts: what `derivation` says in words."""
+    t = derived.throughput
+    return {
+        "derived_from": {
+            "gpus": derived.gpus,
+            "gpu_hour_usd": str(derived.gpu_hour_usd),
+            "input_tokens_per_s": str(t.input_tokens_per_s),
+            "output_tokens_per_s": str(t.output_tokens_per_s),
+            "source": t.source,
+        }
+    }
 
 
 def _print_reconciliation(result: Reconciliation, output: Format) -> None:
