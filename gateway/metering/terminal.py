@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -67,12 +68,16 @@ def report_view(report: SpendReport, pool: PoolEconomics | None) -> Group:
     return Group(spend_table(report), pool_table(pool), spent)
 
 
-def prices_table(book: PriceBook, when: date) -> Table:
+def prices_table(book: PriceBook, when: date, notes: Mapping[tuple[str, str], str] | None = None) -> Table:
+    """`notes`: (provider, model) -> words added to the basis (the throughput measured now)."""
     table = Table(title=f"Prices in force on {when} ({book.currency} per 1M tokens)")
     for name in ("provider", "model", "since", "input", "cached input", "output", "basis"):
         table.add_column(name, justify="right" if name in {"input", "cached input", "output"} else "left")
     for p in book.in_force(when):
         basis = f"{p.basis}: {p.derived.explain()}" if p.derived else p.basis
+        note = (notes or {}).get((p.provider, p.model))
+        if note:
+            basis += f"; {note}"
         table.add_row(
             p.provider, p.model, p.effective.isoformat(), str(p.input), str(p.cached_input), str(p.output), basis
         )
