@@ -78,3 +78,14 @@ def test_the_configured_pool_sets_both_its_prices_and_its_fixed_cost(tmp_path: P
     assert maverick.output == Decimal("1.481481")
     fixed = pool_config(settings)
     assert fixed is not None and (fixed.gpus, fixed.gpu_hour_usd, fixed.provider) == (16, Decimal("3.00"), "vllm")
+
+
+def test_the_compose_config_prices_each_model_on_its_own_node() -> None:
+    """deploy/corral.yaml: 16 GPUs in the fixed cost, 8 per model in each model's price."""
+    settings = load_settings(Path(__file__).resolve().parents[2] / "deploy" / "corral.yaml", env={})
+    book = price_book(settings)
+    for model in ("llama-4-scout", "llama-4-maverick"):
+        price = book.at("vllm", model, DAY)
+        assert price is not None and price.output == Decimal("0.617284"), model
+    fixed = pool_config(settings)
+    assert fixed is not None and fixed.gpus == 16
