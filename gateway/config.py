@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from gateway.catalogue.pool_prices import DEFAULT_GPU_HOUR_USD, DEFAULT_GPUS, STATED, PoolBasis, Throughput
+
 if TYPE_CHECKING:
     from gateway.providers.spec import ProviderSpec
 
@@ -65,14 +67,41 @@ class BedrockConfig(_Model):
     session_token: SecretStr | None = None
 
 
+class PoolThroughput(_Model):
+    """What the pool's GPUs serve of one model together, under load (stated, not measured)."""
+
+    output_tokens_per_s: Decimal = Field(gt=0)
+    input_tokens_per_s: Decimal = Field(gt=0)
+    #: Where the figures come from (a benchmark of your own pool, a public source, ...).
+    source: str = "configured"
+    #: The GPUs serving this model when each model has its own (default: the whole pool's `gpus`).
+    gpus: int | None = Field(None, ge=1)
+
+
 class VllmPoolConfig(_Model):
     urls: list[str] = Field(default_factory=list)
     api_key: SecretStr | None = None
     health_interval_s: float = Field(5.0, gt=0)
     metrics_interval_s: float = Field(2.0, gt=0)
-    #: Cost of the pool, used by metering to report it as a fixed cost.
-    gpu_hour_usd: str = "2.50"
-    gpus: int = Field(8, ge=1)
+    #: What the pool costs and serves: the one source of its fixed cost in spend reports and
+    #: of its per-token prices (gateway.catalogue.pool_prices).
+    gpu_hour_usd: str = str(DEFAULT_GPU_HOUR_USD)
+    gpus: int = Field(DEFAULT_GPUS, ge=1)
+    #: Per logical model; a model left out keeps the stated default (docs/providers.md).
+    throughput: dict[str, PoolThroughput] = Field(default_factory=dict)
+
+    def basis(self) -> PoolBasis:
+        try:
+            hourly = Decimal(self.gpu_hour_usd)
+        except ArithmeticError as exc:
+            raise ConfigError(f"vllm.gpu_hour_usd {self.gpu_hour_usd!r} is not a number") from exc
+        if not hourly.is_finite() or hourly < 0:
+            raise ConfigError(f"vllm.gpu_hour_usd {self.gpu_hour_usd!r} must be a non-negative number")
+        configured = {
+            model: Throughput(t.output_tokens_per_s, t.input_tokens_per_s, t.source, t.gpus)
+            for model, t in self.throughput.items()
+        }
+        return PoolBasis(self.gpus, hourly, {**STATED, **configured})
 
 
 class LitellmDeployment(_Model):
@@ -194,6 +223,18 @@ class Settings(_Model):
     catalogue_check_interval_s: float = Field(3600.0, ge=0)
     #: With no provider credentials at all, start Corral's built-in fakes of every backend (demo mode).
     simulate_missing: bool = True
+
+    def pool(self) -> tuple[str, VllmPoolConfig] | None:
+        """The provider configured as the self-hosted pool (its `vllm:` section), if any."""
+        for provider in self.providers.values():
+            if provider.vllm is not None and provider.enabled:
+                return provider.name, provider.vllm
+        return None
+
+    def pool_basis(self) -> PoolBasis:
+        """What the pool costs and serves: configured, else the stated defaults."""
+        found = self.pool()
+        return found[1].basis() if found is not None else PoolBasis()
 
 
 def _provider_from_env(provider: ProviderSpec, env: Mapping[str, str], base: dict[str, Any]) -> dict[str, Any]:

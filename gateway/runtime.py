@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.cache.service import ResponseCache
 from gateway.cache.stores import CacheStore, LruStore, RedisStore
 from gateway.catalogue.deployments import Catalogue, load_catalogue
+from gateway.catalogue.prices import DEFAULT_PATH as DEFAULT_PRICES
 from gateway.catalogue.prices import PriceBook, load_price_book
 from gateway.config import ProviderConfig, Settings
 from gateway.dispatch.accounting import Accounting
@@ -154,7 +155,8 @@ class Runtime:
         enabled = [(provider_class(name), c) for name, c in settings.providers.items() if c.enabled]
         extra_rows = {k: v for cls, config in enabled for k, v in cls.catalogue_rows(config).items()}
         catalogue = load_catalogue().with_overrides({**extra_rows, **settings.catalogue})
-        prices = load_price_book(Path(settings.price_book_path)) if settings.price_book_path else load_price_book()
+        book_path = Path(settings.price_book_path) if settings.price_book_path else DEFAULT_PRICES
+        prices = load_price_book(book_path, settings.pool_basis())
         configured = [p for cls, config in enabled for p in cls.configured_prices(config)]
         if configured:
             prices = prices.with_prices(configured)

@@ -2,6 +2,8 @@
 `spend:read` for a session cookie (gateway.keys.sessions), POST /reports/spend/sign-out
 ends it. The spend page and its CSV (GET /v1/spend) accept the cookie as well as a bearer
 key; without either the page answers with the sign-in form instead of a JSON 401.
+The status page signs in the same way and to the same session (POST /status/sign-in, which
+asks for an `admin` key and returns to /status); see gateway.api.status.
 
 CSRF: the cookie is SameSite=Strict (never sent by another site's page), sign-in refuses
 a cross-origin Origin (so another site cannot sign a browser into its own key), and
@@ -29,16 +31,24 @@ SCOPE = "spend:read"
 MAX_FORM_BYTES = 4096
 
 
-def session_of(request: Request, rt: Runtime) -> tuple[Session, KeyRecord] | None:
-    """The request's valid session and its (still active) key, if it has one."""
+def signed_in(request: Request, rt: Runtime) -> tuple[Session, KeyRecord] | None:
+    """The request's valid session and its (still active) key, whatever the key's scopes."""
     token = request.cookies.get(COOKIE)
     if not token or not rt.keys.enabled:
         return None
     session = rt.sessions.verify(token, time.time())
     record = rt.keys.active(session.key_id) if session is not None else None
-    if session is None or record is None or not record.allows(SCOPE):
+    if session is None or record is None:
         return None
     return session, record
+
+
+def session_of(request: Request, rt: Runtime, scope: str = SCOPE) -> tuple[Session, KeyRecord] | None:
+    """The request's valid session when its (still active) key has `scope`."""
+    found = signed_in(request, rt)
+    if found is None or not found[1].allows(scope):
+        return None
+    return found
 
 
 def spend_caller(request: Request, rt: Runtime) -> KeyRecord:
@@ -79,17 +89,20 @@ def _cookie(response: Response, request: Request, value: str, max_age: int) -> N
     )
 
 
-def make_sign_in_handler(rt: Runtime) -> Any:
+def make_sign_in_handler(rt: Runtime, page: str = PAGE, scope: str = SCOPE, title: str = "Corral spend") -> Any:
+    """POST {page}/sign-in: a key with `scope` for a session, then back to `page`."""
+
     async def sign_in(request: Request) -> Response:
         if not _same_origin(request):
             raise error(Code.INSUFFICIENT_SCOPE, "sign-in from another site's page is refused")
         key = (await _form(request)).get("key", "").strip()
         try:
-            record = authenticate_key(key, rt.keys, SCOPE)
+            record = authenticate_key(key, rt.keys, scope)
         except GatewayError as refused:
-            return HTMLResponse(sign_in_page(refused.message, request.url.query), status_code=refused.status)
+            form = sign_in_page(refused.message, request.url.query, page=page, title=title, scope=scope)
+            return HTMLResponse(form, status_code=refused.status)
         # Back to the page with the period and filters it was opened with (never elsewhere).
-        back = PAGE + (f"?{request.url.query}" if request.url.query else "")
+        back = page + (f"?{request.url.query}" if request.url.query else "")
         response = RedirectResponse(back, status_code=303)
         if record.key_id is None:
             return response
@@ -99,19 +112,24 @@ def make_sign_in_handler(rt: Runtime) -> Any:
     return sign_in
 
 
-def make_sign_out_handler(rt: Runtime) -> Any:
+def make_sign_out_handler(rt: Runtime, page: str = PAGE) -> Any:
+    """POST {page}/sign-out: ends the session (whichever page it was made on), back to `page`."""
+
     async def sign_out(request: Request) -> Response:
-        found = session_of(request, rt)
+        found = signed_in(request, rt)
         given = (await _form(request)).get("csrf", "")
         if found is not None and not rt.sessions.csrf_ok(found[0].token, given):
             raise error(Code.INSUFFICIENT_SCOPE, "sign-out without this session's form token is refused")
-        response = RedirectResponse(PAGE, status_code=303)
+        response = RedirectResponse(page, status_code=303)
         _cookie(response, request, "", 0)
         return response
 
     return sign_out
 
 
-def sign_in_required(request: Request) -> HTMLResponse:
+def sign_in_required(
+    request: Request, page: str = PAGE, scope: str = SCOPE, title: str = "Corral spend"
+) -> HTMLResponse:
     """What a browser without a key or session gets instead of the page: the form (401)."""
-    return HTMLResponse(sign_in_page(None, request.url.query), status_code=401)
+    form = sign_in_page(None, request.url.query, page=page, title=title, scope=scope)
+    return HTMLResponse(form, status_code=401)

@@ -1,7 +1,7 @@
 """GET /status: what this gateway process is doing now, for an SRE (admin scope). Every
 deployment with its state and live latency estimates, the pool's replicas, the policy in
 force and recent refusals; the page itself is `gateway.api.status_page`. Read from the
-live state at request time (no I/O)."""
+live state at request time (no I/O). Signed in like the spend page (gateway.api.signin)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from gateway.api.auth import authenticate
-from gateway.api.status_page import render
+from gateway.api.signin import sign_in_required, signed_in
+from gateway.api.status_page import SignedIn, forbidden, render
 from gateway.catalogue.deployments import Deployment
 from gateway.runtime import Runtime
 
 #: How far back "recent refusals" look.
 RECENT_WINDOW_S = 900.0
+PAGE = "/status"
+SCOPE = "admin"
+TITLE = "Corral status"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +121,23 @@ def snapshot(rt: Runtime) -> Snapshot:
 
 
 def make_status_handler(rt: Runtime) -> Any:
+    """A bearer key with `admin` (scripts), or the browser session of the spend page's sign-in
+    when its key has `admin`. No session: the sign-in form (401), which returns here; a session
+    whose key lacks `admin`: a page saying so (403), never raw JSON."""
+
     async def status(request: Request) -> Response:
-        authenticate(request, rt.keys, "admin")
-        return HTMLResponse(render(snapshot(rt)), headers={"cache-control": "no-store"})
+        session: SignedIn | None = None
+        if "authorization" in request.headers or not rt.keys.enabled:
+            authenticate(request, rt.keys, SCOPE)
+        else:
+            found = signed_in(request, rt)
+            if found is None:
+                return sign_in_required(request, page=PAGE, scope=SCOPE, title=TITLE)
+            record, csrf = found[1], rt.sessions.csrf(found[0].token)
+            if not record.allows(SCOPE):
+                rt.keys.refusals.auth_failed("scope", SCOPE)
+                return HTMLResponse(forbidden(record, csrf), status_code=403, headers={"cache-control": "no-store"})
+            session = SignedIn(record.key_id or "", csrf)
+        return HTMLResponse(render(snapshot(rt), session), headers={"cache-control": "no-store"})
 
     return status

@@ -3,11 +3,23 @@ assets; it refreshes itself every few seconds (a meta refresh)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gateway.api.status import Snapshot
+    from gateway.keys.model import KeyRecord
+
+SIGN_OUT = "/status/sign-out"
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A browser session's key id and its sign-out form token (none for bearer callers)."""
+
+    key_id: str
+    csrf: str
 
 REFRESH_S = 5
 STYLE = """
@@ -71,7 +83,34 @@ def _refusals(snap: Snapshot) -> str:
     return f'<table id="refusals"><tr><th>outcome</th><th>reason</th><th class=n>requests</th></tr>{rows}</table>'
 
 
-def render(snap: Snapshot) -> str:
+def _sign_out(csrf: str) -> str:
+    return (
+        f'<form id="sign-out" method="post" action="{SIGN_OUT}" style="display:inline">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}"><button type="submit">Sign out</button></form>'
+    )
+
+
+def _who(session: SignedIn | None) -> str:
+    if session is None:
+        return ""
+    key = f"<code>{escape(session.key_id)}</code>"
+    return f'<div class="note" id="signed-in">Signed in with key {key}. {_sign_out(session.csrf)}</div>'
+
+
+def forbidden(record: KeyRecord, csrf: str) -> str:
+    """What a session whose key lacks `admin` sees instead of the page (with a way out)."""
+    scopes = ", ".join(sorted(record.scopes)) or "none"
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>Corral status: not allowed</title><style>{STYLE}</style></head><body>"
+        '<h1>Corral status</h1><p id="forbidden">This page needs a key with the <code>admin</code> scope. '
+        f"You are signed in with key <code>{escape(record.key_id or '')}</code>, which has: {escape(scopes)}. "
+        "Sign out, then sign in here with an admin key.</p>"
+        f"{_sign_out(csrf)}</body></html>"
+    )
+
+
+def render(snap: Snapshot, session: SignedIn | None = None) -> str:
     at = snap.at.strftime("%Y-%m-%d %H:%M:%S UTC")
     loaded = snap.policy_loaded_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     digest = snap.policy_digest or "-"
@@ -82,6 +121,7 @@ def render(snap: Snapshot) -> str:
         f"<title>Corral status</title><style>{STYLE}</style></head><body>"
         f'<h1>Corral status</h1><p class="note">This gateway process at {at}; refreshes every {REFRESH_S} s. '
         "Counters over all processes: /metrics.</p>"
+        f"{_who(session)}"
         "<h2>Policy in force</h2>"
         f'<table id="policy"><tr><th>name</th><td>{escape(snap.policy_name)}</td></tr>'
         f"<tr><th>file</th><td><code>{escape(snap.policy_file)}</code></td></tr>"

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from gateway.catalogue.pool_prices import Derived, NoThroughput, PoolBasis, derive
 from gateway.schema.usage import Usage
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "prices.yaml"
@@ -29,6 +30,8 @@ class Price:
     output: Decimal
     cached_input: Decimal
     basis: str = "tokens"
+    #: For `basis: gpu_hours`: how the price was derived from the pool (gateway.catalogue.pool_prices).
+    derived: Derived | None = None
 
     def cost(self, usage: Usage) -> Decimal:
         uncached = max(usage.prompt_tokens - usage.cached_tokens, 0)
@@ -92,9 +95,11 @@ def _effective(value: Any, where: str) -> date:
         raise PriceBookError(f"{where}: effective {value!r} is not a date (YYYY-MM-DD)") from exc
 
 
-def _entry(entry: Any, where: str, currency: str) -> Price:
+def _entry(entry: Any, where: str, currency: str, pool: PoolBasis) -> Price:
     if not isinstance(entry, dict):
         raise PriceBookError(f"{where}: expected a mapping")
+    if str(entry.get("basis", "tokens")) == "gpu_hours":
+        return _pool_entry(entry, where, currency, pool)
     missing = {"provider", "model", "effective", "input", "output"} - set(entry)
     if missing:
         raise PriceBookError(f"{where}: missing {sorted(missing)}")
@@ -118,18 +123,53 @@ def _entry(entry: Any, where: str, currency: str) -> Price:
     )
 
 
-def parse_price_book(raw: Any, source: str = "price book") -> PriceBook:
+def _pool_entry(entry: dict[str, Any], where: str, currency: str, pool: PoolBasis) -> Price:
+    """A self-hosted pool's row: its prices are derived from the pool, never typed in."""
+    missing = {"provider", "model", "effective"} - set(entry)
+    if missing:
+        raise PriceBookError(f"{where}: missing {sorted(missing)}")
+    typed = {"input", "output", "cached_input"} & set(entry)
+    if typed:
+        raise PriceBookError(
+            f"{where}: basis gpu_hours prices are derived from the pool's GPUs, $/GPU-hour and throughput "
+            f"(gateway/catalogue/pool_prices.py, providers.vllm.vllm in the config file); remove {sorted(typed)}"
+        )
+    unknown = set(entry) - ENTRY_KEYS
+    if unknown:
+        raise PriceBookError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(ENTRY_KEYS)}")
+    if str(entry.get("currency", currency)) != LEDGER_CURRENCY:
+        raise PriceBookError(f"{where}: currency {entry.get('currency', currency)!r}: the ledger is kept in USD")
+    model = str(entry["model"])
+    try:
+        derived = derive(pool, model)
+    except NoThroughput as exc:
+        raise PriceBookError(f"{where}: {exc}") from exc
+    return Price(
+        provider=str(entry["provider"]),
+        model=model,
+        effective=_effective(entry["effective"], where),
+        input=derived.input,
+        output=derived.output,
+        cached_input=derived.input,
+        basis="gpu_hours",
+        derived=derived,
+    )
+
+
+def parse_price_book(raw: Any, source: str = "price book", pool: PoolBasis | None = None) -> PriceBook:
+    """`pool`: what the self-hosted pool costs and serves (default: the stated pool)."""
     if not isinstance(raw, dict) or not isinstance(raw.get("prices"), list):
         raise PriceBookError(f"{source}: expected a mapping with a 'prices' list")
     unit = raw.get("unit", "per_1m_tokens")
     if unit != "per_1m_tokens":
         raise PriceBookError(f"{source}: unit {unit!r}: prices are per 1M tokens ('per_1m_tokens')")
     currency = str(raw.get("currency", LEDGER_CURRENCY))
+    basis = pool if pool is not None else PoolBasis()
     prices: list[Price] = []
     seen: dict[tuple[str, str, date], int] = {}
     for index, entry in enumerate(raw["prices"]):
         where = f"{source}: prices[{index}]"
-        price = _entry(entry, where, currency)
+        price = _entry(entry, where, currency, basis)
         key = (price.provider, price.model, price.effective)
         if key in seen:
             raise PriceBookError(
@@ -141,10 +181,10 @@ def parse_price_book(raw: Any, source: str = "price book") -> PriceBook:
     return PriceBook(prices, currency=currency)
 
 
-def load_price_book(path: Path = DEFAULT_PATH) -> PriceBook:
+def load_price_book(path: Path = DEFAULT_PATH, pool: PoolBasis | None = None) -> PriceBook:
     try:
         with path.open() as handle:
             raw = yaml.safe_load(handle)
     except (OSError, yaml.YAMLError) as exc:
         raise PriceBookError(f"{path}: {exc}") from exc
-    return parse_price_book(raw, str(path))
+    return parse_price_book(raw, str(path), pool)

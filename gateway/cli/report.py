@@ -17,17 +17,20 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from gateway.catalogue.deployments import load_catalogue
+from gateway.catalogue.pool_prices import Derived
 from gateway.catalogue.prices import PriceBookError, load_price_book
+from gateway.cli.pool_measure import NoPool, measured_by_model
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.metering.drill import MAX_LIMIT, requests_page
 from gateway.metering.exports import LAYOUTS, ExportError, read_export
 from gateway.metering.reconcile import Reconciliation, Tolerance, period_of, reconcile
 from gateway.metering.render import money, report_csv, report_json, totals_csv
 from gateway.metering.reports import ReportError
-from gateway.metering.service import make_pool, make_query, make_report, parse_day, price_book
+from gateway.metering.service import make_pool, make_query, make_report, parse_day, pool_basis, price_book
 from gateway.metering.sql import SqlStore
 from gateway.metering.terminal import console, prices_table, reconciliation_table, report_view
 from gateway.providers.registry import specs
+from gateway.providers.vllm.throughput import Measured
 
 
 class Format(StrEnum):
@@ -142,7 +145,7 @@ def spend_command(
             start, end, by, {"team": team, "model": model, "provider": provider, "key": key, "project": project}
         )
         book = price_book(settings)
-        other = (str(reprice), load_price_book(reprice)) if reprice else None
+        other = (str(reprice), load_price_book(reprice, pool_basis(settings))) if reprice else None
         engine = _engine(settings)
         report = make_report(engine, book, query, reprice=other, provider=as_provider)
         pool = make_pool(engine, book, settings, query)
@@ -196,14 +199,26 @@ def requests_command(
 def prices_command(
     at: Annotated[str | None, typer.Option("--at", help="Show the book in force on this day (default today).")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="Price book (default: the configured one).")] = None,
+    measure_s: Annotated[
+        float,
+        typer.Option(
+            "--measure-s",
+            help="Also read the pool replicas' token counters this many seconds apart and show the "
+            "throughput they measure now beside the stated one (never used for the price).",
+            min=0,
+        ),
+    ] = 0,
     output: FormatOpt = Format.TABLE,
     config: ConfigOpt = None,
 ) -> None:
-    """Show the prices in force on a day; a bad price file is refused with the reason."""
+    """Show the prices in force on a day (the self-hosted pool's with the GPUs, $/GPU-hour and
+    throughput they are derived from); a bad price file is refused with the reason."""
     try:
         when = parse_day(at, "--at") if at else datetime.now(UTC).date()
-        book = load_price_book(file) if file else price_book(_settings(config))
-    except (ReportError, PriceBookError) as exc:
+        settings = _settings(config)
+        book = load_price_book(file, pool_basis(settings)) if file else price_book(settings)
+        pool, measured = measured_by_model(settings, measure_s) if measure_s else ("", {})
+    except (ReportError, PriceBookError, NoPool) as exc:
         raise _fail(str(exc)) from exc
     rows = [
         {
@@ -214,15 +229,49 @@ def prices_command(
             "cached_input": str(p.cached_input),
             "output": str(p.output),
             "basis": p.basis,
+            "derivation": p.derived.explain() if p.derived else "",
         }
         for p in book.in_force(when)
     ]
+    now = {(pool, model): m for model, m in measured.items()}
     if output is Format.JSON:
-        _emit(orjson.dumps({"at": when.isoformat(), "currency": book.currency, "prices": rows}).decode())
+        extra = [_derived(p.derived, now.get((p.provider, p.model))) if p.derived else {} for p in book.in_force(when)]
+        priced = [{**row, **more} for row, more in zip(rows, extra, strict=True)]
+        _emit(orjson.dumps({"at": when.isoformat(), "currency": book.currency, "prices": priced}).decode())
     elif output is Format.CSV:
-        _emit(_csv(rows, ["provider", "model", "effective", "input", "cached_input", "output", "basis"]))
+        _emit(_csv(rows, ["provider", "model", "effective", "input", "cached_input", "output", "basis", "derivation"]))
     else:
-        console().print(prices_table(book, when))
+        console().print(prices_table(book, when, {k: _measured_words(m) for k, m in now.items()}))
+
+
+def _measured_words(now: Measured) -> str:
+    return (
+        f"measured now: {now.input_tokens_per_s:,.0f} input | {now.output_tokens_per_s:,.0f} output tok/s over "
+        f"{now.over_s:.1f} s on {now.replicas} replica(s) (the load of the moment; not used for the price)"
+    )
+
+
+def _derived(derived: Derived, measured: Measured | None) -> dict[str, object]:
+    """A pool price's inputs, for scripts: what `derivation` says in words (and, when asked
+    for, the throughput measured now, which the price does not use)."""
+    t = derived.throughput
+    more: dict[str, object] = {
+        "derived_from": {
+            "gpus": derived.gpus,
+            "gpu_hour_usd": str(derived.gpu_hour_usd),
+            "input_tokens_per_s": str(t.input_tokens_per_s),
+            "output_tokens_per_s": str(t.output_tokens_per_s),
+            "source": t.source,
+        }
+    }
+    if measured is not None:
+        more["measured_now"] = {
+            "input_tokens_per_s": round(measured.input_tokens_per_s, 1),
+            "output_tokens_per_s": round(measured.output_tokens_per_s, 1),
+            "over_s": round(measured.over_s, 2),
+            "replicas": measured.replicas,
+        }
+    return more
 
 
 def _print_reconciliation(result: Reconciliation, output: Format) -> None:

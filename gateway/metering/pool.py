@@ -3,6 +3,12 @@ hours in the period. Spread over the tokens it actually served, that is an effec
 $/1M tokens, set beside what the same tokens would have cost at each hosted provider's
 list prices. The pool is whichever provider the price book prices on `basis: gpu_hours`.
 
+No double counting: the pool's requests are in the ledger at the per-token price derived
+from the same GPUs, $/GPU-hour and stated throughput (gateway.catalogue.pool_prices), so
+they are the part of the fixed cost that requests used (`attributed_cost_usd`); the rest
+is idle GPU time (`unattributed_cost_usd`). Spend in the period is the report's total plus
+the unattributed part.
+
 The hours are those of the period asked for; for a period not yet ended, those up to now
 (`to_now`, said wherever the figure is shown). Asked for one team, the fixed cost is the
 team's share: the whole pool's cost times the team's fraction of the pool's tokens."""
@@ -57,6 +63,19 @@ class PoolEconomics:
     share: Decimal | None = None
     #: The whole pool's fixed cost in the period (equal to fixed_cost_usd without a team).
     pool_fixed_cost_usd: Decimal = Decimal(0)
+
+    @property
+    def attributed_cost_usd(self) -> Decimal:
+        """What the pool's requests were charged in the ledger (at the derived per-token rate):
+        part of the spend table's total already, and part of the fixed cost, never extra to it."""
+        return quantize(self.served.cost_usd)
+
+    @property
+    def unattributed_cost_usd(self) -> Decimal:
+        """Fixed cost no request was charged for: GPU time left idle (negative when the pool
+        served more than its stated throughput). The period's outlay is the spend table's
+        total plus this, never the table's total plus the whole fixed cost."""
+        return self.fixed_cost_usd - self.attributed_cost_usd
 
     @property
     def cheapest_hosted(self) -> Hosted | None:

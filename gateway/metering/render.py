@@ -109,6 +109,8 @@ def pool_json(pool: PoolEconomics | None) -> dict[str, Any] | None:
         "team_share_of_tokens": money(pool.share),
         "pool_fixed_cost_usd": money(pool.pool_fixed_cost_usd),
         "fixed_cost_usd": money(pool.fixed_cost_usd),
+        "attributed_cost_usd": money(pool.attributed_cost_usd),
+        "unattributed_cost_usd": money(pool.unattributed_cost_usd),
         "served": figures(pool.served),
         "effective_per_1m_usd": money(pool.effective_per_1m_usd),
         "hosted": [
@@ -121,6 +123,21 @@ def pool_json(pool: PoolEconomics | None) -> dict[str, Any] | None:
             for h in pool.hosted
         ],
     }
+
+
+def pool_split(pool: PoolEconomics) -> str:
+    """How the fixed cost relates to the spend table, so nobody adds the pool twice."""
+    return (
+        f"Of the fixed cost, {cents(pool.attributed_cost_usd)} USD is the pool's requests in the spend table "
+        f"(charged at its derived per-token price) and {cents(pool.unattributed_cost_usd)} USD is GPU time "
+        "no request was charged for; spend in the period = the table's total + the latter."
+    )
+
+
+def outlay(report: SpendReport, pool: PoolEconomics) -> Decimal:
+    """What the period cost: the rows as charged (the pool's requests at its derived rate
+    included) plus the pool's fixed cost that no request was charged for."""
+    return report.total.cost_usd + pool.unattributed_cost_usd
 
 
 def report_json(report: SpendReport, pool: PoolEconomics | None = None) -> dict[str, Any]:
@@ -136,6 +153,9 @@ def report_json(report: SpendReport, pool: PoolEconomics | None = None) -> dict[
         "total": figures(report.total),
         "total_cost_usd": money(report.total.cost_usd),
         "pool": pool_json(pool),
+        # The outlay: every row as charged plus the pool's GPU time no request was charged for
+        # (only beside the pool's figures, which a team's key never sees).
+        **({} if pool is None else {"total_with_pool_fixed_cost_usd": money(outlay(report, pool))}),
     }
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from gateway.catalogue.prices import PriceBook, load_price_book
-from gateway.config import Settings
+from gateway.catalogue.pool_prices import PoolBasis
+from gateway.catalogue.prices import DEFAULT_PATH, PriceBook, load_price_book
+from gateway.config import ConfigError, Settings
 from gateway.metering.pool import PoolConfig, PoolEconomics, economics
 from gateway.metering.reports import FILTERS, ReportError, SpendQuery, SpendReport, spend
 from gateway.metering.reprice import as_provider, repriced, with_book
@@ -39,19 +39,25 @@ def make_query(start: str, end: str | None, by: str, filters: Mapping[str, str |
 
 
 def price_book(settings: Settings) -> PriceBook:
-    return load_price_book(Path(settings.price_book_path)) if settings.price_book_path else load_price_book()
+    """The configured price book, its pool rows derived from the configured pool."""
+    path = Path(settings.price_book_path) if settings.price_book_path else DEFAULT_PATH
+    return load_price_book(path, pool_basis(settings))
+
+
+def pool_basis(settings: Settings) -> PoolBasis:
+    try:
+        return settings.pool_basis()
+    except ConfigError as exc:
+        raise ReportError(str(exc)) from exc
 
 
 def pool_config(settings: Settings) -> PoolConfig | None:
-    """The self-hosted pool's GPU cost, from whichever provider is configured as a pool."""
-    for provider in settings.providers.values():
-        if provider.vllm is not None and provider.enabled:
-            try:
-                hourly = Decimal(provider.vllm.gpu_hour_usd)
-            except InvalidOperation as exc:
-                raise ReportError(f"providers.{provider.name}.vllm.gpu_hour_usd is not a number") from exc
-            return PoolConfig(gpus=provider.vllm.gpus, gpu_hour_usd=hourly, provider=provider.name)
-    return None
+    """The self-hosted pool's GPU cost, from the same basis its per-token prices come from."""
+    found = settings.pool()
+    if found is None:
+        return None
+    basis = pool_basis(settings)
+    return PoolConfig(gpus=basis.gpus, gpu_hour_usd=basis.gpu_hour_usd, provider=found[0])
 
 
 def make_report(

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
 from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 
 from gateway.catalogue.prices import PriceBook
 from gateway.metering.pool import PoolEconomics, pool_basis
 from gateway.metering.reconcile import Reconciliation
-from gateway.metering.render import FIGURES, cents, figures, money, records, shown
+from gateway.metering.render import FIGURES, cents, figures, money, outlay, pool_split, records, shown
 from gateway.metering.reports import SpendReport
 
 COLUMNS = (
@@ -64,21 +66,30 @@ def pool_table(pool: PoolEconomics) -> Table:
             _cell(cents(hosted.same_tokens_cost_usd)),
             _cell(cents(hosted.effective_per_1m_usd)),
         )
-    table.caption = f"{pool.served.total_tokens:,} tokens served in {pool.served.requests:,} requests"
+    served = f"{pool.served.total_tokens:,} tokens served in {pool.served.requests:,} requests"
+    table.caption = f"{served}. {pool_split(pool)}"
     return table
 
 
 def report_view(report: SpendReport, pool: PoolEconomics | None) -> Group:
-    return Group(spend_table(report), *([pool_table(pool)] if pool else []))
+    if pool is None:
+        return Group(spend_table(report))
+    spent = Text(f"Spend in the period with the pool's fixed cost: {cents(outlay(report, pool))} USD")
+    return Group(spend_table(report), pool_table(pool), spent)
 
 
-def prices_table(book: PriceBook, when: date) -> Table:
+def prices_table(book: PriceBook, when: date, notes: Mapping[tuple[str, str], str] | None = None) -> Table:
+    """`notes`: (provider, model) -> words added to the basis (the throughput measured now)."""
     table = Table(title=f"Prices in force on {when} ({book.currency} per 1M tokens)")
     for name in ("provider", "model", "since", "input", "cached input", "output", "basis"):
         table.add_column(name, justify="right" if name in {"input", "cached input", "output"} else "left")
     for p in book.in_force(when):
+        basis = f"{p.basis}: {p.derived.explain()}" if p.derived else p.basis
+        note = (notes or {}).get((p.provider, p.model))
+        if note:
+            basis += f"; {note}"
         table.add_row(
-            p.provider, p.model, p.effective.isoformat(), str(p.input), str(p.cached_input), str(p.output), p.basis
+            p.provider, p.model, p.effective.isoformat(), str(p.input), str(p.cached_input), str(p.output), basis
         )
     return table
 

@@ -110,6 +110,11 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
         "/reports/spend/sign-out", make_sign_out_handler(runtime), methods=["POST"], include_in_schema=False
     )
     app.add_api_route("/status", make_status_handler(runtime), methods=["GET"], include_in_schema=False)
+    status_sign_in = make_sign_in_handler(runtime, page="/status", scope="admin", title="Corral status")
+    app.add_api_route("/status/sign-in", status_sign_in, methods=["POST"], include_in_schema=False)
+    app.add_api_route(
+        "/status/sign-out", make_sign_out_handler(runtime, page="/status"), methods=["POST"], include_in_schema=False
+    )
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

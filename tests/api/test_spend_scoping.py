@@ -62,6 +62,8 @@ def test_an_admin_key_sees_every_team_and_the_pool(keys: Keys) -> None:
     assert body["pool"]["provider"] == "vllm" and Decimal(body["pool"]["fixed_cost_usd"]) > 0
     page = keys.get(keys.admin, "/reports/spend", **SPAN).text
     assert 'id="pool-fixed"' in page and "<option>ads</option>" in page
+    # The page says how the fixed cost relates to the table (the pool's requests are in both).
+    assert 'id="pool-split"' in page and "the table&#x27;s total + the latter" in page
 
 
 def test_a_team_key_sees_its_team_only_and_no_pool_in_json(keys: Keys) -> None:

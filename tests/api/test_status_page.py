@@ -82,11 +82,59 @@ def _row(html: str, key: str) -> str:
     return found.group(1)
 
 
+def _new_key(client: httpx.Client, scopes: str) -> str:
+    key: str = client.post("/admin/keys", json={"scopes": scopes}, headers=_bearer(ADMIN)).json()["key"]
+    return key
+
+
+def _sign_in(client: httpx.Client, path: str, key: str) -> httpx.Response:
+    return httpx.post(f"{client.base_url}{path}", data={"key": key}, timeout=20)
+
+
 def test_status_needs_the_admin_scope(gateway: tuple[httpx.Client, Runtime, Path]) -> None:
     client, _, _ = gateway
-    assert client.get("/status").status_code == 401
-    chat_key = client.post("/admin/keys", json={"scopes": "chat"}, headers=_bearer(ADMIN)).json()["key"]
+    chat_key = _new_key(client, "chat")
     assert client.get("/status", headers=_bearer(chat_key)).status_code == 403
+    assert client.get("/status", headers=_bearer(chat_key)).json()["error"]["code"] == "insufficient_scope"
+
+
+def test_a_browser_without_a_session_gets_the_sign_in_form_back_to_status(
+    gateway: tuple[httpx.Client, Runtime, Path],
+) -> None:
+    client, _, _ = gateway
+    page = client.get("/status")
+    assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
+    assert 'action="/status/sign-in"' in page.text and "<code>admin</code>" in page.text
+    signed = _sign_in(client, "/status/sign-in", _new_key(client, "admin"))
+    assert signed.status_code == 303 and signed.headers["location"] == "/status"
+    cookie = signed.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    shown = httpx.get(f"{client.base_url}/status", cookies=signed.cookies, timeout=20)
+    assert shown.status_code == 200 and '<table id="deployments">' in shown.text and 'id="sign-out"' in shown.text
+
+
+def test_a_spend_read_session_gets_a_403_page_not_json(gateway: tuple[httpx.Client, Runtime, Path]) -> None:
+    client, _, _ = gateway
+    reader = _new_key(client, "spend:read")
+    # Signed in on the spend page: the same session, but its key lacks admin.
+    signed = _sign_in(client, "/reports/spend/sign-in", reader)
+    assert signed.status_code == 303 and signed.headers["location"] == "/reports/spend"
+    cookies = signed.cookies
+    page = httpx.get(f"{client.base_url}/status", cookies=cookies, timeout=20)
+    assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
+    assert 'id="forbidden"' in page.text and "<code>admin</code>" in page.text and 'id="sign-out"' in page.text
+    assert "deployments" not in page.text
+    # Signing in on the status page with that key is refused with the reason, and no session.
+    refused = _sign_in(client, "/status/sign-in", reader)
+    assert refused.status_code == 403 and "set-cookie" not in refused.headers
+    assert "lacks the scope &#x27;admin&#x27;" in refused.text
+
+
+def test_an_admin_session_from_the_spend_page_opens_status(gateway: tuple[httpx.Client, Runtime, Path]) -> None:
+    client, _, _ = gateway
+    cookies = _sign_in(client, "/reports/spend/sign-in", _new_key(client, "admin")).cookies
+    page = httpx.get(f"{client.base_url}/status", cookies=cookies, timeout=20)
+    assert page.status_code == 200 and '<table id="deployments">' in page.text
 
 
 def test_status_shows_what_routing_did(gateway: tuple[httpx.Client, Runtime, Path]) -> None:
@@ -129,3 +177,33 @@ def test_status_in_headless_chromium(gateway: tuple[httpx.Client, Runtime, Path]
         assert colour == "rgb(255, 214, 214)", "an open breaker stands out"
         assert page.run("document.querySelectorAll('#refusals tr').length") >= 5
         page.screenshot(ARTIFACTS / "status-page.png")
+
+
+def test_from_sign_in_to_status_in_chromium(gateway: tuple[httpx.Client, Runtime, Path], tmp_path: Path) -> None:
+    """A person with a browser: /status shows the sign-in form; an admin key typed there
+    brings them back to /status with every deployment shown; sign-out ends the session."""
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("no chromium binary: install Debian's chromium package (apt-get install -y chromium)")
+    client, runtime, _ = gateway
+    key = _new_key(client, "admin")
+    with headless_page(binary) as page:
+        page.open(f"{client.base_url}/status")
+        assert page.run("document.querySelector('form#sign-in') !== null")
+        assert page.run("document.querySelector('form#sign-in').getAttribute('action')") == "/status/sign-in"
+        page.run(f"document.querySelector('#key').value = {key!r}; true")
+        page.click_and_wait("#sign-in-button")
+        assert page.run("location.pathname") == "/status"
+        assert page.run("document.title") == "Corral status"
+        assert page.run("document.cookie") == "", "the session is HttpOnly"
+        shown = page.run(
+            "[...document.querySelectorAll('#deployments tr[data-deployment]')].map(r => r.dataset.deployment)"
+        )
+        assert set(shown) == {d.key for m in runtime.catalogue.models for d in runtime.catalogue.deployments(m)}
+        state = page.run("document.querySelector('tr[data-deployment=\"deepinfra/llama-4-scout\"] .state').textContent")
+        assert state == "breaker open"
+        page.screenshot(tmp_path / "status-signed-in.png")
+        page.screenshot(ARTIFACTS / "status-signed-in.png")
+        assert (tmp_path / "status-signed-in.png").stat().st_size > 10_000
+        page.click_and_wait("form#sign-out button")
+        assert page.run("document.querySelector('form#sign-in') !== null")

@@ -4,6 +4,7 @@ fields a cluster needs, a gateway that scales out, and a gateway config that loa
 from __future__ import annotations
 
 import copy
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 import kubernetes_validate
 import pytest
 
+from gateway.catalogue.pool_prices import derive
 from gateway.config import load_settings
 from tests.deploy.conftest import ENV_REF, K8S, REAL_SECRET, SECRET_NAME, flags, load_all, load_yaml
 
@@ -109,6 +111,11 @@ def test_configmap_config_loads_and_lists_the_pool(tmp_path: Path) -> None:
     pool = settings.providers["vllm"].vllm
     assert pool is not None
     assert pool.gpus == 16
+    # Each model on its own 8 GPUs: priced on those, not on all 16 (0.617284, not 1.234568).
+    assert {m: derive(pool.basis(), m).output for m in ("llama-4-scout", "llama-4-maverick")} == {
+        "llama-4-scout": Decimal("0.617284"),
+        "llama-4-maverick": Decimal("0.617284"),
+    }
     assert settings.simulate_missing is False
     services = by_kind("Service")
     assert len(pool.urls) == 2

@@ -36,9 +36,12 @@ CHAT_SCOPED = {
 OPEN = {"/healthz", "/readyz", "/metrics"}
 
 
-#: The spend page's sign-in and sign-out take a key (or a session) in a form, not a bearer
-#: header: their refusals are tested in tests/api/test_spend_sign_in.py.
-SIGN_IN_FORMS = frozenset({"/reports/spend/sign-in", "/reports/spend/sign-out"})
+#: The spend and status pages' sign-in and sign-out take a key (or a session) in a form, not a
+#: bearer header: their refusals are tested in tests/api/test_spend_sign_in.py and
+#: tests/api/test_status_page.py.
+SIGN_IN_FORMS = frozenset(
+    {"/reports/spend/sign-in", "/reports/spend/sign-out", "/status/sign-in", "/status/sign-out"}
+)
 
 
 def _protected() -> list[tuple[str, str, str]]:
@@ -139,7 +142,7 @@ def test_refuses_missing_wrong_revoked_and_under_scoped_keys(
     }
     for name, headers in callers.items():
         response = _call(auth_gateway, method, path, headers)
-        if path == "/reports/spend" and name == "missing":
+        if path in {"/reports/spend", "/status"} and name == "missing":
             # A browser with no key and no session is shown the sign-in form, still 401.
             assert response.status_code == 401 and 'id="sign-in"' in response.text
             continue

@@ -274,3 +274,46 @@ def test_reconcile_refuses_an_unreadable_export(env: dict[str, str], tmp_path: P
     export = _export(tmp_path, ["2026-11-01,llama-4-scout,1"], "when,model,cost_usd")
     code, out = corral(env, "reconcile", "--provider", "groq", "--file", str(export))
     assert code == 2 and "no column named date or day or usage_date" in out
+
+
+def test_prices_show_each_pool_price_with_its_basis(env: dict[str, str], tmp_path: Path) -> None:
+    code, out = corral(env, "prices", "--at", "2026-11-01", "--format", "json")
+    assert code == 0
+    pool = {(p["provider"], p["model"]): p for p in json.loads(out)["prices"]}[("vllm", "llama-4-scout")]
+    assert (pool["input"], pool["output"], pool["basis"]) == ("0.154321", "0.617284", "gpu_hours")
+    assert pool["derived_from"] == {
+        "gpus": 8,
+        "gpu_hour_usd": "2.50",
+        "input_tokens_per_s": "36000",
+        "output_tokens_per_s": "9000",
+        "source": "stated, unverified: docs/providers.md",
+    }
+    code, table = corral(env, "prices", "--at", "2026-11-01")
+    assert "8 GPUs x 2.50 USD/GPU-hour / 36,000 input | 9,000 output tok/s" in " ".join(table.split())
+    config = tmp_path / "corral.yaml"
+    config.write_text(yaml.safe_dump({"providers": {"vllm": {"vllm": {"gpus": 16, "gpu_hour_usd": "2.50"}}}}))
+    code, out = corral(env, "prices", "--at", "2026-11-01", "--format", "json", "--config", str(config))
+    pool = {(p["provider"], p["model"]): p for p in json.loads(out)["prices"]}[("vllm", "llama-4-scout")]
+    assert pool["output"] == "1.234568" and pool["derived_from"]["gpus"] == 16
+
+
+def test_the_pool_is_not_counted_twice(env: dict[str, str], tmp_path: Path) -> None:
+    """The pool's requests in the table are part of its fixed cost, not extra to it: the period's
+    outlay is the table's total plus the fixed cost no request was charged for."""
+    config = tmp_path / "corral.yaml"
+    config.write_text(yaml.safe_dump({"providers": {"vllm": {"vllm": {"gpus": 8, "gpu_hour_usd": "2.50"}}}}))
+    args = ["report", "spend", *SPAN, "--config", str(config)]
+    code, out = corral(env, *args, "--format", "json")
+    assert code == 0, out
+    body = json.loads(out)
+    pool = body["pool"]
+    attributed, unattributed = Decimal(pool["attributed_cost_usd"]), Decimal(pool["unattributed_cost_usd"])
+    assert attributed == Decimal(pool["served"]["cost_usd"]) > 0
+    assert attributed + unattributed == Decimal(pool["fixed_cost_usd"]) == Decimal(960)
+    outlay = Decimal(body["total_with_pool_fixed_cost_usd"])
+    assert outlay == Decimal(body["total_cost_usd"]) + unattributed
+    assert outlay == Decimal(body["total_cost_usd"]) - attributed + Decimal(pool["fixed_cost_usd"])
+    code, table = corral(env, *args)
+    flat = " ".join(table.split())
+    assert "spend in the period = the table's total + the latter" in flat
+    assert f"Spend in the period with the pool's fixed cost: {outlay.quantize(Decimal('0.01')):,} USD" in flat

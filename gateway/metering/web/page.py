@@ -8,7 +8,7 @@ from html import escape
 from urllib.parse import urlencode
 
 from gateway.metering.pool import pool_basis
-from gateway.metering.render import MONEY_FIGURES, cents, figures, group_label, money, shown
+from gateway.metering.render import MONEY_FIGURES, cents, figures, group_label, money, pool_split, shown
 from gateway.metering.reports import SpendReport
 from gateway.metering.web.charts import hbars, stacked_bars
 from gateway.metering.web.data import PageData, PageFilters
@@ -136,6 +136,7 @@ def _pool(data: PageData) -> str:
         f'<p id="pool-fixed" title="{escape(money(pool.fixed_cost_usd) or "")} USD exactly">Fixed cost: '
         f"{escape(pool_basis(pool))}; <b>{escape(cents(pool.fixed_cost_usd) or '')} USD</b> for "
         f"{pool.served.total_tokens:,} tokens served. {escape(verdict)}</p>"
+        f'<p class="note" id="pool-split">{escape(pool_split(pool))}</p>'
         + hbars("pool-vs-hosted", items, "USD / 1M tokens", highlight=items[0][0])
         + '<p class="note">Effective USD per 1M tokens (prompt and completion together) for the pool\'s own '
         "token mix; the GPUs are shared, so a team's share of the fixed cost is its share of the pool's tokens.</p>"

@@ -7,14 +7,22 @@ from html import escape
 from gateway.metering.web.page import STYLE
 
 
-def sign_in_page(problem: str | None, query: str = "") -> str:
-    """The form; `query` is the page's own query string, kept through the sign-in."""
-    action = "/reports/spend/sign-in" + (f"?{query}" if query else "")
+def sign_in_page(
+    problem: str | None,
+    query: str = "",
+    *,
+    page: str = "/reports/spend",
+    title: str = "Corral spend",
+    scope: str = "spend:read",
+) -> str:
+    """The form for `page` (it posts to `{page}/sign-in`); `query` is the page's own query
+    string, kept through the sign-in."""
+    action = f"{page}/sign-in" + (f"?{query}" if query else "")
     note = f'<p class="note" id="sign-in-problem">{escape(problem)}</p>' if problem else ""
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Corral spend: sign in</title>'
-        f"<style>{STYLE}</style></head><body><h1>Corral spend</h1>"
-        "<p>Sign in with an API key that has the <code>spend:read</code> scope. The key is not kept in the "
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}: sign in</title>'
+        f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
+        f"<p>Sign in with an API key that has the <code>{escape(scope)}</code> scope. The key is not kept in the "
         "browser: it is exchanged for a session that ends when you sign out, after a few hours, or when the "
         "key is revoked.</p>"
         f"{note}"
