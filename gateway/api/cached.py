@@ -14,6 +14,7 @@ import orjson
 from gateway.api.asgi import JSONBody
 from gateway.api.sse_encode import DONE, frame, usage_chunk
 from gateway.cache.entry import Entry
+from gateway.dispatch.accounting import COST_PLACES
 
 CACHE_HEADER = "x-corral-cache"
 BYPASS_HEADER = "x-corral-cache-bypass"
@@ -31,7 +32,7 @@ def hit_headers(request_id: str, entry: Entry, warnings: tuple[str, ...]) -> dic
         "x-corral-cost-usd": ZERO,
         CACHE_HEADER: "hit",
         ORIGINAL_HEADER: entry.request_id,
-        SAVED_HEADER: str(entry.cost_usd),
+        SAVED_HEADER: str(entry.cost_usd.quantize(COST_PLACES)),  # as x-corral-cost-usd is written
     }
     if entry.tool_validation is not None:
         headers["x-corral-tool-validation"] = entry.tool_validation
