@@ -43,6 +43,8 @@ from gateway.routing.types import PoolLoad, ReplicaLoad
 from gateway.telemetry.logs import AccessLog
 from gateway.telemetry.metrics import LiveGauges, Metrics
 from gateway.telemetry.tracing import make_tracer
+from gateway.toolcalls import fence
+from gateway.toolcalls.fence import FenceLimits
 
 log = logging.getLogger("corral")
 
@@ -151,6 +153,8 @@ class Runtime:
         return cls(settings=settings, catalogue=catalogue, prices=prices, policy=policy)
 
     async def start(self) -> None:
+        limits = self.settings.validation
+        fence.configure(FenceLimits(limits.cpu_budget_s, limits.workers, limits.max_memory_mb))
         await self.start_providers()
         self.dispatcher = Dispatcher(
             self.providers, self.catalogue, self.prices, self.state, self.policy, tracer=self.tracer
@@ -270,6 +274,7 @@ class Runtime:
             await provider.close()
         for fake in self.fakes:
             await fake.stop()
+        fence.close()
 
 
 def ledger_store(settings: Settings) -> SqlStore:
