@@ -31,6 +31,7 @@ from gateway.live.state import LiveState
 from gateway.metering.budgets import Budgets
 from gateway.metering.events import UsageEvent
 from gateway.metering.idempotency import Idempotency, IdempotencyStore, MemoryStore
+from gateway.metering.idempotency_redis import RedisFastPath
 from gateway.metering.idempotency_sql import SqlIdempotencyStore
 from gateway.metering.journal import Journal
 from gateway.metering.process_store import ProcessStore
@@ -71,6 +72,7 @@ class Runtime:
     idempotency: Idempotency = field(init=False)
     _merged: tuple[Policy, tuple[object, ...], Policy] | None = field(init=False, default=None)
     _drift_watch: asyncio.Task[None] | None = field(init=False, default=None)
+    _idempotency_cache: RedisFastPath | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.keys = Access(self.settings)
@@ -209,9 +211,11 @@ class Runtime:
         """Idempotency keys live in the ledger database (shared by replicas); in memory without one."""
         ledger = self.sink.ledger
         store: IdempotencyStore = MemoryStore()
+        settings = self.settings
         if ledger is not None:
             store = SqlIdempotencyStore(ledger.engine, ledger.ensure_schema)
-        settings = self.settings
+            if settings.redis_url:
+                store = self._idempotency_cache = RedisFastPath(store, settings.redis_url)
         self.idempotency = Idempotency(
             store,
             retention_s=settings.idempotency_retention_s,
@@ -275,6 +279,8 @@ class Runtime:
         for fake in self.fakes:
             await fake.stop()
         fence.close()
+        if self._idempotency_cache is not None:
+            self._idempotency_cache.close()
 
 
 def ledger_store(settings: Settings) -> SqlStore:
