@@ -157,10 +157,12 @@ class Fence:
         if payload is None:
             self._drop()
             self.stopped += 1
-            why = "did not answer within" if not ready else "ended during"
-            return over_budget(
-                message, finish_reason, f"$: validation stopped: its process {why} its budget ({budget:g} s)"
-            )
+            if ready:
+                why = "$: validation stopped: its process ended during the check"
+            else:
+                waited = f"the budget ({budget:g} s) plus {WALL_GRACE_S:g} s"
+                why = f"$: validation stopped: its process did not answer within {waited}"
+            return over_budget(message, finish_reason, why)
         kind, value = pickle.loads(payload)
         if kind == "ok":
             attempt: Attempt = value

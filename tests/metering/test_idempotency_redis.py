@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ import redis
 from sqlalchemy import func, select
 
 from gateway.config import load_settings
-from gateway.metering.idempotency_redis import PREFIX, RedisFastPath
+from gateway.metering.idempotency import Answer, Claim, MemoryStore
+from gateway.metering.idempotency_redis import PREFIX, RedisFastPath, redis_key
 from gateway.metering.sink import QueueSink
 from gateway.metering.sql import SqlStore
 from gateway.metering.tables import request_table
@@ -221,3 +223,28 @@ def test_a_lost_redis_entry_or_a_dead_redis_never_runs_a_key_twice(
         assert c.fast_path.errors >= 1
         assert pair.upstream_calls(marker, c) == 1
     assert pair.settled_rows(team) == 1
+
+
+def _claim(key: str, request_id: str, at: datetime) -> Claim:
+    return Claim("scope", key, "sha", request_id, at, at + timedelta(hours=24), stream=False)
+
+
+def test_only_an_answer_the_database_kept_is_cached(redis_db: redis.Redis, case: tuple[str, str, str]) -> None:
+    """A request whose claim was taken over after its lease keeps nothing, so Redis never
+    holds an answer the database does not; an unreadable entry is passed over."""
+    key, _team, _marker = case
+    cache = RedisFastPath(MemoryStore(), REDIS_URL)
+    now = datetime.now(UTC)
+    first = _claim(key, "req-1", now - timedelta(hours=1))
+    assert cache.claim(first, stale_before=now - timedelta(hours=2)) is None
+    takeover = _claim(key, "req-2", now)
+    assert cache.claim(takeover, stale_before=now) is None  # the first claim is past its lease
+    answer = Answer(200, {"x-corral-request-id": "req-1"}, b"{}", stream=False)
+    assert cache.keep(first, answer) is False
+    assert not redis_db.exists(redis_key("scope", key))
+    assert cache.keep(takeover, Answer(200, {"x-corral-request-id": "req-2"}, b"{}", stream=False))
+    assert redis_db.exists(redis_key("scope", key))
+    redis_db.set(redis_key("scope", key), b"not an entry")
+    held = cache.claim(_claim(key, "req-3", now), stale_before=now - timedelta(hours=1))
+    assert held is not None and held.request_id == "req-2"  # from the store, not the garbage
+    cache.close()

@@ -4,7 +4,9 @@ the CPU budget stopping them, and what the guard and the stream gate do with a s
 from __future__ import annotations
 
 import asyncio
+import os
 import pickle
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,3 +120,27 @@ def test_a_costly_valid_stream_is_delivered_whole(tight: Fence) -> None:
         d["function"].get("arguments", "") for c in end.chunks for d in c["choices"][0]["delta"].get("tool_calls") or ()
     )
     assert delivered == arguments and tight.offloaded == 1
+
+
+def test_a_child_that_stops_answering_is_killed_and_replaced(tight: Fence) -> None:
+    """The wall-clock backstop: a validation process that does not answer (stopped here
+    with SIGSTOP, as one stuck in C code would be) is killed after the budget plus the
+    grace, the run fails as over budget, and the next run gets a new process."""
+    contract = prepare(request(tools=[tool("f", DOUBLING)]))
+    assert contract is not None
+    small = message("f", '{"v": [[]]}')
+
+    async def scenario() -> tuple[Any, Any, int]:
+        assert (await tight.check(contract, small, "tool_calls", repair=True)).valid
+        (pid,) = tight.children
+        os.kill(pid, signal.SIGSTOP)
+        stuck = await tight.check(contract, small, "tool_calls", repair=True)
+        fine = await tight.check(contract, small, "tool_calls", repair=True)
+        return stuck, fine, pid
+
+    stuck, fine, pid = asyncio.run(scenario())
+    assert stuck.over_budget
+    assert stuck.errors == ("$: validation stopped: its process did not answer within the budget (0.3 s) plus 2 s",)
+    assert fine.valid and tight.children and tight.children != [pid]
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
