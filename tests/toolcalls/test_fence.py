@@ -144,3 +144,11 @@ def test_a_child_that_stops_answering_is_killed_and_replaced(tight: Fence) -> No
     assert fine.valid and tight.children and tight.children != [pid]
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_report_mode_delivers_a_stopped_run_flagged_invalid(tight: Fence) -> None:
+    guard = ToolGuard(prepare(request(tools=[tool("f", DOUBLING)])), "report")
+    body = {"choices": [{"index": 0, "finish_reason": "tool_calls", "message": message("f", DEEP)}]}
+    decision = asyncio.run(guard.acheck(body))
+    assert decision.action is Action.DELIVER and decision.body == body
+    assert guard.verdict == "invalid"
