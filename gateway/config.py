@@ -60,6 +60,17 @@ class StreamLimits(_Model):
     event_idle_s: float = Field(60.0, gt=0)
 
 
+class ValidationLimits(_Model):
+    """Tool-call validation off the event loop (gateway/toolcalls/fence.py): a run that
+    could be expensive goes to one of `workers` child processes and is stopped when it has
+    used `cpu_budget_s` of CPU (the answer then fails validation, never freezes a worker)."""
+
+    cpu_budget_s: float = Field(2.0, gt=0, le=600)
+    workers: int = Field(2, ge=1, le=64)
+    #: Address-space limit of each validation process.
+    max_memory_mb: int = Field(1024, ge=256)
+
+
 class BedrockConfig(_Model):
     region: str = "us-east-1"
     access_key_id: SecretStr | None = None
@@ -189,6 +200,8 @@ class Settings(_Model):
     max_connections: int = Field(512, ge=1)
     #: Bounds on every upstream stream (the `streams:` section of the config file).
     streams: StreamLimits = Field(default_factory=StreamLimits)
+    #: Tool-call validation off the event loop (the `validation:` section).
+    validation: ValidationLimits = Field(default_factory=ValidationLimits)
     #: How long an Idempotency-Key and its kept answer are remembered (seconds; 24 h).
     idempotency_retention_s: int = Field(86400, gt=0)
     #: A claim still running this long after it was made belongs to a process that died:

@@ -34,6 +34,7 @@ from gateway.live.state import LiveState
 from gateway.metering.budgets import Budgets
 from gateway.metering.events import UsageEvent
 from gateway.metering.idempotency import Idempotency, IdempotencyStore, MemoryStore
+from gateway.metering.idempotency_redis import RedisFastPath
 from gateway.metering.idempotency_sql import SqlIdempotencyStore
 from gateway.metering.journal import Journal
 from gateway.metering.process_store import ProcessStore
@@ -47,6 +48,8 @@ from gateway.telemetry.cache import CacheCounters
 from gateway.telemetry.logs import AccessLog
 from gateway.telemetry.metrics import LiveGauges, Metrics
 from gateway.telemetry.tracing import make_tracer
+from gateway.toolcalls import fence
+from gateway.toolcalls.fence import FenceLimits
 
 log = logging.getLogger("corral")
 
@@ -74,6 +77,7 @@ class Runtime:
     cache: ResponseCache = field(init=False)
     _merged: tuple[Policy, tuple[object, ...], Policy] | None = field(init=False, default=None)
     _drift_watch: asyncio.Task[None] | None = field(init=False, default=None)
+    _idempotency_cache: RedisFastPath | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.keys = Access(self.settings)
@@ -165,6 +169,8 @@ class Runtime:
         return cls(settings=settings, catalogue=catalogue, prices=prices, policy=policy)
 
     async def start(self) -> None:
+        limits = self.settings.validation
+        fence.configure(FenceLimits(limits.cpu_budget_s, limits.workers, limits.max_memory_mb))
         await self.start_providers()
         self.dispatcher = Dispatcher(
             self.providers, self.catalogue, self.prices, self.state, self.policy, tracer=self.tracer
@@ -219,9 +225,11 @@ class Runtime:
         """Idempotency keys live in the ledger database (shared by replicas); in memory without one."""
         ledger = self.sink.ledger
         store: IdempotencyStore = MemoryStore()
+        settings = self.settings
         if ledger is not None:
             store = SqlIdempotencyStore(ledger.engine, ledger.ensure_schema)
-        settings = self.settings
+            if settings.redis_url:
+                store = self._idempotency_cache = RedisFastPath(store, settings.redis_url)
         self.idempotency = Idempotency(
             store,
             retention_s=settings.idempotency_retention_s,
@@ -285,6 +293,9 @@ class Runtime:
             await provider.close()
         for fake in self.fakes:
             await fake.stop()
+        fence.close()
+        if self._idempotency_cache is not None:
+            self._idempotency_cache.close()
 
 
 def ledger_store(settings: Settings) -> SqlStore:

@@ -213,6 +213,11 @@ def main() -> None:
 
     print("\n" + bench_summary())
 
+    # --- The usage journal's durability settings (loadtests/journal_bench.py owns it) ---
+    from loadtests.journal_bench import bench_summary as journal_summary
+
+    print("\n" + journal_summary())
+
 
 def run_table(fake_port: int, gw_port: int, bare_port: int, seconds: int) -> str:
     direct_url = f"http://127.0.0.1:{fake_port}/v1/openai/chat/completions"

@@ -55,6 +55,8 @@ def failure_kinds(attempt: Attempt | None) -> tuple[str, ...]:
     if attempt is None:
         return ("invalid",)
     kinds = set()
+    if attempt.over_budget:
+        kinds.add("validation_budget")
     for call in attempt.calls:
         if not call.declared:
             kinds.add("unknown_tool")
@@ -113,7 +115,7 @@ async def checked_complete(
     while True:
         started = time.perf_counter()
         completion = await provider.complete(request, dep)
-        decision = guard.check(completion.body)
+        decision = await guard.acheck(completion.body)
         if decision.action is Action.DELIVER:
             completion.body = decision.body
             return completion
@@ -156,7 +158,7 @@ class GuardedStream:
                 for chunk in batch:
                     for out in gate.feed(chunk):
                         yield out
-            end = gate.finish()
+            end = await gate.settle()
             usage = self.stream.usage or Usage(self.req.prompt_tokens_estimate, 0, 0, True)
             if end.action is Action.DELIVER:
                 self.usage = usage

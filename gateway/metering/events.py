@@ -33,7 +33,8 @@ class AttemptRecord:
     cost_usd: Decimal = Decimal(0)
     #: This attempt re-asked the model after its tool calls failed validation.
     reask: bool = False
-    #: Why its tool calls were invalid (unknown_tool, invalid_json, schema_violation, reply_rule).
+    #: Why its tool calls were invalid (unknown_tool, invalid_json, schema_violation, reply_rule,
+    #: validation_budget: the check was stopped by its CPU budget).
     failure_kinds: tuple[str, ...] = ()
 
 

@@ -10,7 +10,9 @@ complete) gives the claim back, so a retry runs anew.
 
 Claims are decided by the store's primary key (INSERT ... ON CONFLICT DO NOTHING), so
 replicas sharing a database agree on who runs a request. A claim left `running` by a
-process that died is taken over once it is older than the lease.
+process that died is taken over once it is older than the lease. With `REDIS_URL`, kept
+answers are also cached in Redis for replays (idempotency_redis.py); the database still
+decides every claim.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class Held:
     body_sha256: str
     request_id: str
     answer: Answer | None
+    #: When the claim expires (a cache of the answer must not outlive it).
+    expires_at: datetime | None = None
 
 
 class IdempotencyStore(Protocol):
@@ -77,8 +81,9 @@ class IdempotencyStore(Protocol):
         """Take the key (None), or the claim that holds it. An expired claim, or one still
         running that was made before `stale_before`, is taken over."""
 
-    def keep(self, claim: Claim, answer: Answer) -> None:
-        """Store the answer with the claim (the key is now done)."""
+    def keep(self, claim: Claim, answer: Answer) -> bool:
+        """Store the answer with the claim (the key is now done); False when the claim is no
+        longer this request's (taken over after its lease), and nothing was stored."""
 
     def release(self, claim: Claim) -> None:
         """Give the key back (only this claim's: a takeover's row is left alone)."""
@@ -98,14 +103,16 @@ class MemoryStore:
         if held is not None:
             old, answer = held
             if not (old.expires_at < claim.created_at or (answer is None and old.created_at < stale_before)):
-                return Held(old.body_sha256, old.request_id, answer)
+                return Held(old.body_sha256, old.request_id, answer, old.expires_at)
         self.rows[(claim.scope, claim.key)] = (claim, None)
         return None
 
-    def keep(self, claim: Claim, answer: Answer) -> None:
+    def keep(self, claim: Claim, answer: Answer) -> bool:
         held = self.rows.get((claim.scope, claim.key))
         if held is not None and held[0].request_id == claim.request_id:
             self.rows[(claim.scope, claim.key)] = (claim, answer)
+            return True
+        return False
 
     def release(self, claim: Claim) -> None:
         held = self.rows.get((claim.scope, claim.key))
@@ -140,7 +147,7 @@ class Ticket:
             self.outcome = "released"
             await self._settle(partial(self.guard.store.release, self.claim))
 
-    async def _settle(self, call: Callable[[], None]) -> None:
+    async def _settle(self, call: Callable[[], object]) -> None:
         """The answer goes out whatever the store says; a claim the store did not settle stays
         running until its lease ends (repeats get 409 until then, never a second run)."""
         try:

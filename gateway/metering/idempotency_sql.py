@@ -103,22 +103,23 @@ class SqlIdempotencyStore:
             if taken.first() is not None:
                 return None
             held = connection.execute(
-                select(T.body_sha256, T.request_id, T.state, T.status, T.headers, T.body, T.stream).where(
+                select(T.body_sha256, T.request_id, T.state, T.status, T.headers, T.body, T.stream, T.expires_at).where(
                     T.scope == claim.scope, T.key == claim.key
                 )
             ).one()
         answer = None
         if held.state == "done":
             answer = Answer(held.status, dict(held.headers), bytes(held.body), bool(held.stream))
-        return Held(held.body_sha256, held.request_id, answer)
+        return Held(held.body_sha256, held.request_id, answer, held.expires_at)
 
-    def keep(self, claim: Claim, answer: Answer) -> None:
+    def keep(self, claim: Claim, answer: Answer) -> bool:
         with self.engine.begin() as connection:
-            connection.execute(
+            done = connection.execute(
                 update(idempotency_keys)
                 .where(_mine(claim))
                 .values(state="done", status=answer.status, headers=answer.headers, body=answer.body)
             )
+            return bool(done.rowcount == 1)
 
     def release(self, claim: Claim) -> None:
         with self.engine.begin() as connection:

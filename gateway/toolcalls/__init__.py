@@ -52,7 +52,9 @@ default: repair, then re-ask up to `reasks` times; no re-ask after finish_reason
 Modules: `contract` (request side, 400s), `schemas` (compiled-validator LRU) and
 `fastpath` (a sound shortcut for common schemas), `calls` and `validate` (the checks),
 `scan` and `repair` (syntax-only repair), `pythonic` and `recognise` (calls written as
-text), `reask`, `guard`, `stream_gate`, `model` (the result types).
+text), `reask`, `guard`, `stream_gate`, `model` (the result types). The serving path
+calls `guard.acheck` and `gate.settle()`: `cost` estimates a check and `fence` runs a
+costly one in a validation process under a CPU budget (the only part that is not pure).
 """
 
 from gateway.toolcalls.contract import Choice, Contract, prepare

@@ -10,6 +10,7 @@ from typing import Any
 
 from gateway.errors import Code, GatewayError, error
 from gateway.toolcalls.contract import Contract
+from gateway.toolcalls.fence import fenced_check
 from gateway.toolcalls.model import RETRIED, Action, Attempt, Mode, new_call_id
 from gateway.toolcalls.reask import reask_messages, structured_constraint
 from gateway.toolcalls.validate import check_message
@@ -86,7 +87,7 @@ class ToolGuard:
         return [attempt.errors for attempt in self.attempts]
 
     def check(self, body: Mapping[str, Any]) -> Decision:
-        """Check a non-streamed `chat.completion` body (its first choice)."""
+        """Check a non-streamed `chat.completion` body (its first choice), on this thread."""
         if self.contract is None or self.mode is Mode.OFF or not body.get("choices"):
             return Decision(Action.DELIVER, dict(body))
         choice = body["choices"][0]
@@ -97,6 +98,25 @@ class ToolGuard:
             repair=self.mode is not Mode.REPORT,
             new_id=self.new_id,
         )
+        return self._decide(body, attempt)
+
+    async def acheck(self, body: Mapping[str, Any]) -> Decision:
+        """As `check`, but a run that could be expensive goes off the event loop under the
+        CPU budget (`fence.py`); the serving path uses this one."""
+        if self.contract is None or self.mode is Mode.OFF or not body.get("choices"):
+            return Decision(Action.DELIVER, dict(body))
+        choice = body["choices"][0]
+        attempt = await fenced_check(
+            self.contract,
+            choice.get("message") or {},
+            choice.get("finish_reason"),
+            repair=self.mode is not Mode.REPORT,
+            new_id=self.new_id,
+        )
+        return self._decide(body, attempt)
+
+    def _decide(self, body: Mapping[str, Any], attempt: Attempt) -> Decision:
+        choice = body["choices"][0]
         action = self.record(attempt)
         if action is not Action.DELIVER or self.mode is Mode.REPORT or not attempt.changed:
             return Decision(action, dict(body), attempt)
@@ -115,7 +135,8 @@ class ToolGuard:
         if self.mode is Mode.REPORT:
             self._verdict = "invalid"
             return Action.DELIVER
-        if self.mode is Mode.RETRY and retried_here < self.reasks and attempt.finish_reason not in HOPELESS:
+        hopeless = attempt.finish_reason in HOPELESS or attempt.over_budget
+        if self.mode is Mode.RETRY and retried_here < self.reasks and not hopeless:
             return Action.REASK
         self._verdict = "invalid"
         return Action.FAIL

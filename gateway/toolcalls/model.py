@@ -110,6 +110,9 @@ class Attempt:
     repairs: tuple[str, ...] = ()
     #: Errors about the whole reply (tool_choice, parallel_tool_calls, response_format).
     reply_errors: tuple[str, ...] = field(default=())
+    #: The check was stopped by its CPU budget (gateway/toolcalls/fence.py): the answer is
+    #: unverified, and asking again would only spend the budget again.
+    over_budget: bool = False
 
     @property
     def valid(self) -> bool:

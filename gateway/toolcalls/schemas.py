@@ -21,6 +21,7 @@ from jsonschema.protocols import Validator
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
+from gateway.toolcalls.cost import has_unique_items, schema_weight
 from gateway.toolcalls.linear_regex import UnsupportedPattern, compile_pattern, pattern, pattern_properties, patterns_in
 from gateway.toolcalls.quick_check import Check, compile_fast
 
@@ -53,6 +54,15 @@ class CompiledSchema:
     validator: Validator
     #: A sound "certainly valid" shortcut for common schemas (see `fastpath`), or None.
     fast: Check | None = None
+    #: Nodes with references expanded, or `cost.UNBOUNDED` (what a validation may cost).
+    weight: int = 0
+    #: `uniqueItems: true` somewhere: array items are compared pairwise.
+    unique: bool = False
+
+    def __reduce__(self) -> tuple[Any, tuple[Any]]:
+        """Pickled as the schema itself and rebuilt through the receiving process's cache
+        (the validator class is made at run time and cannot be pickled)."""
+        return (_rebuild, (self.schema,))
 
     def is_valid(self, instance: Any) -> bool:
         try:
@@ -71,6 +81,11 @@ class CompiledSchema:
         except RecursionError:
             return ["$: nested too deeply to validate"]
         return [_short(f"{error.json_path}: {error.message}") for error in found[:MAX_ERRORS]]
+
+
+def _rebuild(schema: Any) -> CompiledSchema:
+    """The compiled schema for `schema` from this process's cache (unpickling)."""
+    return DEFAULT_CACHE.get(schema)
 
 
 def _order(error: ValidationError) -> tuple[str, str]:
@@ -109,7 +124,8 @@ def _compile(digest: bytes, canonical: bytes) -> CompiledSchema:
             raise InvalidSchema(_short(f"{exc} (at {where})")) from exc
     formats = cls.FORMAT_CHECKER
     validator = _linear(cls)(schema, format_checker=formats, registry=LOCAL_ONLY)
-    return CompiledSchema(digest, schema, validator, compile_fast(schema, cls, formats))
+    fast = compile_fast(schema, cls, formats)
+    return CompiledSchema(digest, schema, validator, fast, schema_weight(schema), has_unique_items(schema))
 
 
 def _linear(cls: type) -> type:

@@ -10,7 +10,8 @@ that starts like a tool call written as text (`[`, `{`, `<|python_start|>`,
 `<function=`, a code fence) is held and converted at the end; content for a
 response_format is held whole and checked at the end.
 
-`finish()` checks the whole reply exactly as the non-streamed path does and returns
+`finish()` (`settle()` on the serving path: an expensive check goes off the event loop,
+see fence.py) checks the whole reply exactly as the non-streamed path does and returns
 the closing chunks, or says a re-ask is needed; `next()` gives the gate for the
 re-asked stream, which continues the call numbering and the response id.
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.toolcalls.calls import check_call
+from gateway.toolcalls.fence import fenced_check, runs_inline
 from gateway.toolcalls.guard import ToolGuard
 from gateway.toolcalls.model import Action, Attempt, CallCheck, Mode
 from gateway.toolcalls.recognise import may_start_calls
@@ -101,10 +103,41 @@ class StreamGate:
         return self._rebuilt(delta, shown, ready)
 
     def finish(self) -> GateEnd:
-        """Check the whole reply; the closing chunks or the re-ask / fail verdict."""
+        """Check the whole reply on this thread; the closing chunks or the re-ask / fail verdict."""
         if self.contract is None or not self.guard.active:
             return GateEnd(Action.DELIVER, [])
-        attempt = self._attempt()
+        message, repair, read_text_calls = self._final()
+        checked = check_message(
+            self.contract,
+            message,
+            self.finish_reason,
+            repair=repair,
+            new_id=self.guard.new_id,
+            prior_calls=self.offset,
+            read_text_calls=read_text_calls,
+        )
+        return self._end(checked)
+
+    async def settle(self) -> GateEnd:
+        """As `finish`, with a check that could be expensive run off the event loop under
+        the CPU budget (`fence.py`); the serving path uses this one."""
+        if self.contract is None or not self.guard.active:
+            return GateEnd(Action.DELIVER, [])
+        message, repair, read_text_calls = self._final()
+        checked = await fenced_check(
+            self.contract,
+            message,
+            self.finish_reason,
+            repair=repair,
+            new_id=self.guard.new_id,
+            prior_calls=self.offset,
+            read_text_calls=read_text_calls,
+        )
+        return self._end(checked)
+
+    def _end(self, checked: Attempt) -> GateEnd:
+        calls = tuple(dataclasses.replace(c, delivered=c.index < self.emitted) for c in checked.calls)
+        attempt = dataclasses.replace(checked, calls=calls)
         action = self.guard.record(attempt)
         if action is not Action.DELIVER or self.live:
             return GateEnd(action, [], attempt)
@@ -167,6 +200,11 @@ class StreamGate:
         raw = "".join(pending.arguments)
         allowed = self.contract.allowed_names()
         position = len(self._checked)
+        call = {"function": {"name": pending.name, "arguments": raw}}
+        if not runs_inline(self.contract, {"tool_calls": [call]}):
+            # Too costly for the event loop: held, and checked with the whole reply, off
+            # the loop under the CPU budget (fence.py). Later calls wait behind it.
+            return CallCheck(position, pending.id, pending.name, raw, raw, ("checked at the end",))
         return check_call(self.contract, position, pending.id, pending.name, raw, allowed=allowed, repair=not self.live)
 
     def _may_send(self, call: CallCheck) -> bool:
@@ -207,23 +245,13 @@ class StreamGate:
         body = {"index": index, "function": {"arguments": call.arguments}}
         return [self._chunk({"tool_calls": [head]}), self._chunk({"tool_calls": [body]})]
 
-    def _attempt(self) -> Attempt:
-        assert self.contract is not None
+    def _final(self) -> tuple[dict[str, Any], bool, bool]:
+        """The whole reply as one message, and how to check it (repair, read text calls)."""
         self._complete()
         message: dict[str, Any] = {"role": "assistant", "content": "".join(self._sent_text + self._held_text) or None}
         if self._checked:
             message["tool_calls"] = [self._raw(call) for call in self._checked]
-        attempt = check_message(
-            self.contract,
-            message,
-            self.finish_reason,
-            repair=not self.live,
-            new_id=self.guard.new_id,
-            prior_calls=self.offset,
-            read_text_calls=self.live or not self._sent_text,
-        )
-        calls = tuple(dataclasses.replace(c, delivered=c.index < self.emitted) for c in attempt.calls)
-        return dataclasses.replace(attempt, calls=calls)
+        return message, not self.live, self.live or not self._sent_text
 
     @staticmethod
     def _raw(call: CallCheck) -> dict[str, Any]:

@@ -5,14 +5,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import timeit
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from gateway.toolcalls import StreamGate, ToolGuard, prepare
+from gateway.toolcalls import Contract, StreamGate, ToolGuard, check_message, fence, new_call_id, prepare
 from gateway.toolcalls.calls import check_call
+from gateway.toolcalls.cost import answer_nodes
+from gateway.toolcalls.fence import FenceLimits, runs_inline
 from tests.toolcalls.helpers import call, chunk, completion, tool
 
 #: A typical tool: five properties, an enum, bounds, a date format, an array of enums.
@@ -59,8 +63,43 @@ def main() -> None:
         ("stream gate: one content chunk", lambda: gate.feed(text)),
         ("repair path: single-quoted arguments", lambda: ToolGuard(contract).check(broken)),
     ]
+    message = answer["choices"][0]["message"]
+    rows.append(("estimate: inline or off the loop (fence)", lambda: runs_inline(contract, message)))
     for label, fn in rows:
         print(f"{label:45s} {per_call_us(fn, 2_000 if 'repair' in label else 20_000):8.1f} µs")
+    offloaded = asyncio.run(_offloaded_us(contract, message))
+    print(f"{'same check in a validation process (round trip)':45s} {offloaded:8.1f} µs")
+    print(f"{'worst shape per estimated unit (enum x array)':45s} {_enum_unit_us():8.3f} µs")
+
+
+async def _offloaded_us(contract: Contract, message: dict[str, Any], number: int = 500) -> float:
+    """One check handed to a validation process and awaited (the process already started)."""
+    validation = fence.configure(FenceLimits())
+    try:
+        for _ in range(20):
+            await validation.check(contract, message, "tool_calls", repair=True)
+        started = time.perf_counter()
+        for _ in range(number):
+            await validation.check(contract, message, "tool_calls", repair=True)
+        return (time.perf_counter() - started) / number * 1e6
+    finally:
+        fence.close()
+
+
+def _enum_unit_us() -> float:
+    """Inline cost per estimated unit of 100 strings against a 200-member enum (all invalid)."""
+    schema = {
+        "type": "object",
+        "properties": {"v": {"type": "array", "items": {"enum": [f"o{i}" for i in range(200)]}}},
+    }
+    contract = prepare({"messages": [], "tools": [tool("f", schema)]})
+    assert contract is not None
+    arguments = orjson.dumps({"v": [f"x{i}" for i in range(100)]}).decode()
+    message = completion(tool_calls=[call("f", arguments)], finish="tool_calls")["choices"][0]["message"]
+    units = contract.tools["f"].weight * answer_nodes(arguments)
+    return (
+        per_call_us(lambda: check_message(contract, message, "tool_calls", repair=True, new_id=new_call_id), 20) / units
+    )
 
 
 if __name__ == "__main__":
