@@ -153,7 +153,13 @@ class Runtime:
     async def start(self) -> None:
         await self.start_providers()
         self.dispatcher = Dispatcher(
-            self.providers, self.catalogue, self.prices, self.state, self.policy, tracer=self.tracer
+            self.providers,
+            self.catalogue,
+            self.prices,
+            self.state,
+            self.policy,
+            tracer=self.tracer,
+            on_hedge=lambda event, dep: self.metrics.hedge(event, dep.provider, dep.model_id),
         )
         self.accounting = Accounting(
             self.dispatcher, self.record, self.keys.limiter, self.budgets, self.metrics.refusals, self.metrics.ended

@@ -9,7 +9,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -20,6 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from gateway.catalogue.deployments import Catalogue, Deployment
 from gateway.catalogue.prices import PriceBook
 from gateway.dispatch.errors import attempts_extra, caller_error, exhausted, no_candidates, rejected, timed_out
+from gateway.dispatch.hedge import Raced, RaceFailed, Racer
 from gateway.dispatch.tools import GuardedStream, checked_complete, guard_for
 from gateway.errors import GatewayError
 from gateway.live.state import LiveState
@@ -28,18 +29,21 @@ from gateway.providers.base import Completion, Provider, RateLimitState, Upstrea
 from gateway.providers.errors import HEALTH_FAILURES, ErrorKind, UpstreamError
 from gateway.routing.planner import plan
 from gateway.routing.policy.model import DEFAULT_POLICY, Policy, Retry
-from gateway.routing.types import Plan
+from gateway.routing.types import Candidate, Plan
 from gateway.schema.chat import ChatRequest
 from gateway.schema.usage import Usage
 from gateway.telemetry.tracing import INPUT_TOKENS, OUTPUT_TOKENS, attempt_span, fail_span
 
 T = TypeVar("T")
 _Batch = list[dict[str, Any]]
-_Opened = tuple[UpstreamStream, AsyncIterator[_Batch], _Batch | None]
+#: An opened stream, its first chunks, and when the attempt that opened it began.
+_Opened = tuple[UpstreamStream, AsyncIterator[_Batch], _Batch | None, float]
 #: Back-off before the first retry on the same deployment (later ones grow, with jitter).
 FIRST_RETRY_WAIT_S = 0.05
 #: Why an attempt in flight when the request's deadline passed (or its client left) ended.
 CANCELLED = "no answer before the request's deadline (or its client left); attempt cancelled"
+#: The error kind an attempt that lost a hedge race is recorded with.
+HEDGE_LOST = "hedge_lost"
 #: Kinds that say nothing about the request itself: always worth the next deployment
 #: (a garbled answer is the backend's fault, so another one may well serve the request).
 ALWAYS_FALL_OVER = frozenset(
@@ -66,6 +70,8 @@ class Outcome:
     tool_validation: str | None = None
     #: Request fields accepted but without effect on this answer (`x-corral-ignored-params`).
     ignored: tuple[str, ...] = ()
+    #: A hedge was started: "first" or "hedge" says which attempt answered; None: no hedge.
+    hedge_winner: str | None = None
 
 
 @dataclass(slots=True)
@@ -96,6 +102,8 @@ class Dispatcher:
         rng: Callable[[], float] = random.random,
         tracer: Tracer | None = None,
         timer: Callable[[], float] = time.perf_counter,
+        racer: Racer | None = None,
+        on_hedge: Callable[[str, Deployment], None] | None = None,
     ) -> None:
         self.providers = providers
         self.catalogue = catalogue
@@ -107,6 +115,10 @@ class Dispatcher:
         self.tracer = tracer or NoOpTracer()
         #: Measures a non-streamed answer's total time (the simulator substitutes virtual time).
         self.timer = timer
+        #: Runs hedge races (the simulator substitutes virtual time).
+        self.racer = racer or Racer()
+        #: Told of every hedge event (started, won, cancelled) with its deployment (metrics).
+        self.on_hedge = on_hedge
         state.available = frozenset(providers)
 
     def plan(self, req: ChatRequest, key_id: str | None = None) -> Plan:
@@ -138,7 +150,7 @@ class Dispatcher:
             return completion
 
         try:
-            completion, outcome = await self._run(the_plan, attempt, records)
+            completion, outcome = await self._run(the_plan, attempt, records, prompt_tokens=req.prompt_tokens_estimate)
         except GatewayError as err:
             if guard.active and guard.verdict == "invalid":
                 failure = guard.failure()
@@ -154,10 +166,7 @@ class Dispatcher:
         return req.ignored + self.providers[dep.provider].dropped(req)
 
     async def open_stream(self, req: ChatRequest, key_id: str | None = None) -> OpenStream:
-        attempt_started = 0.0
-
         async def attempt(provider: Provider, dep: Deployment) -> _Opened:
-            nonlocal attempt_started
             attempt_started = time.perf_counter()
             stream = await provider.stream(req, dep)
             batches = stream.batches()
@@ -166,11 +175,13 @@ class Dispatcher:
             except BaseException:
                 await stream.aclose()
                 raise
-            return stream, batches, first
+            return stream, batches, first, attempt_started
 
         started = time.perf_counter()
         the_plan = self.plan(req, key_id)
-        (stream, batches, first), outcome = await self._run(the_plan, attempt, [], stream=True)
+        (stream, batches, first, attempt_started), outcome = await self._run(
+            the_plan, attempt, [], stream=True, prompt_tokens=req.prompt_tokens_estimate
+        )
         outcome.ignored = self._ignored(req, outcome.deployment)
         batches = self._watch(outcome.deployment, batches)
         opened = OpenStream(outcome, stream, batches, first, started, attempt_started=attempt_started)
@@ -237,7 +248,9 @@ class Dispatcher:
         attempt: Callable[[Provider, Deployment], Awaitable[T]],
         records: list[AttemptRecord],
         stream: bool = False,
+        prompt_tokens: int = 0,
     ) -> tuple[T, Outcome]:
+        """`prompt_tokens`: the request's prompt estimate (what a cancelled hedge loser is billed)."""
         try:
             if the_plan.rejected is not None:
                 raise rejected(the_plan)
@@ -246,7 +259,7 @@ class Dispatcher:
             retry = the_plan.settings.retry
             try:
                 async with asyncio.timeout(retry.deadline_ms / 1000):
-                    return await self._attempts(the_plan, retry, records, attempt, stream)
+                    return await self._attempts(the_plan, retry, records, attempt, stream, prompt_tokens)
             except TimeoutError as exc:
                 self._learn_cut(the_plan, records)
                 raise timed_out(the_plan, retry.deadline_ms, records) from exc
@@ -262,13 +275,29 @@ class Dispatcher:
         records: list[AttemptRecord],
         attempt: Callable[[Provider, Deployment], Awaitable[T]],
         stream: bool,
+        prompt_tokens: int,
     ) -> tuple[T, Outcome]:
         """`stream`: an opened stream is healthy only once it ends (see `_watch`); a breaker
         probe is settled at once all the same, so a probe whose stream is abandoned unread
         never keeps its deployment out."""
         failures: list[UpstreamError] = []
         breaker_config = self.policy().defaults.breaker
-        for candidate in the_plan.candidates:
+        candidates = the_plan.candidates
+        hedge = the_plan.hedge
+        if hedge is not None and hedge.delay_ms is not None:
+            try:
+                return await self._hedged(the_plan, retry, records, attempt, stream, hedge.delay_ms, prompt_tokens)
+            except UpstreamError as exc:
+                self._failed(candidates[0].deployment, exc, retry, records, failures)
+                candidates = candidates[1:]
+            except RaceFailed as exc:
+                for index, error in exc.errors:
+                    if isinstance(error, UpstreamError):
+                        self._failed(candidates[index].deployment, error, retry, records, failures)
+                candidates = candidates[2:]
+            if failures and failures[-1].kind.value not in retry.on and failures[-1].kind not in ALWAYS_FALL_OVER:
+                raise exhausted(the_plan, failures, records)
+        for candidate in candidates:
             if len(records) >= retry.attempts:
                 break
             dep = candidate.deployment
@@ -277,17 +306,108 @@ class Dispatcher:
             try:
                 result = await self._on_deployment(dep, retry, records, attempt)
             except UpstreamError as exc:
-                failures.append(exc)
-                self._learn(dep, exc)
-                if exc.kind is ErrorKind.BAD_REQUEST:
-                    raise caller_error(exc, records) from exc
+                self._failed(dep, exc, retry, records, failures)
                 if exc.kind.value not in retry.on and exc.kind not in ALWAYS_FALL_OVER:
                     break
                 continue
-            if not stream or self.state.breaker(dep.key, breaker_config).state != "closed":
-                self.state.record_health(dep.key, breaker_config, True)
+            self._settle(dep, stream)
             return result, Outcome(dep, candidate.expected_cost_usd, the_plan, records)
         raise exhausted(the_plan, failures, records)
+
+    def _failed(
+        self, dep: Deployment, exc: UpstreamError, retry: Retry, records: list[AttemptRecord], failures: list[UpstreamError]
+    ) -> None:
+        failures.append(exc)
+        self._learn(dep, exc)
+        if exc.kind is ErrorKind.BAD_REQUEST:
+            raise caller_error(exc, records) from exc
+
+    def _settle(self, dep: Deployment, stream: bool) -> None:
+        breaker_config = self.policy().defaults.breaker
+        if not stream or self.state.breaker(dep.key, breaker_config).state != "closed":
+            self.state.record_health(dep.key, breaker_config, True)
+
+    async def _hedged(
+        self,
+        the_plan: Plan,
+        retry: Retry,
+        records: list[AttemptRecord],
+        attempt: Callable[[Provider, Deployment], Awaitable[T]],
+        stream: bool,
+        delay_ms: float,
+        prompt_tokens: int,
+    ) -> tuple[T, Outcome]:
+        """The first candidate, hedged on the second after `delay_ms` (see `gateway.dispatch.hedge`).
+        The first candidate gets one try here: a slow or failed first try is what the hedge
+        (or, failing that, the next candidate) is for. The hedge starts only while the
+        attempt budget has room for it and its deployment's breaker lets it through."""
+        first, second = the_plan.candidates[0], the_plan.candidates[1]
+        breaker_config = self.policy().defaults.breaker
+
+        def may_hedge() -> bool:
+            room = len(records) + 2 <= retry.attempts
+            if room and self.state.breaker(second.deployment.key, breaker_config).allow(self.state.clock()):
+                self._hedge_event("started", second.deployment)
+                return True
+            return False
+
+        def run(candidate: Candidate) -> Callable[[], Awaitable[T]]:
+            dep = candidate.deployment
+            return lambda: self._try_once(self.providers[dep.provider], dep, records, attempt)
+
+        raced: Raced[T] = await self.racer.race(run(first), run(second), delay_ms / 1000, may_hedge, _dispose)
+        won = (first, second)[raced.winner]
+        self._settle(won.deployment, stream)
+        outcome = Outcome(won.deployment, won.expected_cost_usd, the_plan, records)
+        if raced.hedged:
+            lost = (second, first)[raced.winner]
+            outcome.hedge_winner = ("first", "hedge")[raced.winner]
+            self._hedge_event("won", won.deployment)
+            if raced.cancelled or raced.loser_result is not None:
+                self._hedge_event("cancelled", lost.deployment)
+                self._bill_loser(records, lost.deployment, won.deployment, raced.loser_result, prompt_tokens)
+        return raced.result, outcome
+
+    def _hedge_event(self, event: str, dep: Deployment) -> None:
+        if self.on_hedge is not None:
+            self.on_hedge(event, dep)
+
+    def _bill_loser(
+        self, records: list[AttemptRecord], lost: Deployment, won: Deployment, answer: object, prompt_tokens: int
+    ) -> None:
+        """Rewrite the race's records: the loser's with what its provider bills for a cancelled
+        request, the winner's marked and moved last (the ledger's answering attempt).
+
+        A cancelled attempt never got a usage report (the connection closed before one), so
+        it is billed its prompt as estimated (`usage_estimated`); a loser that answered at the
+        same moment as the winner is billed what it reported."""
+        at = _last_index(records, won, None)
+        winner = records.pop(at) if at is not None else None
+        at = _last_index(records, lost, CANCELLED)
+        if at is None:
+            at = _last_index(records, lost, None)
+        if at is not None:
+            old = records[at]
+            if isinstance(answer, Completion):
+                usage = answer.usage
+            else:
+                usage = Usage(prompt_tokens, 0, 0, True)
+            records[at] = AttemptRecord(
+                old.provider,
+                old.model_id,
+                HEDGE_LOST,
+                None,
+                old.latency_ms,
+                f"lost the hedge race to {won.provider}; cancelled",
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cached_tokens=usage.cached_tokens,
+                usage_estimated=usage.estimated,
+                cost_usd=self._cost_today(lost, usage),
+                hedge="lost",
+            )
+        if winner is not None:
+            records.append(replace(winner, hedge="won"))
 
     async def _on_deployment(
         self,
@@ -375,6 +495,23 @@ class Dispatcher:
             self.state.capability_miss(dep.key, exc.param)
         elif exc.kind is ErrorKind.MODEL_GONE:
             self.state.take_out(dep.key, f"{dep.provider} said the model is gone: {exc.message}")
+
+
+async def _dispose(result: object) -> None:
+    """Release what a losing attempt that did answer holds (an opened stream's connection)."""
+    if isinstance(result, tuple) and result and isinstance(result[0], UpstreamStream):
+        await asyncio.shield(result[0].aclose())
+
+
+def _last_index(records: list[AttemptRecord], dep: Deployment, message: str | None) -> int | None:
+    """The last record of `dep`: a success (message None) or one with this message."""
+    for i in range(len(records) - 1, -1, -1):
+        r = records[i]
+        if (r.provider, r.model_id) != (dep.provider, dep.model_id):
+            continue
+        if (message is None and r.error_kind is None) or (message is not None and r.message == message):
+            return i
+    return None
 
 
 def _record(dep: Deployment, exc: UpstreamError | None, started: float) -> AttemptRecord:

@@ -26,7 +26,7 @@ GROUP_COLUMNS = {
     "day": "day",
 }
 #: Columns repricing also needs, not offered as report keys.
-_INTERNAL = {"reask": "reask"}
+_INTERNAL = {"reask": "reask", "hedge": "hedge"}
 FILTERS = ("provider", "model", "team", "project", "key")
 MAX_DAYS = 400
 
@@ -66,6 +66,8 @@ class Figures:
     cached_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     reask_cost_usd: Decimal = Decimal(0)
+    #: What attempts that lost a hedge race were billed (included in `cost_usd`).
+    hedge_cost_usd: Decimal = Decimal(0)
 
     def add(self, other: Figures) -> None:
         for name in self.__slots__:
@@ -102,7 +104,7 @@ def _sum(column: ColumnElement[Any], when: ColumnElement[bool] | None = None) ->
 
 def figure_columns() -> list[ColumnElement[Any]]:
     t = attempt_table().c
-    money = (_sum(t.cost_usd), _sum(t.cost_usd, t.reask))
+    money = (_sum(t.cost_usd), _sum(t.cost_usd, t.reask), _sum(t.cost_usd, t.hedge == "lost"))
     return [
         _sum(case((t.final, 1), else_=0)).label("requests"),
         func.count().label("attempts"),
@@ -113,6 +115,7 @@ def figure_columns() -> list[ColumnElement[Any]]:
         _sum(t.cached_tokens).label("cached_tokens"),
         type_coerce(money[0], Money).label("cost_usd"),
         type_coerce(money[1], Money).label("reask_cost_usd"),
+        type_coerce(money[2], Money).label("hedge_cost_usd"),
     ]
 
 
@@ -144,6 +147,7 @@ def figures_of(row: Any) -> Figures:
         cached_tokens=int(row.cached_tokens),
         cost_usd=Decimal(row.cost_usd or 0),
         reask_cost_usd=Decimal(row.reask_cost_usd or 0),
+        hedge_cost_usd=Decimal(row.hedge_cost_usd or 0),
     )
 
 

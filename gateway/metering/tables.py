@@ -72,7 +72,7 @@ class AttemptRow(SQLModel, table=True):
     api_key_id: str | None = Field(default=None, max_length=64)
     team: str | None = Field(default=None, max_length=128)
     project: str | None = Field(default=None, max_length=128)
-    #: ok, error, cancelled (a stream the client left) or correction.
+    #: ok, error, cancelled (a stream the client left, or an attempt that lost a hedge race) or correction.
     outcome: str = Field(max_length=16)
     status_code: int | None = None
     error_kind: str | None = Field(default=None, max_length=32)
@@ -85,6 +85,9 @@ class AttemptRow(SQLModel, table=True):
     #: The attempt that ended its request: counting these counts each request once.
     final: bool
     reask: bool
+    #: In a hedged request: "won" (the answering attempt) or "lost" (its cost is what hedging
+    #: added: the prompt, flagged as an estimate, when it was cancelled unanswered); else NULL.
+    hedge: str | None = Field(default=None, max_length=8)
 
 
 def request_table() -> Table:

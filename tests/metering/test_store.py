@@ -29,7 +29,7 @@ def _attempts(store: SqlStore) -> list[dict[str, object]]:
 
 def test_migrations_bring_the_schema_to_head_with_its_indexes(store: SqlStore) -> None:
     store.ensure_schema()
-    assert current(store.engine) == head() == "0004_idempotency"
+    assert current(store.engine) == head() == "0006_hedge"
     found = inspect(store.engine)
     tables = {"ledger_requests", "ledger_attempts", "api_keys", "api_keys_demo", "idempotency_keys", "alembic_version"}
     assert tables <= set(found.get_table_names())

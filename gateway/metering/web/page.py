@@ -27,7 +27,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .key i{display:inline-block;width:10px;height:10px;margin-right:4px}
 .axis,.tick,.label,.value{font-size:11px;fill:#444} .note{color:#666;font-size:12px}
 """
-COLUMNS = ("requests", "prompt_tokens", "completion_tokens", "cost_usd", "reask_cost_usd")
+COLUMNS = ("requests", "prompt_tokens", "completion_tokens", "cost_usd", "reask_cost_usd", "hedge_cost_usd")
 
 
 def _options(name: str, chosen: str | None, values: list[str]) -> str:
@@ -70,6 +70,7 @@ def _cards(report: SpendReport) -> str:
         ("total-tokens", "Tokens", f"{report.total.total_tokens:,}"),
         ("per-1k", "USD per 1,000 requests", _exact("cost_per_1k_requests_usd", t["cost_per_1k_requests_usd"])),
         ("reask-cost", "Tool-call re-asks (USD)", _exact("reask_cost_usd", t["reask_cost_usd"])),
+        ("hedge-cost", "Hedge cost (USD)", _exact("hedge_cost_usd", t["hedge_cost_usd"])),
     ]
     body = "".join(f'<div class="card" id="{i}">{escape(n)}<b>{v}</b></div>' for i, n, v in cards)
     return f'<div class="cards">{body}</div>'
