@@ -288,12 +288,12 @@ class Dispatcher:
             try:
                 return await self._hedged(the_plan, retry, records, attempt, stream, hedge.delay_ms, prompt_tokens)
             except UpstreamError as exc:
-                self._failed(candidates[0].deployment, exc, retry, records, failures)
+                self._failed(candidates[0].deployment, exc, records, failures)
                 candidates = candidates[1:]
             except RaceFailed as exc:
                 for index, error in exc.errors:
                     if isinstance(error, UpstreamError):
-                        self._failed(candidates[index].deployment, error, retry, records, failures)
+                        self._failed(candidates[index].deployment, error, records, failures)
                 candidates = candidates[2:]
             if failures and failures[-1].kind.value not in retry.on and failures[-1].kind not in ALWAYS_FALL_OVER:
                 raise exhausted(the_plan, failures, records)
@@ -306,7 +306,7 @@ class Dispatcher:
             try:
                 result = await self._on_deployment(dep, retry, records, attempt)
             except UpstreamError as exc:
-                self._failed(dep, exc, retry, records, failures)
+                self._failed(dep, exc, records, failures)
                 if exc.kind.value not in retry.on and exc.kind not in ALWAYS_FALL_OVER:
                     break
                 continue
@@ -315,7 +315,7 @@ class Dispatcher:
         raise exhausted(the_plan, failures, records)
 
     def _failed(
-        self, dep: Deployment, exc: UpstreamError, retry: Retry, records: list[AttemptRecord], failures: list[UpstreamError]
+        self, dep: Deployment, exc: UpstreamError, records: list[AttemptRecord], failures: list[UpstreamError]
     ) -> None:
         failures.append(exc)
         self._learn(dep, exc)
@@ -388,10 +388,7 @@ class Dispatcher:
             at = _last_index(records, lost, None)
         if at is not None:
             old = records[at]
-            if isinstance(answer, Completion):
-                usage = answer.usage
-            else:
-                usage = Usage(prompt_tokens, 0, 0, True)
+            usage = answer.usage if isinstance(answer, Completion) else Usage(prompt_tokens, 0, 0, True)
             records[at] = AttemptRecord(
                 old.provider,
                 old.model_id,

@@ -15,7 +15,16 @@ from gateway.metering.reconcile import Reconciliation
 from gateway.metering.render import FIGURES, cents, figures, money, records, shown
 from gateway.metering.reports import SpendReport
 
-COLUMNS = ("requests", "attempts", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd", "reask_cost_usd", "hedge_cost_usd")
+COLUMNS = (
+    "requests",
+    "attempts",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost_usd",
+    "reask_cost_usd",
+    "hedge_cost_usd",
+)
 
 
 def _cell(value: Any) -> str:

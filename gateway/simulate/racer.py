@@ -7,7 +7,7 @@ the attempt budget and the cost cap are the real dispatcher's; only the waiting 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from gateway.dispatch.hedge import Raced, RaceFailed, Racer
 from gateway.simulate.backend import Clock
@@ -42,7 +42,7 @@ class VirtualRacer(Racer):
             self.clock.spent_s = one[2]
             if one[1] is not None:
                 raise one[1]
-            return Raced(one[0], 0, False)  # type: ignore[arg-type]
+            return Raced(cast(T, one[0]), 0, False)
         two = await self._timed(second, start + delay_s)
         runs = [one, two]
         answered = sorted((run[2], i) for i, run in enumerate(runs) if run[1] is None)
@@ -52,8 +52,8 @@ class VirtualRacer(Racer):
         at, winner = answered[0]
         loser = runs[1 - winner]
         self.clock.spent_s = at
-        result = runs[winner][0]
-        raced = Raced(result, winner, True, cancelled=loser[2] > at)  # type: ignore[arg-type]
+        result = cast(T, runs[winner][0])
+        raced = Raced(result, winner, True, cancelled=loser[2] > at)
         if loser[1] is None:
-            await dispose(loser[0])  # type: ignore[arg-type]
+            await dispose(cast(T, loser[0]))
         return raced
