@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from corral.types.corral import CorralInfo
 from sqlalchemy import select
 
 from gateway.fakes.script import Behaviour
@@ -30,17 +31,19 @@ name: hedging
 defaults:
   objective: {{prefer: cost}}
   pool: {{prefer_pool: true, max_queue_depth: 8, max_kv_cache_usage: 0.95, cost_model: sunk}}
-  retry: {{attempts: 3, deadline_ms: 5000, tries_per_deployment: 1}}
+  retry: {{attempts: 3, deadline_ms: {deadline}, tries_per_deployment: 1}}
   hedge: {{after: {after}, max_hedges: 1, max_extra_cost_pct: {cap}, only: both}}
 """
 
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
 
 
-def _rig(park: FakePark, tmp_path: Path, cap: float = 100, backends: dict[str, Any] | None = None) -> Rig:
+def _rig(
+    park: FakePark, tmp_path: Path, cap: float = 100, backends: dict[str, Any] | None = None, deadline: int = 5000
+) -> Rig:
     fakes = backends or {"deepinfra": park.add("deepinfra"), "together": park.add("together")}
-    settings = fault_settings(tmp_path, fakes)
-    Path(settings.policy_path or "").write_text(POLICY.format(after=DELAY_MS, cap=cap))
+    settings = fault_settings(tmp_path, fakes, first_byte_s=10.0)
+    Path(settings.policy_path or "").write_text(POLICY.format(after=DELAY_MS, cap=cap, deadline=deadline))
     flat = {k: v for k, v in fakes.items() if isinstance(v, FakeServer)}
     return open_rig(settings, flat)
 
@@ -80,6 +83,7 @@ def test_slow_first_attempt_is_hedged_the_faster_wins_and_the_loser_is_closed(pa
         assert reply.status == 200 and reply.provider == "together", reply.body
         assert reply.headers["x-corral-hedged"] == "true"
         assert reply.headers["x-corral-hedge-winner"] == "hedge"
+        assert CorralInfo.from_headers(reply.headers).hedged
         assert reply.attempts == 2
         assert DELAY_MS / 1000 <= elapsed < 2.5, elapsed
     until(lambda: len(slow.disconnects) == 2, "DeepInfra saw both connections closed")
@@ -182,3 +186,23 @@ def test_a_cancelled_pool_attempt_releases_its_replica_slot(park: FakePark, tmp_
     until(lambda: fake.running == 0, "the replica's batch slot freed")
     assert [r.inflight for r in pool.pool.replicas] == [0]
     rig.finish()
+
+
+def test_a_hedged_request_never_outlives_its_deadline(park: FakePark, tmp_path: Path) -> None:
+    """Both backends slower than the 1 s deadline: the hedge starts at 300 ms, the deadline
+    ends both attempts, the client gets a 504 naming both at about 1 s, both backends see
+    their connections closed, and the ledger row holds both attempts."""
+    rig = _rig(park, tmp_path, deadline=1000)
+    for fake in rig.fakes.values():
+        fake.script.default = Behaviour(latency_ms=4000)
+    started = time.perf_counter()
+    reply = rig.traffic.send(chat_body())
+    assert reply.status == 504 and reply.attempts == 2, reply.body
+    assert time.perf_counter() - started < 2.0
+    for fake in rig.fakes.values():
+        until(lambda fake=fake: len(fake.disconnects) == 1, f"{fake.provider} saw its connection closed")
+    rig.finish()
+    assert sorted(r["provider"] for r in _attempt_rows(rig.settings.database_url, reply.request_id)) == [
+        "deepinfra",
+        "together",
+    ]

@@ -35,6 +35,7 @@ HEADER_ATTEMPTS = "x-corral-attempts"
 HEADER_COST = "x-corral-cost-usd"
 HEADER_TOOL_VALIDATION = "x-corral-tool-validation"
 HEADER_COST_ESTIMATED = "x-corral-cost-estimated"
+HEADER_HEDGE_WINNER = "x-corral-hedge-winner"
 #: Body members that may carry the same facts (e.g. a stream's final chunk, once the cost is known).
 BODY_KEYS = ("corral", "x_corral")
 
@@ -59,6 +60,8 @@ class CorralInfo(Dumpable):
         tool_validation: the tool-call validation outcome, when tools were involved: one of
             `TOOL_VALIDATION_OUTCOMES` or "retried:N" (see `tool_retries`).
         retries: retries the SDK itself made before this response arrived.
+        hedge_winner: when the gateway hedged the request (a second backend started because the
+            first was slow), which attempt answered: "first" or "hedge"; None without a hedge.
     """
 
     request_id: str | None = None
@@ -69,6 +72,12 @@ class CorralInfo(Dumpable):
     tool_validation: str | None = None
     retries: int = 0
     cost_estimated: bool = False
+    hedge_winner: str | None = None
+
+    @property
+    def hedged(self) -> bool:
+        """The gateway hedged this request (`x-corral-hedged: true`)."""
+        return self.hedge_winner is not None
 
     @property
     def tool_retries(self) -> int | None:
@@ -93,6 +102,7 @@ class CorralInfo(Dumpable):
             tool_validation=headers.get(HEADER_TOOL_VALIDATION) or None,
             retries=retries,
             cost_estimated=headers.get(HEADER_COST_ESTIMATED, "").strip().lower() in ("true", "1", "yes"),
+            hedge_winner=headers.get(HEADER_HEDGE_WINNER) or None,
         )
 
     def updated(self, raw: Mapping[str, Any]) -> CorralInfo:
