@@ -283,10 +283,14 @@ class Dispatcher:
         failures: list[UpstreamError] = []
         breaker_config = self.policy().defaults.breaker
         candidates = the_plan.candidates
-        hedge = the_plan.hedge
-        if hedge is not None and hedge.delay_ms is not None:
+        delay_ms = the_plan.hedge.delay_ms if the_plan.hedge is not None else None
+        # The first candidate's breaker is asked as the loop below would (claiming a half-open
+        # probe slot); refused, the loop skips it and no hedge is run.
+        if delay_ms is not None and self.state.breaker(candidates[0].deployment.key, breaker_config).allow(
+            self.state.clock()
+        ):
             try:
-                return await self._hedged(the_plan, retry, records, attempt, stream, hedge.delay_ms, prompt_tokens)
+                return await self._hedged(the_plan, retry, records, attempt, stream, delay_ms, prompt_tokens)
             except UpstreamError as exc:
                 self._failed(candidates[0].deployment, exc, records, failures)
                 candidates = candidates[1:]
@@ -366,6 +370,11 @@ class Dispatcher:
             if raced.cancelled or raced.loser_result is not None:
                 self._hedge_event("cancelled", lost.deployment)
                 self._bill_loser(records, lost.deployment, won.deployment, raced.loser_result, prompt_tokens)
+                if self.state.breaker(lost.deployment.key, breaker_config).state == "half_open":
+                    # A breaker probe that lost the race settles as failed (slower than the
+                    # alternative), so its deployment is re-probed after the cooldown rather
+                    # than kept out by a probe that never reports back.
+                    self.state.record_health(lost.deployment.key, breaker_config, False)
         return raced.result, outcome
 
     def _hedge_event(self, event: str, dep: Deployment) -> None:

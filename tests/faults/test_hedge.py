@@ -91,6 +91,15 @@ def test_slow_first_attempt_is_hedged_the_faster_wins_and_the_loser_is_closed(pa
     assert _metric(rig.url, "started", "together") == 2
     assert _metric(rig.url, "won", "together") == 2
     assert _metric(rig.url, "cancelled", "deepinfra") == 2
+    today = datetime.now(UTC).date()
+
+    def api_hedge_cost() -> str:
+        total = httpx.get(f"{rig.url}/v1/spend", params={"from": today.isoformat()}).json()["total"]
+        return str(total["hedge_cost_usd"])
+
+    until(lambda: api_hedge_cost() != "0.00", "the spend API shows hedge cost")
+    page = httpx.get(f"{rig.url}/reports/spend").text
+    assert 'id="hedge-cost"' in page and "Hedge cost (USD)" in page
     rig.finish()
     loser_cost = 0.0
     for reply in rig.traffic.replies:
@@ -104,13 +113,13 @@ def test_slow_first_attempt_is_hedged_the_faster_wins_and_the_loser_is_closed(pa
         assert lost["usage_estimated"] and lost["prompt_tokens"] > 0 and lost["completion_tokens"] == 0
         assert lost["cost_usd"] > 0
         loser_cost += float(lost["cost_usd"])
-    today = datetime.now(UTC).date()
     store = SqlStore(rig.settings.database_url)
     try:
         report = spend(store.engine, SpendQuery(today, today))
     finally:
         store.close()
     assert float(report.total.hedge_cost_usd) == loser_cost
+    assert report.total.hedge_cost_usd < report.total.cost_usd
 
 
 def test_first_attempt_within_the_delay_is_not_hedged(park: FakePark, tmp_path: Path) -> None:
