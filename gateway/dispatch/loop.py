@@ -9,7 +9,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -20,7 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from gateway.catalogue.deployments import Catalogue, Deployment
 from gateway.catalogue.prices import PriceBook
 from gateway.dispatch.errors import attempts_extra, caller_error, exhausted, no_candidates, rejected, timed_out
-from gateway.dispatch.hedge import Raced, RaceFailed, Racer
+from gateway.dispatch.hedge import Raced, RaceFailed, Racer, dispose, mark_race
 from gateway.dispatch.tools import GuardedStream, checked_complete, guard_for
 from gateway.errors import GatewayError
 from gateway.live.state import LiveState
@@ -42,8 +42,6 @@ _Opened = tuple[UpstreamStream, AsyncIterator[_Batch], _Batch | None, float]
 FIRST_RETRY_WAIT_S = 0.05
 #: Why an attempt in flight when the request's deadline passed (or its client left) ended.
 CANCELLED = "no answer before the request's deadline (or its client left); attempt cancelled"
-#: The error kind an attempt that lost a hedge race is recorded with.
-HEDGE_LOST = "hedge_lost"
 #: Kinds that say nothing about the request itself: always worth the next deployment
 #: (a garbled answer is the backend's fault, so another one may well serve the request).
 ALWAYS_FALL_OVER = frozenset(
@@ -359,7 +357,10 @@ class Dispatcher:
             dep = candidate.deployment
             return lambda: self._try_once(self.providers[dep.provider], dep, records, attempt)
 
-        raced: Raced[T] = await self.racer.race(run(first), run(second), delay_ms / 1000, may_hedge, _dispose)
+        raced: Raced[T] = await self.racer.race(run(first), run(second), delay_ms / 1000, may_hedge, dispose)
+        for index, error in raced.errors:
+            if isinstance(error, UpstreamError):
+                self._learn((first, second)[index].deployment, error)
         won = (first, second)[raced.winner]
         self._settle(won.deployment, stream)
         outcome = Outcome(won.deployment, won.expected_cost_usd, the_plan, records)
@@ -367,9 +368,13 @@ class Dispatcher:
             lost = (second, first)[raced.winner]
             outcome.hedge_winner = ("first", "hedge")[raced.winner]
             self._hedge_event("won", won.deployment)
-            if raced.cancelled or raced.loser_result is not None:
+            cancelled = raced.cancelled or raced.loser_result is not None
+            answer = raced.loser_result
+            mark_race(
+                records, lost.deployment, won.deployment, answer, prompt_tokens, self._cost_today, cancelled=cancelled
+            )
+            if cancelled:
                 self._hedge_event("cancelled", lost.deployment)
-                self._bill_loser(records, lost.deployment, won.deployment, raced.loser_result, prompt_tokens)
                 if self.state.breaker(lost.deployment.key, breaker_config).state == "half_open":
                     # A breaker probe that lost the race settles as failed (slower than the
                     # alternative), so its deployment is re-probed after the cooldown rather
@@ -380,40 +385,6 @@ class Dispatcher:
     def _hedge_event(self, event: str, dep: Deployment) -> None:
         if self.on_hedge is not None:
             self.on_hedge(event, dep)
-
-    def _bill_loser(
-        self, records: list[AttemptRecord], lost: Deployment, won: Deployment, answer: object, prompt_tokens: int
-    ) -> None:
-        """Rewrite the race's records: the loser's with what its provider bills for a cancelled
-        request, the winner's marked and moved last (the ledger's answering attempt).
-
-        A cancelled attempt never got a usage report (the connection closed before one), so
-        it is billed its prompt as estimated (`usage_estimated`); a loser that answered at the
-        same moment as the winner is billed what it reported."""
-        at = _last_index(records, won, None)
-        winner = records.pop(at) if at is not None else None
-        at = _last_index(records, lost, CANCELLED)
-        if at is None:
-            at = _last_index(records, lost, None)
-        if at is not None:
-            old = records[at]
-            usage = answer.usage if isinstance(answer, Completion) else Usage(prompt_tokens, 0, 0, True)
-            records[at] = AttemptRecord(
-                old.provider,
-                old.model_id,
-                HEDGE_LOST,
-                None,
-                old.latency_ms,
-                f"lost the hedge race to {won.provider}; cancelled",
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                cached_tokens=usage.cached_tokens,
-                usage_estimated=usage.estimated,
-                cost_usd=self._cost_today(lost, usage),
-                hedge="lost",
-            )
-        if winner is not None:
-            records.append(replace(winner, hedge="won"))
 
     async def _on_deployment(
         self,
@@ -501,23 +472,6 @@ class Dispatcher:
             self.state.capability_miss(dep.key, exc.param)
         elif exc.kind is ErrorKind.MODEL_GONE:
             self.state.take_out(dep.key, f"{dep.provider} said the model is gone: {exc.message}")
-
-
-async def _dispose(result: object) -> None:
-    """Release what a losing attempt that did answer holds (an opened stream's connection)."""
-    if isinstance(result, tuple) and result and isinstance(result[0], UpstreamStream):
-        await asyncio.shield(result[0].aclose())
-
-
-def _last_index(records: list[AttemptRecord], dep: Deployment, message: str | None) -> int | None:
-    """The last record of `dep`: a success (message None) or one with this message."""
-    for i in range(len(records) - 1, -1, -1):
-        r = records[i]
-        if (r.provider, r.model_id) != (dep.provider, dep.model_id):
-            continue
-        if (message is None and r.error_kind is None) or (message is not None and r.message == message):
-            return i
-    return None
 
 
 def _record(dep: Deployment, exc: UpstreamError | None, started: float) -> AttemptRecord:

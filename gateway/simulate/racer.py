@@ -53,7 +53,8 @@ class VirtualRacer(Racer):
         loser = runs[1 - winner]
         self.clock.spent_s = at
         result = cast(T, runs[winner][0])
-        raced = Raced(result, winner, True, cancelled=loser[2] > at)
+        errors = [(1 - winner, loser[1])] if loser[1] is not None and loser[2] <= at else []
+        raced = Raced(result, winner, True, cancelled=loser[2] > at, errors=errors)
         if loser[1] is None:
             await dispose(cast(T, loser[0]))
         return raced

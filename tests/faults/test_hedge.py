@@ -215,3 +215,23 @@ def test_a_hedged_request_never_outlives_its_deadline(park: FakePark, tmp_path: 
         "deepinfra",
         "together",
     ]
+
+
+def test_a_hedge_that_fails_leaves_the_first_to_answer(park: FakePark, tmp_path: Path) -> None:
+    """The hedge gets a 500 at once: the slow first attempt still answers the request; the
+    failed hedge is an ordinary error attempt in the ledger (billed nothing), the answer
+    the `won` one."""
+    rig = _rig(park, tmp_path)
+    rig.fakes["deepinfra"].script.default = Behaviour(latency_ms=1000)
+    rig.fakes["together"].script.default = Behaviour(error="server_error")
+    reply = rig.traffic.send(chat_body(stream=True))
+    assert reply.status == 200 and reply.provider == "deepinfra"
+    assert reply.headers["x-corral-hedge-winner"] == "first" and reply.attempts == 2
+    assert not rig.fakes["deepinfra"].disconnects
+    rig.finish()
+    rows = _attempt_rows(rig.settings.database_url, reply.request_id)
+    assert [(r["provider"], r["outcome"], r["hedge"]) for r in rows] == [
+        ("together", "error", None),
+        ("deepinfra", "ok", "won"),
+    ]
+    assert rows[0]["cost_usd"] == 0
