@@ -235,3 +235,17 @@ def test_a_hedge_that_fails_leaves_the_first_to_answer(park: FakePark, tmp_path:
         ("deepinfra", "ok", "won"),
     ]
     assert rows[0]["cost_usd"] == 0
+
+
+def test_a_scripted_slow_tail_is_hedged_and_only_the_tail(park: FakePark, tmp_path: Path) -> None:
+    """DeepInfra answers in 20 ms except every 4th request, which takes 2 s (the fakes'
+    scripted tail): exactly those are hedged and won by Together; the rest never reach it."""
+    rig = _rig(park, tmp_path)
+    rig.fakes["deepinfra"].script.default = Behaviour(latency_ms=20, tail_every=4, tail_latency_ms=2000)
+    replies = [rig.traffic.send(chat_body(f"q{i}", stream=True)) for i in range(8)]
+    hedged = [i for i, r in enumerate(replies) if r.headers.get("x-corral-hedged") == "true"]
+    assert hedged == [3, 7]
+    assert [replies[i].provider for i in hedged] == ["together", "together"]
+    assert len(rig.fakes["together"].requests) == 2
+    until(lambda: len(rig.fakes["deepinfra"].disconnects) == 2, "both slow DeepInfra attempts closed")
+    rig.finish()
