@@ -173,7 +173,13 @@ class Runtime:
         fence.configure(FenceLimits(limits.cpu_budget_s, limits.workers, limits.max_memory_mb))
         await self.start_providers()
         self.dispatcher = Dispatcher(
-            self.providers, self.catalogue, self.prices, self.state, self.policy, tracer=self.tracer
+            self.providers,
+            self.catalogue,
+            self.prices,
+            self.state,
+            self.policy,
+            tracer=self.tracer,
+            on_hedge=lambda event, dep: self.metrics.hedge(event, dep.provider, dep.model_id),
         )
         self.accounting = Accounting(
             self.dispatcher, self.record, self.keys.limiter, self.budgets, self.metrics.refusals, self.metrics.ended

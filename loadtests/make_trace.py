@@ -1,6 +1,7 @@
 """Write a reproducible synthetic request trace for `corral simulate` (JSON lines).
 
 python -m loadtests.make_trace --minutes 10 --rate 8 --seed 7 > loadtests/traces/sample.jsonl
+python -m loadtests.make_trace --minutes 10 --rate 5 --seed 17 --plain --stream > loadtests/traces/heavy_tail.jsonl
 """
 
 from __future__ import annotations
@@ -26,17 +27,20 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--rate", type=float, default=8, help="mean requests per second (Poisson arrivals)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--plain", action="store_true", help="only the mix's first row (Scout, no tools or images)")
+    parser.add_argument("--stream", action="store_true", help="every request streamed")
     args = parser.parse_args()
+    mix = MIX[:1] if args.plain else MIX
     rng = random.Random(args.seed)
     t = 0.0
     end = args.minutes * 60
-    weights = [m[0] for m in MIX]
+    weights = [m[0] for m in mix]
     out = sys.stdout.buffer
     while True:
         t += rng.expovariate(args.rate)
         if t >= end:
             break
-        _, model, prompt, output, features, tags = rng.choices(MIX, weights)[0]
+        _, model, prompt, output, features, tags = rng.choices(mix, weights)[0]
         produced = max(8, int(rng.gauss(output, output / 4)))
         line = {
             "t": round(t, 3),
@@ -47,6 +51,8 @@ def main() -> None:
             "features": features,
             "tags": tags,
         }
+        if args.stream:
+            line["stream"] = True
         out.write(orjson.dumps(line) + b"\n")
 
 

@@ -50,6 +50,9 @@ def chat_headers(request_id: str, outcome: Outcome, cost: Decimal, warnings: tup
         "x-corral-attempts": str(len(outcome.attempts)),
         "x-corral-cost-usd": str(cost.quantize(COST_PLACES)),
     }
+    if outcome.hedge_winner is not None:
+        headers["x-corral-hedged"] = "true"
+        headers["x-corral-hedge-winner"] = outcome.hedge_winner
     if outcome.tool_validation is not None:
         headers["x-corral-tool-validation"] = outcome.tool_validation
     if warnings:

@@ -65,8 +65,26 @@ def plan_to_json(the_plan: Plan, breakers: Mapping[str, str]) -> dict[str, Any]:
         else None,
         "fallback": settings.fallback,
         "retry": {"attempts": settings.retry.attempts, "deadline_ms": settings.retry.deadline_ms},
+        "hedge": _hedge_json(the_plan),
         "plan": plan_rows,
         "dropped": dropped,
+    }
+
+
+def _hedge_json(the_plan: Plan) -> dict[str, Any] | None:
+    """The hedge in force: its delay (None: this request is not hedged) and why."""
+    hedge = the_plan.hedge
+    if hedge is None:
+        return None
+    config = hedge.config
+    return {
+        "delay_ms": None if hedge.delay_ms is None else round(hedge.delay_ms, 1),
+        "reason": hedge.reason,
+        "after": "p95" if config.after_ms is None else config.after_ms,
+        "max_hedges": config.max_hedges,
+        "max_extra_cost_pct": config.max_extra_cost_pct,
+        "only": config.only,
+        "allow_tools": config.allow_tools,
     }
 
 

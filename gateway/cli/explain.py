@@ -91,6 +91,8 @@ def _print_plan(shown: dict[str, Any]) -> None:
     console.print(f"model {shown['model']}: rule {rule}, prefer {objective['prefer']}{slo}")
     if shown["rejected"]:
         console.print(f"rejected by the policy: {shown['rejected']}")
+    if shown.get("hedge"):
+        console.print(shown["hedge"]["reason"])
     plan = Table("#", "provider", "model id", "expected cost USD", "TTFT ms", "total ms", "meets SLO")
     for row in shown["plan"]:
         meets = row.get("meets_slo")

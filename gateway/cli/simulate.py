@@ -29,10 +29,12 @@ def _row(r: PolicyResult) -> list[str]:
         f"{r.spend:.4f}",
         f"{versus:+.1f}%",
         f"{r.percentile(r.ttfts_ms, 50):.0f} / {r.percentile(r.ttfts_ms, 95):.0f}",
+        f"{r.percentile(r.ttfts_ms, 99):.0f} / {r.percentile(r.ttfts_ms, 99.9):.0f}",
         f"{r.percentile(r.latencies_ms, 50):.0f} / {r.percentile(r.latencies_ms, 95):.0f}",
         f"{r.slo_met / served:.2%}",
         f"{r.lost} ({r.lost_in_incidents} in incidents)",
         str(r.extra_attempts),
+        f"{r.hedged} ({r.hedge_spend:.4f} USD)",
         shares,
     ]
 
@@ -70,10 +72,12 @@ def simulate_command(
         "spend USD",
         "vs cheapest meeting SLO",
         "TTFT p50/p95 ms",
+        "TTFT p99/p99.9 ms",
         "latency p50/p95 ms",
         "SLO met",
         "lost",
         "extra attempts",
+        "hedged (hedge cost)",
         "served by",
     ):
         table.add_column(column)

@@ -46,6 +46,11 @@ def billed(attempts: list[AttemptRecord] | tuple[AttemptRecord, ...]) -> Decimal
     return sum((a.cost_usd for a in attempts), Decimal(0))
 
 
+def hedge_extra(attempts: list[AttemptRecord] | tuple[AttemptRecord, ...]) -> Decimal:
+    """What hedging added: the cost of the attempts that lost a hedge race."""
+    return sum((a.cost_usd for a in attempts if a.hedge == "lost"), Decimal(0))
+
+
 def _tokens_used(usage: Usage, attempts: tuple[AttemptRecord, ...] | list[AttemptRecord]) -> int:
     """Every token the providers reported for a request: the answer and any billed attempts."""
     return usage.total_tokens + sum(a.prompt_tokens + a.completion_tokens for a in attempts)
@@ -138,6 +143,8 @@ class Accounting:
         self.limiter.settle(call.charge, _tokens_used(Usage(), err.attempt_records))
         if err.attempt_records:
             self.record(self._event(call, None, Usage(), Decimal(0), "error", attempts=err.attempt_records))
+            spent = billed(err.attempt_records)
+            self.dispatcher.state.spent(err.rule, float(spent), float(hedge_extra(err.attempt_records)))
         fail_span(call.span, err.code or str(err.status), err.message)
 
     def served(
@@ -150,6 +157,7 @@ class Accounting:
         self.ended(outcomes.finished(call.req.model, dep.provider, status, outcome.plan.rule, outcome.plan.split))
         self.limiter.settle(call.charge, _tokens_used(usage, outcome.attempts))
         total = cost + billed(outcome.attempts)
+        self.dispatcher.state.spent(outcome.plan.rule, float(total), float(hedge_extra(outcome.attempts)))
         finish_request_span(
             call.span,
             provider=dep.provider,

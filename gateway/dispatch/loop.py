@@ -20,6 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from gateway.catalogue.deployments import Catalogue, Deployment
 from gateway.catalogue.prices import PriceBook
 from gateway.dispatch.errors import attempts_extra, caller_error, exhausted, no_candidates, rejected, timed_out
+from gateway.dispatch.hedge import Raced, RaceFailed, Racer, dispose, mark_race
 from gateway.dispatch.tools import GuardedStream, checked_complete, guard_for
 from gateway.errors import GatewayError
 from gateway.live.state import LiveState
@@ -28,14 +29,15 @@ from gateway.providers.base import Completion, Provider, RateLimitState, Upstrea
 from gateway.providers.errors import HEALTH_FAILURES, ErrorKind, UpstreamError
 from gateway.routing.planner import plan
 from gateway.routing.policy.model import DEFAULT_POLICY, Policy, Retry
-from gateway.routing.types import Plan
+from gateway.routing.types import Candidate, Plan
 from gateway.schema.chat import ChatRequest
 from gateway.schema.usage import Usage
 from gateway.telemetry.tracing import INPUT_TOKENS, OUTPUT_TOKENS, attempt_span, fail_span
 
 T = TypeVar("T")
 _Batch = list[dict[str, Any]]
-_Opened = tuple[UpstreamStream, AsyncIterator[_Batch], _Batch | None]
+#: An opened stream, its first chunks, and when the attempt that opened it began.
+_Opened = tuple[UpstreamStream, AsyncIterator[_Batch], _Batch | None, float]
 #: Back-off before the first retry on the same deployment (later ones grow, with jitter).
 FIRST_RETRY_WAIT_S = 0.05
 #: Why an attempt in flight when the request's deadline passed (or its client left) ended.
@@ -66,6 +68,8 @@ class Outcome:
     tool_validation: str | None = None
     #: Request fields accepted but without effect on this answer (`x-corral-ignored-params`).
     ignored: tuple[str, ...] = ()
+    #: A hedge was started: "first" or "hedge" says which attempt answered; None: no hedge.
+    hedge_winner: str | None = None
 
 
 @dataclass(slots=True)
@@ -96,6 +100,8 @@ class Dispatcher:
         rng: Callable[[], float] = random.random,
         tracer: Tracer | None = None,
         timer: Callable[[], float] = time.perf_counter,
+        racer: Racer | None = None,
+        on_hedge: Callable[[str, Deployment], None] | None = None,
     ) -> None:
         self.providers = providers
         self.catalogue = catalogue
@@ -107,6 +113,10 @@ class Dispatcher:
         self.tracer = tracer or NoOpTracer()
         #: Measures a non-streamed answer's total time (the simulator substitutes virtual time).
         self.timer = timer
+        #: Runs hedge races (the simulator substitutes virtual time).
+        self.racer = racer or Racer()
+        #: Told of every hedge event (started, won, cancelled) with its deployment (metrics).
+        self.on_hedge = on_hedge
         state.available = frozenset(providers)
 
     def plan(self, req: ChatRequest, key_id: str | None = None) -> Plan:
@@ -138,7 +148,7 @@ class Dispatcher:
             return completion
 
         try:
-            completion, outcome = await self._run(the_plan, attempt, records)
+            completion, outcome = await self._run(the_plan, attempt, records, prompt_tokens=req.prompt_tokens_estimate)
         except GatewayError as err:
             if guard.active and guard.verdict == "invalid":
                 failure = guard.failure()
@@ -154,10 +164,7 @@ class Dispatcher:
         return req.ignored + self.providers[dep.provider].dropped(req)
 
     async def open_stream(self, req: ChatRequest, key_id: str | None = None) -> OpenStream:
-        attempt_started = 0.0
-
         async def attempt(provider: Provider, dep: Deployment) -> _Opened:
-            nonlocal attempt_started
             attempt_started = time.perf_counter()
             stream = await provider.stream(req, dep)
             batches = stream.batches()
@@ -166,11 +173,13 @@ class Dispatcher:
             except BaseException:
                 await stream.aclose()
                 raise
-            return stream, batches, first
+            return stream, batches, first, attempt_started
 
         started = time.perf_counter()
         the_plan = self.plan(req, key_id)
-        (stream, batches, first), outcome = await self._run(the_plan, attempt, [], stream=True)
+        (stream, batches, first, attempt_started), outcome = await self._run(
+            the_plan, attempt, [], stream=True, prompt_tokens=req.prompt_tokens_estimate
+        )
         outcome.ignored = self._ignored(req, outcome.deployment)
         batches = self._watch(outcome.deployment, batches)
         opened = OpenStream(outcome, stream, batches, first, started, attempt_started=attempt_started)
@@ -237,7 +246,9 @@ class Dispatcher:
         attempt: Callable[[Provider, Deployment], Awaitable[T]],
         records: list[AttemptRecord],
         stream: bool = False,
+        prompt_tokens: int = 0,
     ) -> tuple[T, Outcome]:
+        """`prompt_tokens`: the request's prompt estimate (what a cancelled hedge loser is billed)."""
         try:
             if the_plan.rejected is not None:
                 raise rejected(the_plan)
@@ -246,7 +257,7 @@ class Dispatcher:
             retry = the_plan.settings.retry
             try:
                 async with asyncio.timeout(retry.deadline_ms / 1000):
-                    return await self._attempts(the_plan, retry, records, attempt, stream)
+                    return await self._attempts(the_plan, retry, records, attempt, stream, prompt_tokens)
             except TimeoutError as exc:
                 self._learn_cut(the_plan, records)
                 raise timed_out(the_plan, retry.deadline_ms, records) from exc
@@ -262,13 +273,33 @@ class Dispatcher:
         records: list[AttemptRecord],
         attempt: Callable[[Provider, Deployment], Awaitable[T]],
         stream: bool,
+        prompt_tokens: int,
     ) -> tuple[T, Outcome]:
         """`stream`: an opened stream is healthy only once it ends (see `_watch`); a breaker
         probe is settled at once all the same, so a probe whose stream is abandoned unread
         never keeps its deployment out."""
         failures: list[UpstreamError] = []
         breaker_config = self.policy().defaults.breaker
-        for candidate in the_plan.candidates:
+        candidates = the_plan.candidates
+        delay_ms = the_plan.hedge.delay_ms if the_plan.hedge is not None else None
+        # The first candidate's breaker is asked as the loop below would (claiming a half-open
+        # probe slot); refused, the loop skips it and no hedge is run.
+        if delay_ms is not None and self.state.breaker(candidates[0].deployment.key, breaker_config).allow(
+            self.state.clock()
+        ):
+            try:
+                return await self._hedged(the_plan, retry, records, attempt, stream, delay_ms, prompt_tokens)
+            except UpstreamError as exc:
+                self._failed(candidates[0].deployment, exc, records, failures)
+                candidates = candidates[1:]
+            except RaceFailed as exc:
+                for index, error in exc.errors:
+                    if isinstance(error, UpstreamError):
+                        self._failed(candidates[index].deployment, error, records, failures)
+                candidates = candidates[2:]
+            if failures and failures[-1].kind.value not in retry.on and failures[-1].kind not in ALWAYS_FALL_OVER:
+                raise exhausted(the_plan, failures, records)
+        for candidate in candidates:
             if len(records) >= retry.attempts:
                 break
             dep = candidate.deployment
@@ -277,17 +308,83 @@ class Dispatcher:
             try:
                 result = await self._on_deployment(dep, retry, records, attempt)
             except UpstreamError as exc:
-                failures.append(exc)
-                self._learn(dep, exc)
-                if exc.kind is ErrorKind.BAD_REQUEST:
-                    raise caller_error(exc, records) from exc
+                self._failed(dep, exc, records, failures)
                 if exc.kind.value not in retry.on and exc.kind not in ALWAYS_FALL_OVER:
                     break
                 continue
-            if not stream or self.state.breaker(dep.key, breaker_config).state != "closed":
-                self.state.record_health(dep.key, breaker_config, True)
+            self._settle(dep, stream)
             return result, Outcome(dep, candidate.expected_cost_usd, the_plan, records)
         raise exhausted(the_plan, failures, records)
+
+    def _failed(
+        self, dep: Deployment, exc: UpstreamError, records: list[AttemptRecord], failures: list[UpstreamError]
+    ) -> None:
+        failures.append(exc)
+        self._learn(dep, exc)
+        if exc.kind is ErrorKind.BAD_REQUEST:
+            raise caller_error(exc, records) from exc
+
+    def _settle(self, dep: Deployment, stream: bool) -> None:
+        breaker_config = self.policy().defaults.breaker
+        if not stream or self.state.breaker(dep.key, breaker_config).state != "closed":
+            self.state.record_health(dep.key, breaker_config, True)
+
+    async def _hedged(
+        self,
+        the_plan: Plan,
+        retry: Retry,
+        records: list[AttemptRecord],
+        attempt: Callable[[Provider, Deployment], Awaitable[T]],
+        stream: bool,
+        delay_ms: float,
+        prompt_tokens: int,
+    ) -> tuple[T, Outcome]:
+        """The first candidate, hedged on the second after `delay_ms` (see `gateway.dispatch.hedge`).
+        The first candidate gets one try here: a slow or failed first try is what the hedge
+        (or, failing that, the next candidate) is for. The hedge starts only while the
+        attempt budget has room for it and its deployment's breaker lets it through."""
+        first, second = the_plan.candidates[0], the_plan.candidates[1]
+        breaker_config = self.policy().defaults.breaker
+
+        def may_hedge() -> bool:
+            room = len(records) + 2 <= retry.attempts
+            if room and self.state.breaker(second.deployment.key, breaker_config).allow(self.state.clock()):
+                self._hedge_event("started", second.deployment)
+                return True
+            return False
+
+        def run(candidate: Candidate) -> Callable[[], Awaitable[T]]:
+            dep = candidate.deployment
+            return lambda: self._try_once(self.providers[dep.provider], dep, records, attempt)
+
+        raced: Raced[T] = await self.racer.race(run(first), run(second), delay_ms / 1000, may_hedge, dispose)
+        for index, error in raced.errors:
+            if isinstance(error, UpstreamError):
+                self._learn((first, second)[index].deployment, error)
+        won = (first, second)[raced.winner]
+        self._settle(won.deployment, stream)
+        outcome = Outcome(won.deployment, won.expected_cost_usd, the_plan, records)
+        if raced.hedged:
+            lost = (second, first)[raced.winner]
+            outcome.hedge_winner = ("first", "hedge")[raced.winner]
+            self._hedge_event("won", won.deployment)
+            cancelled = raced.cancelled or raced.loser_result is not None
+            answer = raced.loser_result
+            mark_race(
+                records, lost.deployment, won.deployment, answer, prompt_tokens, self._cost_today, cancelled=cancelled
+            )
+            if cancelled:
+                self._hedge_event("cancelled", lost.deployment)
+                if self.state.breaker(lost.deployment.key, breaker_config).state == "half_open":
+                    # A breaker probe that lost the race settles as failed (slower than the
+                    # alternative), so its deployment is re-probed after the cooldown rather
+                    # than kept out by a probe that never reports back.
+                    self.state.record_health(lost.deployment.key, breaker_config, False)
+        return raced.result, outcome
+
+    def _hedge_event(self, event: str, dep: Deployment) -> None:
+        if self.on_hedge is not None:
+            self.on_hedge(event, dep)
 
     async def _on_deployment(
         self,

@@ -37,6 +37,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer's status line")
     parser.add_argument("--tokens-per-s", type=float, default=None, help="output pacing (default: no pacing)")
     parser.add_argument("--completion-tokens", type=int, default=16, help="length of generated answers")
+    parser.add_argument(
+        "--tail-every", type=int, default=None,
+        help="test knob, not a provider rule: every Nth request waits --tail-latency-ms instead (a slow tail)",
+    )  # fmt: skip
+    parser.add_argument("--tail-latency-ms", type=float, default=0.0, help="the slow tail's delay")
     parser.add_argument("--no-record", action="store_true", help="do not keep requests in memory")
     parser.add_argument(
         "--set", dest="options", type=_option, action="append", default=[], metavar="KEY=VALUE",
@@ -48,7 +53,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> None:
     fake = make_fake(args.provider, host=args.host, port=args.port, **dict(args.options))
     fake.script.default = Behaviour(
-        latency_ms=args.latency_ms, tokens_per_s=args.tokens_per_s, completion_tokens=args.completion_tokens
+        latency_ms=args.latency_ms,
+        tokens_per_s=args.tokens_per_s,
+        completion_tokens=args.completion_tokens,
+        tail_every=args.tail_every,
+        tail_latency_ms=args.tail_latency_ms,
     )
     fake.record = not args.no_record
     await fake.start()

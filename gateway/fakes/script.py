@@ -55,6 +55,16 @@ class Behaviour:
     tool_calls: int = 1
     #: Leave usage out of the answer (exercises our estimation).
     omit_usage: bool = False
+    #: A scripted slow tail (a test knob, not a provider rule): every `tail_every`-th chat
+    #: request this fake receives waits `tail_latency_ms` instead of `latency_ms`.
+    tail_every: int | None = None
+    tail_latency_ms: float = 0.0
+
+    def latency_for(self, n: int) -> float:
+        """The delay before the status line of the `n`-th (1-based) chat request."""
+        if self.tail_every and n % self.tail_every == 0:
+            return self.tail_latency_ms
+        return self.latency_ms
 
     def merged(self, overrides: dict[str, Any]) -> Behaviour:
         known = {f.name for f in fields(self)}

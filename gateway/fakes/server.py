@@ -4,6 +4,7 @@ was sent and asks its `Script` how to answer."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -43,6 +44,11 @@ class FakeServer(ABC):
         self.host = host
         self.port = port
         self.requests: list[RecordedRequest] = []
+        #: Chat requests received (numbers the scripted slow tail, `Behaviour.tail_every`).
+        self.chat_count = 0
+        #: Requests whose client closed the connection while this fake was still waiting
+        #: to answer (how a test sees that the gateway cancelled an attempt).
+        self.disconnects: list[RecordedRequest] = []
         #: Keep every request in `requests`; turn off for long load tests.
         self.record = record
         self._runner: web.AppRunner | None = None
@@ -85,6 +91,26 @@ class FakeServer(ABC):
             await self._runner.cleanup()
             self._runner = None
 
+    async def pause(self, request: web.Request, recorded: RecordedRequest, seconds: float) -> bool:
+        """Wait before answering, watching the connection: False (and the request noted in
+        `disconnects`) when the client closed it meanwhile."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        while True:
+            if _peer_closed(request.transport):
+                self.disconnects.append(recorded)
+                return False
+            left = until - loop.time()
+            if left <= 0:
+                return True
+            try:
+                await asyncio.sleep(min(left, 0.01))
+            except asyncio.CancelledError:
+                # aiohttp cancels the handler once it sees the connection lost.
+                if _peer_closed(request.transport):
+                    self.disconnects.append(recorded)
+                raise
+
     async def read(self, request: web.Request) -> tuple[RecordedRequest, Behaviour]:
         """Record the request and decide how to answer it."""
         raw = await request.read()
@@ -97,6 +123,24 @@ class FakeServer(ABC):
             self.requests.append(recorded)
         behaviour = self.script.next(request.headers.get("x-fake-behaviour"), parsed)
         return recorded, behaviour
+
+
+def _peer_closed(transport: asyncio.BaseTransport | None) -> bool:
+    """Whether the client closed the connection. aiohttp stops reading while a handler
+    runs, so it learns of a close only when it next writes; peek at the socket instead
+    (an orderly close reads as end of file)."""
+    if transport is None or transport.is_closing():
+        return True
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        with socket.fromfd(sock.fileno(), sock.family, sock.type) as dup:
+            return dup.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 @contextmanager

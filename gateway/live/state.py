@@ -11,6 +11,7 @@ from datetime import date
 from typing import get_args
 
 from gateway.routing.health import Breaker, BreakerName
+from gateway.routing.hedge import HedgeSpend, rule_key
 from gateway.routing.policy.model import Breaker as BreakerConfig
 from gateway.routing.stats import FALLBACK_PRIOR, LatencyStats, Prior
 from gateway.routing.types import LiveView, PoolLoad
@@ -65,6 +66,8 @@ class LiveState:
     _today_until: float = float("-inf")
     #: Called with every latency sample we observe ourselves.
     sample_listeners: list[SampleListener] = field(default_factory=list)
+    #: rule -> its rolling spend and what hedging added (the hedge cost cap; this process only).
+    hedge_spend: dict[str, HedgeSpend] = field(default_factory=dict)
 
     def view(self) -> LiveView:
         now = self.clock()
@@ -84,7 +87,17 @@ class LiveState:
             stats=self.stats,
             pool=self.pool_source() if self.pool_source else None,
             priors=self.priors,
+            hedge_spend=self.hedge_spend,
         )
+
+    def spent(self, rule: str | None, total_usd: float, extra_usd: float) -> None:
+        """A request under `rule` cost `total_usd` in all, `extra_usd` of it for attempts that
+        lost a hedge race (the cap `hedge.max_extra_cost_pct` is judged on these)."""
+        key = rule_key(rule)
+        spend = self.hedge_spend.get(key)
+        if spend is None:
+            spend = self.hedge_spend[key] = HedgeSpend(updated_at=self.clock())
+        spend.add(total_usd, extra_usd, self.clock())
 
     def breaker(self, key: str, config: BreakerConfig) -> Breaker:
         found = self.breakers.get(key)

@@ -36,6 +36,9 @@ class AttemptRecord:
     #: Why its tool calls were invalid (unknown_tool, invalid_json, schema_violation, reply_rule,
     #: validation_budget: the check was stopped by its CPU budget).
     failure_kinds: tuple[str, ...] = ()
+    #: In a hedged request: "won" (the attempt that answered) or "lost" (cancelled, or
+    #: answered second; its cost is what hedging added). None when there was no race.
+    hedge: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

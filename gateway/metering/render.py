@@ -25,6 +25,7 @@ FIGURES = (
     "cached_tokens",
     "cost_usd",
     "reask_cost_usd",
+    "hedge_cost_usd",
     "cost_per_1k_requests_usd",
     "tokens_per_1k_requests",
     "cache_hits",
@@ -33,7 +34,9 @@ FIGURES = (
 
 
 #: Figures that are money (exact in CSV and JSON, cents in tables and on the page).
-MONEY_FIGURES = frozenset({"cost_usd", "reask_cost_usd", "cost_per_1k_requests_usd", "saved_by_cache_usd"})
+MONEY_FIGURES = frozenset(
+    {"cost_usd", "reask_cost_usd", "hedge_cost_usd", "cost_per_1k_requests_usd", "saved_by_cache_usd"}
+)
 #: The one label for a group with no value (no team, ...), in CSV, JSON, tables and the page.
 NO_VALUE = "(none)"
 CENT = Decimal("0.01")
@@ -81,6 +84,7 @@ def figures(f: Figures) -> dict[str, Any]:
         "cached_tokens": f.cached_tokens,
         "cost_usd": money(f.cost_usd),
         "reask_cost_usd": money(f.reask_cost_usd),
+        "hedge_cost_usd": money(f.hedge_cost_usd),
         "cost_per_1k_requests_usd": money(per_1k(f.cost_usd, f.requests)),
         "tokens_per_1k_requests": None if tokens_per_1k is None else int(tokens_per_1k),
         "cache_hits": f.cache_hits,

@@ -28,7 +28,7 @@ GROUP_COLUMNS = {
     "day": "day",
 }
 #: Columns repricing also needs, not offered as report keys.
-_INTERNAL = {"reask": "reask"}
+_INTERNAL = {"reask": "reask", "hedge": "hedge"}
 FILTERS = ("provider", "model", "team", "project", "key")
 MAX_DAYS = 400
 
@@ -71,6 +71,8 @@ class Figures:
     cache_hits: int = 0
     #: What the answers served from the cache cost when first made (never counted as spend).
     saved_usd: Decimal = Decimal(0)
+    #: What attempts that lost a hedge race were billed (included in `cost_usd`).
+    hedge_cost_usd: Decimal = Decimal(0)
 
     def add(self, other: Figures) -> None:
         for name in self.__slots__:
@@ -107,7 +109,7 @@ def _sum(column: ColumnElement[Any], when: ColumnElement[bool] | None = None) ->
 
 def figure_columns() -> list[ColumnElement[Any]]:
     t = attempt_table().c
-    money = (_sum(t.cost_usd), _sum(t.cost_usd, t.reask), _sum(t.saved_usd))
+    money = (_sum(t.cost_usd), _sum(t.cost_usd, t.reask), _sum(t.saved_usd), _sum(t.cost_usd, t.hedge == "lost"))
     hit = t.outcome == "cache_hit"
     return [
         _sum(case((and_(t.final, t.outcome != "cache_hit"), 1), else_=0)).label("requests"),
@@ -121,6 +123,7 @@ def figure_columns() -> list[ColumnElement[Any]]:
         type_coerce(money[1], Money).label("reask_cost_usd"),
         _sum(case((hit, 1), else_=0)).label("cache_hits"),
         type_coerce(money[2], Money).label("saved_usd"),
+        type_coerce(money[3], Money).label("hedge_cost_usd"),
     ]
 
 
@@ -154,6 +157,7 @@ def figures_of(row: Any) -> Figures:
         reask_cost_usd=Decimal(row.reask_cost_usd or 0),
         cache_hits=int(row.cache_hits),
         saved_usd=Decimal(row.saved_usd or 0),
+        hedge_cost_usd=Decimal(row.hedge_cost_usd or 0),
     )
 
 

@@ -28,7 +28,7 @@ def as_provider(book: PriceBook, name: str) -> Pricer:
 
 def repriced(engine: Engine, query: SpendQuery, pricer: Pricer, label: str) -> SpendReport:
     """The report `query` asks for, with every cost recomputed by `pricer`."""
-    keys = tuple(dict.fromkeys((*query.by, "provider", "model", "day", "reask")))
+    keys = tuple(dict.fromkeys((*query.by, "provider", "model", "day", "reask", "hedge")))
     parts = []
     missing: set[str] = set()
     for group, figures in fetch(engine, query, keys):
@@ -40,6 +40,7 @@ def repriced(engine: Engine, query: SpendQuery, pricer: Pricer, label: str) -> S
         usage = Usage(figures.prompt_tokens, figures.completion_tokens, figures.cached_tokens)
         figures.cost_usd = quantize(price.cost(usage))
         figures.reask_cost_usd = figures.cost_usd if group["reask"] else Decimal(0)
+        figures.hedge_cost_usd = figures.cost_usd if group["hedge"] == "lost" else Decimal(0)
         parts.append((group, figures))
     if missing:
         raise ReportError(f"{label}: no price for {', '.join(sorted(missing)[:5])}")

@@ -46,6 +46,8 @@ def _outcome(event: UsageEvent, attempt: AttemptRecord, answered: bool) -> str:
         return "correction"
     if answered:
         return event.status
+    if attempt.hedge == "lost":
+        return "cancelled"
     return "error" if attempt.error_kind else "ok"
 
 
@@ -67,6 +69,7 @@ def _attempt_rows(event: UsageEvent, common: dict[str, Any]) -> list[dict[str, A
                 "latency_ms": attempt.latency_ms,
                 "final": seq == last and event.status != "correction",
                 "reask": attempt.reask,
+                "hedge": attempt.hedge,
                 **_figures(event, attempt, answered),
             }
         )

@@ -75,7 +75,8 @@ class AttemptRow(SQLModel, table=True):
     api_key_id: str | None = Field(default=None, max_length=64)
     team: str | None = Field(default=None, max_length=128)
     project: str | None = Field(default=None, max_length=128)
-    #: ok, error, cancelled (a stream the client left), correction or cache_hit.
+    #: ok, error, cancelled (a stream the client left, or an attempt that lost a hedge race),
+    #: correction or cache_hit.
     outcome: str = Field(max_length=16)
     status_code: int | None = None
     error_kind: str | None = Field(default=None, max_length=32)
@@ -90,6 +91,9 @@ class AttemptRow(SQLModel, table=True):
     reask: bool
     #: What a cache hit saved (on its one row, outcome "cache_hit"); 0 on every other row.
     saved_usd: Decimal = Field(default=Decimal(0), sa_column=Column(Money, nullable=False, server_default="0"))
+    #: In a hedged request: "won" (the answering attempt) or "lost" (its cost is what hedging
+    #: added: the prompt, flagged as an estimate, when it was cancelled unanswered); else NULL.
+    hedge: str | None = Field(default=None, max_length=8)
 
 
 def request_table() -> Table:

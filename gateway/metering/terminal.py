@@ -25,6 +25,7 @@ COLUMNS = (
     "cached_tokens",
     "cost_usd",
     "reask_cost_usd",
+    "hedge_cost_usd",
     "cache_hits",
     "saved_by_cache_usd",
 )

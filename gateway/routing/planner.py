@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from gateway.catalogue.deployments import Deployment
 from gateway.catalogue.prices import PriceBook
+from gateway.routing.hedge import decide, rule_key
 from gateway.routing.policy.model import DEFAULT_POLICY, Policy, PoolSpill, RouteSettings, Rule
 from gateway.routing.scoring import effective_objective, figures_for, order_candidates
 from gateway.routing.types import BREAKER_OPEN, NOT_CONFIGURED, Candidate, Dropped, LiveView, Plan, PoolLoad, Refusal
@@ -174,4 +175,15 @@ def plan(
         why = "fallbacks disabled by request" if req.prefs.allow_fallbacks is False else "fallback disabled by policy"
         dropped.extend(Dropped(c.deployment, why) for c in ordered[1:])
         ordered = ordered[:1]
-    return Plan(req.model, tuple(ordered), tuple(dropped), rule_name, settings, objective=objective, split=split_choice)
+    candidates = tuple(ordered)
+    spend = view.hedge_spend.get(rule_key(rule_name)) if view.hedge_spend else None
+    hedge = decide(
+        settings,
+        candidates,
+        stream=req.stream,
+        has_tools="tools" in req.features or req.legacy_functions,
+        extra_pct=spend.extra_pct() if spend is not None else 0.0,
+    )
+    return Plan(
+        req.model, candidates, tuple(dropped), rule_name, settings, objective=objective, split=split_choice, hedge=hedge
+    )

@@ -49,7 +49,8 @@ def figures_for(
         meets = (objective.max_ttft_ms is None or slo_ttft <= objective.max_ttft_ms) and (
             objective.max_latency_ms is None or slo_latency <= objective.max_latency_ms
         )
-    return Figures(cost, rank_cost, ttft, latency, samples, meets, slo_ttft, slo_latency)
+    p95_ttft, p95_latency = estimate.at("p95")
+    return Figures(cost, rank_cost, ttft, latency, samples, meets, slo_ttft, slo_latency, p95_ttft, p95_latency)
 
 
 def _queue_ahead(load: PoolLoad) -> float:

@@ -7,12 +7,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from gateway.catalogue.deployments import Deployment
 from gateway.routing.health import Breaker
 from gateway.routing.policy.model import DEFAULT_POLICY, Objective, RouteSettings
 from gateway.routing.stats import LatencyStats, Prior
 from gateway.schema.chat import ChatRequest
+
+if TYPE_CHECKING:
+    from gateway.routing.hedge import HedgeDecision, HedgeSpend
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,9 @@ class Figures:
     #: TTFT and total latency at the SLO's percentile (set when the objective has an SLO).
     slo_ttft_ms: float | None = None
     slo_latency_ms: float | None = None
+    #: The deployment's own p95 TTFT and whole-answer latency (the default hedge delays).
+    p95_ttft_ms: float = 0.0
+    p95_latency_ms: float = 0.0
 
     def describe(self) -> str:
         slo = "" if self.meets_slo is None else (", meets SLO" if self.meets_slo else ", misses SLO")
@@ -86,6 +93,8 @@ class Plan:
     objective: Objective | None = None
     #: What the policy's split chose for this request: a provider, or "by objective".
     split: str | None = None
+    #: The hedge in force (None: the policy does not hedge).
+    hedge: HedgeDecision | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +139,8 @@ class LiveView:
     #: logical model -> pool load (absent: no pool information yet).
     pool: Mapping[str, PoolLoad] | None = None
     priors: Mapping[str, Prior] | None = None
+    #: rule name (or "(defaults)") -> its rolling spend and hedging's extra share of it.
+    hedge_spend: Mapping[str, HedgeSpend] | None = None
 
 
 Refusal = Callable[[ChatRequest, Deployment], str | None]

@@ -64,8 +64,11 @@ class SimBackend(Provider):
         return min(active, capacity), max(0, active - capacity)
 
     def draw(self) -> None:
-        """Draw this request's TTFT (log-normal around the profile's)."""
+        """Draw this request's TTFT (log-normal around the profile's, times the tail factor
+        for the profile's tail share of answers)."""
         self.drawn_ttft_s = self.profile.ttft_ms / 1000 * math.exp(self.rng.gauss(0, self.profile.ttft_sigma))
+        if self.profile.tail_share and self.rng.random() < self.profile.tail_share:
+            self.drawn_ttft_s *= self.profile.tail_factor
 
     def answer_ttft_s(self, t: float) -> float:
         """The drawn TTFT, plus the pool's queueing at virtual time t."""

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from gateway.catalogue.deployments import Catalogue, Deployment
 from gateway.catalogue.prices import PriceBook
+from gateway.dispatch.accounting import billed, hedge_extra
 from gateway.dispatch.loop import Dispatcher, Outcome
 from gateway.errors import GatewayError
 from gateway.live.state import LiveState
@@ -20,6 +21,7 @@ from gateway.routing.types import PoolLoad
 from gateway.schema.chat import ChatRequest, CorralPrefs
 from gateway.schema.usage import Usage
 from gateway.simulate.backend import Clock, SimBackend
+from gateway.simulate.racer import VirtualRacer
 from gateway.simulate.scenario import Scenario, TraceRequest
 
 
@@ -38,11 +40,17 @@ class PolicyResult:
     lost_in_incidents: int = 0
     #: Requests that met the SLO for less than the hindsight baseline (a bug if ever above 0).
     met_below_oracle: int = 0
+    #: Requests whose hedge started, and what the attempts that lost a race were billed
+    #: (included in `spend`).
+    hedged: int = 0
+    hedge_spend: Decimal = Decimal(0)
 
-    def percentile(self, values: list[float], q: int) -> float:
+    def percentile(self, values: list[float], q: float) -> float:
+        """The q-th percentile (q may be fractional: 99.9)."""
         if len(values) < 2:
             return values[0] if values else 0.0
-        return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+        cuts = statistics.quantiles(values, n=1000, method="inclusive")
+        return cuts[round(q * 10) - 1]
 
 
 def _request(tr: TraceRequest, catalogue: Catalogue, index: int) -> ChatRequest:
@@ -156,7 +164,15 @@ async def simulate(
         clock.spent_s += seconds
 
     dispatcher = Dispatcher(
-        backends, catalogue, prices, state, lambda: policy, virtual_sleep, rng.random, timer=state.clock
+        backends,
+        catalogue,
+        prices,
+        state,
+        lambda: policy,
+        virtual_sleep,
+        rng.random,
+        timer=state.clock,
+        racer=VirtualRacer(clock),
     )
     result = PolicyResult(policy.name)
     for index, tr in enumerate(trace):
@@ -170,7 +186,8 @@ async def simulate(
         result.requests += 1
         try:
             usage, outcome = await (_streamed(dispatcher, req) if tr.stream else _whole(dispatcher, req))
-        except GatewayError:
+        except GatewayError as err:
+            state.spent(err.rule, float(billed(err.attempt_records)), float(hedge_extra(err.attempt_records)))
             result.lost += 1
             if any(p.incident_at(tr.t) for p in scenario.profiles.values()):
                 result.lost_in_incidents += 1
@@ -194,7 +211,11 @@ async def simulate(
         cost = dispatcher.cost(dep, usage, scenario.today)
         result.slo_met += met
         result.met_below_oracle += met and oracle is not None and cost < oracle
-        result.spend += cost
+        extra = hedge_extra(outcome.attempts)
+        state.spent(outcome.plan.rule, float(cost + billed(outcome.attempts)), float(extra))
+        result.spend += cost + billed(outcome.attempts)
+        result.hedged += outcome.hedge_winner is not None
+        result.hedge_spend += extra
         result.served[dep.provider] += 1
         result.extra_attempts += len(outcome.attempts) - 1
     return result

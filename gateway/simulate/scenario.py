@@ -39,6 +39,9 @@ class Profile:
     #: Whether a non-streamed answer carries the provider's own TTFT/generation split (as
     #: Groq's usage timings do); otherwise the router sees only the total time, as with most.
     reports_timing: bool = False
+    #: A heavy tail: this share of answers takes `tail_factor` times its drawn TTFT.
+    tail_share: float = 0.0
+    tail_factor: float = 1.0
 
     def incident_at(self, t: float) -> Incident | None:
         return next((i for i in self.incidents if i.start_s <= t < i.end_s), None)
@@ -90,6 +93,8 @@ def load_scenario(path: Path) -> Scenario:
             max_num_seqs=int(p.get("max_num_seqs", 64)),
             replicas=int(p.get("replicas", 1)),
             reports_timing=bool(p.get("reports_timing", False)),
+            tail_share=float(p.get("tail_share", 0.0)),
+            tail_factor=float(p.get("tail_factor", 1.0)),
         )
         for name, p in raw["backends"].items()
     }

@@ -190,6 +190,14 @@ class Metrics:
         self.tool_validation = Counter(
             "corral_tool_validation", "Tool-call validation outcomes", ["provider", "outcome"], registry=r
         )
+        self.hedges = Counter(
+            "corral_hedges",
+            "Hedged requests by deployment and event: started (the hedge attempt began on this "
+            "deployment), won (this deployment answered a raced request), cancelled (this "
+            "deployment's attempt lost the race and was cancelled)",
+            ["provider", "model", "event"],
+            registry=r,
+        )
         #: Requests refused by authentication and by the keys' own limits (counted at once).
         self.refusals = Refusals(r)
         self.drift = Gauge(
@@ -216,6 +224,7 @@ class Metrics:
             self._scraped.register(_LiveCollector(live, backlog=self._backlog is None))
         self._pending: deque[UsageEvent] = deque()
         self._ended: deque[Ended] = deque()
+        self._hedges: deque[tuple[str, str, str]] = deque()
         #: Requests not served, newest last (when drained, outcome, reason), for /status.
         self._recent: deque[tuple[float, str, str]] = deque(maxlen=RECENT_KEPT)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
@@ -246,6 +255,10 @@ class Metrics:
     def record(self, event: UsageEvent) -> None:
         self._pending.append(event)
 
+    def hedge(self, event: str, provider: str, model_id: str) -> None:
+        """A hedge event (started, won, cancelled) on a deployment (an append; counted at the next drain)."""
+        self._hedges.append((provider, model_id, event))
+
     def ended(self, request: Ended) -> None:
         """One client request finished (an append; counted at the next drain)."""
         self._ended.append(request)
@@ -265,6 +278,8 @@ class Metrics:
             totals[self.requests, tuple(ended)] += 1
             if ended.outcome != "served":
                 self._recent.append((now, ended.outcome, ended.reason))
+        while self._hedges:
+            totals[self.hedges, self._hedges.popleft()] += 1
         for (counter, labels), amount in totals.items():
             self._child(counter, labels).inc(amount)
         if self._backlog is not None and self._live is not None:

@@ -29,7 +29,7 @@ def _attempts(store: SqlStore) -> list[dict[str, object]]:
 
 def test_migrations_bring_the_schema_to_head_with_its_indexes(store: SqlStore) -> None:
     store.ensure_schema()
-    assert current(store.engine) == head() == "0005_cache"
+    assert current(store.engine) == head() == "0006_hedge"
     found = inspect(store.engine)
     for table in (request_table(), attempt_table()):
         assert {c["name"] for c in found.get_columns(table.name)} == set(table.c.keys())

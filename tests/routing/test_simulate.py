@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -143,3 +145,25 @@ def test_streamed_and_non_streamed_traffic_are_both_replayed(tmp_path: Path) -> 
     # Streamed tool requests (every fourth) went elsewhere; the rest mostly to Bedrock.
     assert 0 < result.served["bedrock"] <= 800 - 200
     assert sum(result.served.values()) - result.served["bedrock"] >= 200
+
+
+def test_hedging_cuts_the_heavy_tail_for_little_extra_spend() -> None:
+    """Issue 17's target on the shipped heavy-tail scenario: hedging (after the first
+    deployment's p95, and after a fixed 450 ms) cuts p99 TTFT by at least half for at most
+    10% extra spend; every hedge's loser is billed (hedge cost > 0, inside the spend)."""
+    scenario = load_scenario(ROOT / "gateway/simulate/scenarios/heavy_tail.yaml")
+    trace = load_trace(ROOT / "loadtests/traces/heavy_tail.jsonl")
+
+    def run(name: str) -> Any:
+        policy = load_policy(POLICIES / name)
+        return asyncio.run(simulate(policy, scenario, trace, load_catalogue(), load_price_book()))
+
+    off = run("hedge_off.yaml")
+    assert off.hedged == 0 and off.hedge_spend == 0 and off.lost == 0
+    for name in ("hedge_p95.yaml", "hedge_fixed.yaml"):
+        on = run(name)
+        assert on.lost == 0
+        assert on.percentile(on.ttfts_ms, 99) <= off.percentile(off.ttfts_ms, 99) / 2, name
+        assert on.percentile(on.ttfts_ms, 99.9) < off.percentile(off.ttfts_ms, 99.9), name
+        assert on.spend <= off.spend * Decimal("1.10"), name
+        assert on.hedged > 0 and on.hedge_spend > 0 and on.spend > off.spend, name

@@ -109,11 +109,13 @@ class OpenAICompatFake(FakeServer):
         refusal = await self.admit(exchange)
         if refusal is not None:
             return await self.refuse(refusal, behaviour)
+        self.chat_count += 1
+        latency_ms = behaviour.latency_for(self.chat_count)
         try:
             if behaviour.hang:
                 await asyncio.Event().wait()
-            if behaviour.latency_ms > 0:
-                await asyncio.sleep(behaviour.latency_ms / 1000)
+            if latency_ms > 0 and not await self.pause(request, recorded, latency_ms / 1000):
+                return web.Response(status=499)
             self.on_started(exchange)
             if exchange.stream:
                 return await self.send_stream(request, exchange)

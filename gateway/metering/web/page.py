@@ -33,6 +33,7 @@ COLUMNS = (
     "completion_tokens",
     "cost_usd",
     "reask_cost_usd",
+    "hedge_cost_usd",
     "cache_hits",
     "saved_by_cache_usd",
 )
@@ -78,6 +79,7 @@ def _cards(report: SpendReport) -> str:
         ("total-tokens", "Tokens", f"{report.total.total_tokens:,}"),
         ("per-1k", "USD per 1,000 requests", _exact("cost_per_1k_requests_usd", t["cost_per_1k_requests_usd"])),
         ("reask-cost", "Tool-call re-asks (USD)", _exact("reask_cost_usd", t["reask_cost_usd"])),
+        ("hedge-cost", "Hedge cost (USD)", _exact("hedge_cost_usd", t["hedge_cost_usd"])),
         ("saved-by-cache", "Saved by cache (USD)", _exact("saved_by_cache_usd", t["saved_by_cache_usd"])),
     ]
     body = "".join(f'<div class="card" id="{i}">{escape(n)}<b>{v}</b></div>' for i, n, v in cards)

@@ -134,9 +134,11 @@ class VllmProvider(OpenAICompatProvider):
         payload = self._payload(request, deployment, stream=True)
 
         async def send(replica: Replica) -> UpstreamStream:
+            # Any way out before the stream is handed over releases the slot, cancellation
+            # included (a hedge's loser is cancelled while it waits for the replica's headers).
             try:
                 return await self._stream_at(replica.chat_url, payload, on_close=lambda: self.pool.release(replica))
-            except UpstreamError:
+            except BaseException:
                 self.pool.release(replica)
                 raise
 

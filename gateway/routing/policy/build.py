@@ -17,6 +17,7 @@ from gateway.catalogue.deployments import Catalogue
 from gateway.routing.policy.model import (
     Budget,
     Cache,
+    Hedge,
     Match,
     Objective,
     Policy,
@@ -80,6 +81,8 @@ def build_settings(doc: YamlDoc, raw: dict[str, Any], at: Path, base: RouteSetti
     for name, convert in _SECTIONS.items():
         if name in raw:
             changes[name] = _section(getattr(base, name), raw[name], convert)
+    if "hedge" in raw:
+        changes["hedge"] = build_hedge(raw["hedge"], base.hedge)
     return replace(base, **changes)
 
 
@@ -92,6 +95,24 @@ def build_cache(raw: dict[str, Any] | None) -> Cache | None:
         shared_across_teams=bool(raw.get("shared_across_teams", False)),
         allow_tools=bool(raw.get("allow_tools", False)),
     )
+
+
+def build_hedge(raw: dict[str, Any] | None, base: Hedge | None) -> Hedge | None:
+    """A `hedge` block merged key by key over the defaults' (null turns hedging off)."""
+    if raw is None:
+        return None
+    changes: dict[str, Any] = {}
+    if "after" in raw:
+        changes["after_ms"] = None if raw["after"] == "p95" else float(raw["after"])
+    if "max_hedges" in raw:
+        changes["max_hedges"] = int(raw["max_hedges"])
+    if "max_extra_cost_pct" in raw:
+        changes["max_extra_cost_pct"] = float(raw["max_extra_cost_pct"])
+    if "only" in raw:
+        changes["only"] = raw["only"]
+    if "allow_tools" in raw:
+        changes["allow_tools"] = bool(raw["allow_tools"])
+    return replace(base or Hedge(), **changes)
 
 
 def _section(base: Section, raw: dict[str, Any], convert: Convert) -> Section:

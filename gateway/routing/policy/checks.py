@@ -324,6 +324,22 @@ def warn_reasks(ctx: Context) -> Iterator[Finding]:
             )
 
 
+def warn_hedges(ctx: Context) -> Iterator[Finding]:
+    """A hedge needs a second candidate and a second attempt: say so when the same block
+    makes either impossible, so `hedge` is never set where it can never happen."""
+    for b in ctx.blocks:
+        hedge = b.settings.hedge
+        if hedge is None or not ({"hedge", "retry", "fallback"} & set(b.raw)):
+            continue
+        where = (*b.at, "hedge") if "hedge" in b.raw else b.at
+        if not b.settings.fallback:
+            yield _warn(where, "hedge never happens: fallback is off, so the plan has one candidate")
+        elif b.settings.retry.attempts < 2:
+            yield _warn(where, "hedge never happens: retry.attempts is 1 and a hedge is a second attempt")
+        if hedge.after_ms is not None and hedge.after_ms >= b.settings.retry.deadline_ms:
+            yield _warn(where, f"hedge.after {hedge.after_ms:g} ms is not before the deadline, so it never starts")
+
+
 def warn_contradictions(ctx: Context) -> Iterator[Finding]:
     """Settings that pull one request two ways. Each ordering ranks only among deployments
     expected to meet the SLO, in a fixed precedence (pool preference < policy order <
@@ -376,6 +392,7 @@ CHECKS: tuple[Callable[[Context], Iterator[Finding]], ...] = (
     warn_order_and_allow,
     warn_rule_settings,
     warn_reasks,
+    warn_hedges,
     warn_contradictions,
     warn_cache,
 )

@@ -126,6 +126,15 @@ def _breaker(s: RouteSettings) -> str:
     )
 
 
+def _hedge(s: RouteSettings) -> str:
+    h = s.hedge
+    if h is None:
+        return "off"
+    after = "p95" if h.after_ms is None else f"{h.after_ms:g} ms"
+    tools = ", tools too" if h.allow_tools else ""
+    return f"after {after}, {h.max_hedges} hedge, extra cost <= {h.max_extra_cost_pct:g}%, {h.only}{tools}"
+
+
 _RENDER: dict[str, Callable[[RouteSettings], str]] = {
     "allow": lambda s: "every provider" if s.allow is None else ", ".join(sorted(s.allow)),
     "deny": lambda s: ", ".join(sorted(s.deny)) or "none",
@@ -140,6 +149,7 @@ _RENDER: dict[str, Callable[[RouteSettings], str]] = {
     "retry": _retry,
     "pool": _pool,
     "breaker": _breaker,
+    "hedge": _hedge,
 }
 FIELDS = ("rule", "reject", *_RENDER)
 

@@ -86,6 +86,25 @@ class ToolCalls:
     reasks: int = 1
 
 
+HedgeOnly = Literal["stream", "non_stream", "both"]
+
+
+@dataclass(frozen=True, slots=True)
+class Hedge:
+    """Hedged requests (see `gateway.dispatch.hedge`): after `after_ms` without a first byte
+    (stream) or an answer (non-stream), start the plan's next candidate as well; the first
+    to answer wins and the other is cancelled. `after_ms=None` means the first deployment's
+    own measured p95 (TTFT for a stream, the whole answer otherwise)."""
+
+    after_ms: float | None = None
+    max_hedges: int = 1
+    #: Hedging pauses while the rule's rolling extra cost is above this share (%) of its spend.
+    max_extra_cost_pct: float = 10.0
+    only: HedgeOnly = "both"
+    #: Hedge requests carrying tools too (off: a tool call's side effects could happen twice).
+    allow_tools: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Cache:
     """The response cache for a rule's requests (see `gateway.cache`): whole answers of
@@ -121,6 +140,8 @@ class RouteSettings:
     breaker: Breaker = field(default_factory=Breaker)
     #: None: answers are cached only for requests that ask (`corral.cache`).
     cache: Cache | None = None
+    #: None: requests are never hedged.
+    hedge: Hedge | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ HEADER_COST_ESTIMATED = "x-corral-cost-estimated"
 HEADER_CACHE = "x-corral-cache"
 HEADER_CACHE_BYPASS = "x-corral-cache-bypass"
 HEADER_CACHE_ORIGINAL = "x-corral-cache-original-request-id"
+HEADER_HEDGE_WINNER = "x-corral-hedge-winner"
 #: Body members that may carry the same facts (e.g. a stream's final chunk, once the cost is known).
 BODY_KEYS = ("corral", "x_corral")
 
@@ -65,6 +66,8 @@ class CorralInfo(Dumpable):
         cache: "hit", "miss" or "bypass" when the gateway's response cache applied to the
             request, else None; `cache_bypass` says why it was bypassed, and a hit names the
             request whose answer it replayed in `cache_original_request_id`.
+        hedge_winner: when the gateway hedged the request (a second backend started because the
+            first was slow), which attempt answered: "first" or "hedge"; None without a hedge.
     """
 
     request_id: str | None = None
@@ -78,6 +81,12 @@ class CorralInfo(Dumpable):
     cache: str | None = None
     cache_bypass: str | None = None
     cache_original_request_id: str | None = None
+    hedge_winner: str | None = None
+
+    @property
+    def hedged(self) -> bool:
+        """The gateway hedged this request (`x-corral-hedged: true`)."""
+        return self.hedge_winner is not None
 
     @property
     def tool_retries(self) -> int | None:
@@ -105,6 +114,7 @@ class CorralInfo(Dumpable):
             cache=headers.get(HEADER_CACHE) or None,
             cache_bypass=headers.get(HEADER_CACHE_BYPASS) or None,
             cache_original_request_id=headers.get(HEADER_CACHE_ORIGINAL) or None,
+            hedge_winner=headers.get(HEADER_HEDGE_WINNER) or None,
         )
 
     def updated(self, raw: Mapping[str, Any]) -> CorralInfo:
