@@ -30,7 +30,7 @@ from gateway.runtime import Runtime
 from gateway.telemetry.tracing import activated, request_span
 
 
-def _request_body(raw: bytes) -> dict[str, Any]:
+def request_body(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError as exc:
@@ -65,13 +65,13 @@ def make_handler(rt: Runtime, store: ResponseStore | None = None) -> Any:
         call: Call | None = None
         try:
             caller = authenticate(request, rt.keys, "chat")
-            body = _request_body(await read_body(request, rt.settings.max_body_bytes))
+            body = request_body(await read_body(request, rt.settings.max_body_bytes))
             chat = to_chat_body(body, _history(responses, body))
             req = parse_chat(orjson.dumps(chat), rt.catalogue, request_id)
             model = req.model
             history = chat["messages"][1:] if body.get("instructions") is not None else chat["messages"]
             shell = ResponseShell(req.model, body, created_at=int(time.time()))
-            key_id, charge = await admit(rt.keys, caller, req)
+            key_id, charge = await admit(rt.keys, caller, req, rt.policy.current.teams.require_key_team)
             call = Call(req, started, key_id, charge, request_span(rt.tracer, request.headers, req.model, request_id))
             try:
                 warnings = rt.accounting.budget_warnings(call)
