@@ -165,6 +165,9 @@ class Settings(_Model):
     #: A claim still running this long after it was made belongs to a process that died:
     #: a repeat then runs the request anew (longer than any request or stream may take).
     idempotency_lease_s: int = Field(900, gt=0)
+    #: How long a Responses API answer's conversation is kept for `previous_response_id`
+    #: (seconds; 24 h), in the ledger database (in memory without one).
+    responses_retention_s: int = Field(86400, gt=0)
     #: Signs the spend page's browser sessions (CORRAL_SESSION_SECRET); give every replica
     #: the same one. Unset: a random one per process (sessions end with it, one replica only).
     session_secret: SecretStr | None = None
