@@ -79,10 +79,10 @@ async def _stream(rt: Runtime, call: Call, warnings: tuple[str, ...], shell: Tex
 
 async def _events(relay: Relay, shell: TextShell) -> AsyncIterator[bytes]:
     """Text chunks as chat chunks arrive; the stream is always accounted for, even when the client leaves."""
-    echoed = shell.echoed()
-    if echoed is not None:
-        yield frame(echoed)
     try:
+        echoed = shell.echoed()
+        if echoed is not None:
+            yield frame(echoed)
         async for batch in relay.batches():
             chunks = [shell.chunk(chunk) for chunk in batch]
             out = b"".join([frame(c) for c in chunks if c is not None])

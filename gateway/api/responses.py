@@ -131,8 +131,8 @@ async def _stream(
 
 async def _events(relay: Relay, events: EventStream, keep: Keeper) -> AsyncIterator[bytes]:
     """Events as chunks arrive; the stream is always accounted for, even when the client leaves."""
-    yield events.start()
     try:
+        yield events.start()
         async for batch in relay.batches():
             out = b"".join([events.chunk(chunk) for chunk in batch])
             if out:

@@ -83,12 +83,14 @@ class Conversations:
         retention_s: float,
         threaded: bool,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        purge_interval_s: float = PURGE_INTERVAL_S,
     ) -> None:
         self.store = store
         self.retention_s = retention_s
         self.threaded = threaded
         self.clock = clock
-        self._next_purge = time.monotonic() + PURGE_INTERVAL_S
+        self.purge_interval_s = purge_interval_s
+        self._next_purge = time.monotonic() + purge_interval_s
 
     async def _run(self, call: Callable[[], R]) -> R:
         if self.threaded:
@@ -112,7 +114,7 @@ class Conversations:
         now = self.clock()
         purge = time.monotonic() >= self._next_purge
         if purge:
-            self._next_purge = time.monotonic() + PURGE_INTERVAL_S
+            self._next_purge = time.monotonic() + self.purge_interval_s
 
         def write() -> None:
             self.store.put(scope, response_id, messages, now, now + timedelta(seconds=self.retention_s))

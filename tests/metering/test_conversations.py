@@ -69,6 +69,20 @@ async def test_retention_is_applied_from_the_clock() -> None:
     assert await conversations.get("k", "resp_1") is None
 
 
+async def test_a_later_write_deletes_expired_conversations_once_the_interval_has_passed() -> None:
+    now = [NOW]
+    memory = MemoryConversations()
+    conversations = Conversations(memory, retention_s=60, threaded=False, clock=lambda: now[0], purge_interval_s=0)
+    assert await conversations.put("k", "resp_1", TALK)
+    now[0] = NOW + timedelta(seconds=61)
+    assert await conversations.put("k", "resp_2", TALK)
+    assert len(memory) == 1 and memory.get("k", "resp_2", now[0]) == TALK
+    hourly = Conversations(memory, retention_s=60, threaded=False, clock=lambda: now[0], purge_interval_s=3600)
+    now[0] = NOW + timedelta(seconds=200)
+    assert await hourly.put("k", "resp_3", TALK)
+    assert len(memory) == 2, "not purged before the interval has passed"
+
+
 async def test_an_unreachable_database_is_a_retryable_503_on_read_and_no_failure_on_write(tmp_path: Path) -> None:
     ledger = SqlStore(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none?connect_timeout=1")
     conversations = Conversations(SqlConversations(ledger.engine, ledger.ensure_schema), retention_s=60, threaded=True)
