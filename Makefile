@@ -55,4 +55,4 @@ soak: install
 	$(PY) -m loadtests.soak --minutes 10 $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) corral.db corral-usage.journal
+	rm -rf $(VENV) $(VLLM_VENV) .venv-llamaindex tests/clients/node/node_modules corral.db corral-usage.journal

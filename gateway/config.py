@@ -213,6 +213,9 @@ class Settings(_Model):
     cache_max_entry_bytes: int = Field(1024 * 1024, ge=256)
     #: Prefix of the cache's Redis keys (replicas sharing one must use the same).
     cache_redis_prefix: str = "corral:cache:"
+    #: How long a Responses API answer's conversation is kept for `previous_response_id`
+    #: (seconds; 24 h), in the ledger database (in memory without one).
+    responses_retention_s: int = Field(86400, gt=0)
     #: Signs the spend page's browser sessions (CORRAL_SESSION_SECRET); give every replica
     #: the same one. Unset: a random one per process (sessions end with it, one replica only).
     session_secret: SecretStr | None = None

@@ -32,12 +32,14 @@ from gateway.live.policy import PolicyHolder, default_policy_path
 from gateway.live.shared import SharedState
 from gateway.live.state import LiveState
 from gateway.metering.budgets import Budgets
+from gateway.metering.conversations import Conversations, ConversationStore, MemoryConversations
 from gateway.metering.events import UsageEvent
 from gateway.metering.idempotency import Idempotency, IdempotencyStore, MemoryStore
 from gateway.metering.idempotency_redis import RedisFastPath
 from gateway.metering.idempotency_sql import SqlIdempotencyStore
 from gateway.metering.journal import Journal
 from gateway.metering.process_store import ProcessStore
+from gateway.metering.responses_sql import SqlConversations
 from gateway.metering.sink import MemorySink, QueueSink, UsageSink
 from gateway.metering.sql import SqlStore
 from gateway.providers.base import Provider
@@ -75,6 +77,7 @@ class Runtime:
     sessions: Sessions = field(init=False)
     idempotency: Idempotency = field(init=False)
     cache: ResponseCache = field(init=False)
+    responses: Conversations = field(init=False)
     _merged: tuple[Policy, tuple[object, ...], Policy] | None = field(init=False, default=None)
     _drift_watch: asyncio.Task[None] | None = field(init=False, default=None)
     _idempotency_cache: RedisFastPath | None = field(init=False, default=None)
@@ -191,6 +194,7 @@ class Runtime:
         self.metrics.start()
         self._bind_key_store()
         await self._start_idempotency()
+        await self._start_responses()
         await self.keys.start()
         await self._seed_budgets()
         if self.settings.redis_url:
@@ -246,6 +250,20 @@ class Runtime:
             await self.idempotency.purge()
         except SQLAlchemyError as exc:
             log.warning("idempotency: expired keys not purged at start (%s)", type(exc).__name__)
+
+    async def _start_responses(self) -> None:
+        """Responses API conversations live in the ledger database (shared by replicas); in memory without one."""
+        ledger = self.sink.ledger
+        store: ConversationStore = MemoryConversations()
+        if ledger is not None:
+            store = SqlConversations(ledger.engine, ledger.ensure_schema)
+        self.responses = Conversations(
+            store, retention_s=self.settings.responses_retention_s, threaded=ledger is not None
+        )
+        try:
+            await self.responses.purge()
+        except SQLAlchemyError as exc:
+            log.warning("responses: expired conversations not purged at start (%s)", type(exc).__name__)
 
     async def _seed_budgets(self) -> None:
         """Budgets start from what the ledger already holds for their period."""

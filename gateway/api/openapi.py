@@ -20,6 +20,7 @@ from gateway.schema.chat import ChatCompletionRequest
 
 __all__ = [
     "CHAT",
+    "COMPLETIONS",
     "CREATE_KEY",
     "EXPLAIN",
     "LIST_KEYS",
@@ -119,6 +120,8 @@ RESPONSES: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
     "responses": _errors((400, *_AUTH, 402, 404, 413, 429, *_UPSTREAM)),
 }
+#: The legacy completions body is translated to a chat body (gateway/api/completions_in.py) likewise.
+COMPLETIONS: dict[str, Any] = RESPONSES
 EXPLAIN: dict[str, Any] = {
     "requestBody": _json_body("ChatCompletionRequest"),
     "responses": _errors((400, *_AUTH, 404, 413)),

@@ -4,7 +4,10 @@ The request is translated to a chat body (`responses_in`) and parsed exactly as 
 request, so routing, the parameter policy, tool-call validation, metering, budgets and
 policies apply unchanged (but for the response cache, which serves chat completions only:
 `corral.cache` is refused here); the answer is translated back (`responses_out`). Each response's
-conversation is kept in a `ResponseStore` for `previous_response_id`.
+conversation is kept (`gateway.metering.conversations`, in the ledger database) for
+`previous_response_id`, under the caller's API key, unless the request says `store: false`;
+it is written before the answer (or a stream's `response.completed`) goes out, so a
+follow-up reaching any replica finds it.
 """
 
 from __future__ import annotations
@@ -20,18 +23,18 @@ from gateway.api.asgi import JSONBody
 from gateway.api.auth import admit, authenticate
 from gateway.api.chat import chat_headers, next_request_id
 from gateway.api.parse import parse_chat, read_body
-from gateway.api.response_store import ResponseStore
 from gateway.api.responses_in import to_chat_body
 from gateway.api.responses_out import EventStream, ResponseShell, assistant_message, response_object
 from gateway.api.sse_encode import SSEResponse
 from gateway.dispatch.accounting import Call
 from gateway.dispatch.relay import Relay
 from gateway.errors import Code, GatewayError, bad_request, error
+from gateway.metering.conversations import Conversations
 from gateway.runtime import Runtime
 from gateway.telemetry.tracing import activated, request_span
 
 
-def _request_body(raw: bytes) -> dict[str, Any]:
+def request_body(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError as exc:
@@ -41,24 +44,36 @@ def _request_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _history(store: ResponseStore, body: dict[str, Any]) -> list[dict[str, Any]]:
+async def _history(store: Conversations, scope: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     previous = body.get("previous_response_id")
     if previous is None:
         return []
-    found = store.get(previous) if isinstance(previous, str) else None
+    found = await store.get(scope, previous) if isinstance(previous, str) else None
     if found is None:
         raise error(
             Code.NOT_FOUND,
-            f"previous response with id '{previous}' not found (responses are kept for {store.ttl_s:.0f} s "
-            "by the gateway process that made them)",
+            f"previous response with id '{previous}' not found (responses are kept for "
+            f"{store.retention_s:.0f} s, for the API key that made them)",
             param="previous_response_id",
         )
     return found
 
 
-def make_handler(rt: Runtime, store: ResponseStore | None = None) -> Any:
-    responses = store or ResponseStore()
+class Keeper:
+    """Stores an answered response's conversation (unless the request said `store: false`)."""
 
+    def __init__(self, store: Conversations, scope: str, history: list[dict[str, Any]], wanted: bool) -> None:
+        self.store = store
+        self.scope = scope
+        self.history = history
+        self.wanted = wanted
+
+    async def __call__(self, response: dict[str, Any]) -> None:
+        if self.wanted:
+            await self.store.put(self.scope, response["id"], [*self.history, assistant_message(response)])
+
+
+def make_handler(rt: Runtime) -> Any:
     async def create_response(request: Request) -> JSONBody | SSEResponse:
         request_id = next_request_id()
         started = time.perf_counter()
@@ -66,8 +81,9 @@ def make_handler(rt: Runtime, store: ResponseStore | None = None) -> Any:
         call: Call | None = None
         try:
             caller = authenticate(request, rt.keys, "chat")
-            body = _request_body(await read_body(request, rt.settings.max_body_bytes))
-            chat = to_chat_body(body, _history(responses, body))
+            body = request_body(await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s))
+            scope = caller.key_id or ""
+            chat = to_chat_body(body, await _history(rt.responses, scope, body))
             req = parse_chat(orjson.dumps(chat), rt.catalogue, request_id)
             model = req.model
             if req.prefs.cache is not None:
@@ -78,12 +94,13 @@ def make_handler(rt: Runtime, store: ResponseStore | None = None) -> Any:
                 )
             history = chat["messages"][1:] if body.get("instructions") is not None else chat["messages"]
             shell = ResponseShell(req.model, body, created_at=int(time.time()))
-            key_id, charge = await admit(rt.keys, caller, req)
+            keep = Keeper(rt.responses, scope, history, body.get("store") is not False)
+            key_id, charge = await admit(rt.keys, caller, req, rt.policy.current.teams.require_key_team)
             call = Call(req, started, key_id, charge, request_span(rt.tracer, request.headers, req.model, request_id))
             try:
                 warnings = rt.accounting.budget_warnings(call)
                 if req.stream:
-                    return await _stream(rt, call, warnings, shell, responses, history)
+                    return await _stream(rt, call, warnings, shell, keep)
                 with activated(call.span):
                     completion, outcome = await rt.dispatcher.complete(req, key_id)
             except GatewayError as err:
@@ -99,7 +116,7 @@ def make_handler(rt: Runtime, store: ResponseStore | None = None) -> Any:
             raise
         total = rt.accounting.served(call, outcome, completion.usage)
         answer = response_object(shell, completion.body)
-        responses.put(answer["id"], [*history, assistant_message(answer)])
+        await keep(answer)
         return JSONBody(orjson.dumps(answer), chat_headers(request_id, outcome, total, warnings))
 
     return create_response
@@ -110,22 +127,19 @@ async def _stream(
     call: Call,
     warnings: tuple[str, ...],
     shell: ResponseShell,
-    store: ResponseStore,
-    history: list[dict[str, Any]],
+    keep: Keeper,
 ) -> SSEResponse:
     with activated(call.span):
         opened = await rt.dispatcher.open_stream(call.req, call.key_id)
     headers = chat_headers(call.req.request_id, opened.outcome, opened.outcome.expected_cost_usd, warnings)
     headers["x-corral-cost-estimated"] = "true"
-    return SSEResponse(_events(Relay(rt.accounting, opened, call), EventStream(shell), store, history), headers)
+    return SSEResponse(_events(Relay(rt.accounting, opened, call), EventStream(shell), keep), headers)
 
 
-async def _events(
-    relay: Relay, events: EventStream, store: ResponseStore, history: list[dict[str, Any]]
-) -> AsyncIterator[bytes]:
+async def _events(relay: Relay, events: EventStream, keep: Keeper) -> AsyncIterator[bytes]:
     """Events as chunks arrive; the stream is always accounted for, even when the client leaves."""
-    yield events.start()
     try:
+        yield events.start()
         async for batch in relay.batches():
             out = b"".join([events.chunk(chunk) for chunk in batch])
             if out:
@@ -136,5 +150,5 @@ async def _events(
         yield events.failed(relay.error)
     elif relay.status == "ok":
         closing, response = events.finish(relay.usage.to_openai())
-        store.put(response["id"], [*history, assistant_message(response)])
+        await keep(response)
         yield closing

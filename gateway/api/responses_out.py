@@ -76,7 +76,7 @@ class ResponseShell:
             "parallel_tool_calls": request.get("parallel_tool_calls", True) is not False,
             "previous_response_id": request.get("previous_response_id"),
             "reasoning": {"effort": None, "summary": None},
-            "store": True,
+            "store": request.get("store") is not False,
             "temperature": request.get("temperature"),
             "text": {"format": {"type": "text"}, **(text or {})},
             "tool_choice": request.get("tool_choice", "auto"),

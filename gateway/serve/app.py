@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway import __version__
-from gateway.api import admin, chat, errors, explain, models, openapi, responses
+from gateway.api import admin, chat, completions, errors, explain, models, openapi, responses
 from gateway.api.asgi import FastPath
 from gateway.api.signin import make_sign_in_handler, make_sign_out_handler
 from gateway.api.spend import make_page_handler, make_requests_handler, make_spend_handler
@@ -30,8 +30,12 @@ def create_app(runtime: Runtime) -> FastPath:
     guard.configure(settings.header_timeout_s, settings.max_connections)
     app = create_fastapi_app(runtime)
     chat_handler = chat.make_handler(runtime)
-    responses_handler = responses.make_handler(runtime)
-    return FastPath(app, {("POST", "/v1/chat/completions"): chat_handler, ("POST", "/v1/responses"): responses_handler})
+    routes = {
+        ("POST", "/v1/chat/completions"): chat_handler,
+        ("POST", "/v1/responses"): responses.make_handler(runtime),
+        ("POST", "/v1/completions"): completions.make_handler(runtime),
+    }
+    return FastPath(app, routes)
 
 
 def create_fastapi_app(runtime: Runtime) -> FastAPI:
@@ -72,6 +76,13 @@ def create_fastapi_app(runtime: Runtime) -> FastAPI:
         methods=["POST"],
         response_model=None,
         openapi_extra=openapi.RESPONSES,
+    )
+    app.add_api_route(
+        "/v1/completions",
+        completions.make_handler(runtime),
+        methods=["POST"],
+        response_model=None,
+        openapi_extra=openapi.COMPLETIONS,
     )
     app.add_api_route("/v1/models", models.make_handler(runtime), methods=["GET"], openapi_extra=openapi.MODELS)
     app.add_api_route(

@@ -26,9 +26,9 @@ import json
 import re
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias, get_args, get_origin, get_type_hints, overload
+from typing import Any, TypeAlias, TypeVar, get_args, get_origin, get_type_hints, overload
 
 import jsonschema
 
@@ -48,6 +48,7 @@ __all__ = [
     "tool_result_content",
 ]
 
+M = TypeVar("M")
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 DEFAULT_MAX_ROUNDS = 10
 
@@ -329,6 +330,30 @@ class ToolRegistry:
         for choice in completion.choices:
             self.parse_message(choice.message)
         return completion
+
+    def parse_typed(self, completion: ChatCompletion[M]) -> ChatCompletion[M]:
+        """For `parse()`, whose tools are all pydantic models: fill every call's arguments with
+        an instance of its tool's model; a call naming a tool that was not given gets None and a
+        `parse_error` (never a dict, which its type would not admit)."""
+        for choice in completion.choices:
+            for call in choice.message.tool_calls or ():
+                if call.function.name in self._tools:
+                    self.parse_call(call)
+                else:
+                    call.function.parsed_arguments = None
+                    name = call.function.name
+                    call.function.parse_error = f"the model called {name!r}, which is not a tool given"
+        return completion
+
+
+def models_only(tools: Sequence[object]) -> None:
+    """`parse()` takes pydantic model classes only (what makes its typing true)."""
+    for item in tools:
+        if not (isinstance(item, type) and is_pydantic_model(item)):
+            raise TypeError(
+                f"parse() takes pydantic model classes as tools, not {item!r}; use create() for functions, "
+                "Tool objects and tool dicts"
+            )
 
 
 def tool_result_content(value: Any) -> str:

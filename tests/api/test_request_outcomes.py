@@ -165,15 +165,21 @@ def test_streams_that_end_badly_are_counted_by_how_they_ended(gateway: tuple[htt
     assert sum(counted.values()) == 2, "nothing else was counted"
 
 
-def test_responses_api_requests_are_counted_too(gateway: tuple[httpx.Client, Runtime]) -> None:
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/responses", {"model": SCOUT, "input": "hi", "max_output_tokens": 16}),
+        ("/v1/completions", {"model": SCOUT, "prompt": "hi", "max_tokens": 16}),
+    ],
+)
+def test_responses_and_completions_requests_are_counted_too(
+    gateway: tuple[httpx.Client, Runtime], path: str, body: dict[str, Any]
+) -> None:
     client, _ = gateway
     chat = _key(client, scopes="chat")
-    body = {"model": SCOUT, "input": "hi", "max_output_tokens": 16}
-    assert client.post("/v1/responses", json=body).status_code == 401
-    assert (
-        client.post("/v1/responses", json={**body, "model": "no-such-model"}, headers=_bearer(chat)).status_code == 404
-    )
-    assert client.post("/v1/responses", json=body, headers=_bearer(chat)).status_code == 200
+    assert client.post(path, json=body).status_code == 401
+    assert client.post(path, json={**body, "model": "no-such-model"}, headers=_bearer(chat)).status_code == 404
+    assert client.post(path, json=body, headers=_bearer(chat)).status_code == 200
     expected = {("refused", "auth"): 1, ("refused", "bad_request"): 1, ("served", "ok"): 1}
     deadline = time.monotonic() + 15
     counted = _by(_requests_total(client), "outcome", "reason")

@@ -11,7 +11,6 @@ import openai
 import pytest
 from openai import OpenAI
 
-from gateway.api.response_store import ResponseStore
 from gateway.fakes.script import Behaviour
 from tests.api.conftest import SimulatedGateway
 
@@ -192,21 +191,16 @@ def test_unsupported_tool_types_are_a_clear_400(gateway: SimulatedGateway) -> No
     assert not any(gateway.requests(p) for p in ("deepinfra", "vllm", "bedrock", "fireworks"))
 
 
-def test_the_store_forgets_after_its_time_and_beyond_its_size() -> None:
-    now = [0.0]
-    store = ResponseStore(ttl_s=3600, max_items=3, clock=lambda: now[0])
-    for i in range(5):
-        store.put(f"resp_{i}", [{"role": "user", "content": str(i)}])
-    assert len(store) == 3 and store.get("resp_0") is None and store.get("resp_4") is not None
-    now[0] = 3600.0
-    assert store.get("resp_4") is None
-    store.put("resp_new", [])
-    assert len(store) == 1
+def test_store_false_keeps_nothing(gateway: SimulatedGateway) -> None:
+    api = client(gateway)
+    first = api.responses.create(model="llama-4-maverick", input="hi", store=False, extra_body=only("deepinfra"))
+    assert first.store is False
+    with pytest.raises(openai.NotFoundError):
+        api.responses.create(model="llama-4-maverick", input="again", previous_response_id=first.id)
 
 
-def test_default_store_bounds_are_the_documented_ones() -> None:
-    store = ResponseStore()
-    assert (store.ttl_s, store.max_items) == (3600.0, 10_000)
+def test_the_default_retention_is_the_documented_one(gateway: SimulatedGateway) -> None:
+    assert gateway.runtime.responses.retention_s == 86400
 
 
 @pytest.mark.parametrize(

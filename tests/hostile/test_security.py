@@ -28,6 +28,7 @@ CHAT = {"model": "llama-4-scout", "messages": [{"role": "user", "content": "Hi"}
 CHAT_SCOPED = {
     ("POST", "/v1/chat/completions"),
     ("POST", "/v1/responses"),
+    ("POST", "/v1/completions"),
     ("POST", "/v1/route/explain"),
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{model:path}"),

@@ -60,3 +60,22 @@ def test_a_key_without_a_team_cannot_bill_another_team_when_required(gateway: tu
     assert untagged.status_code == 200
     own = httpx.post(f"{url}/v1/chat/completions", json=TAGGED, headers=bearer(_key(url, "search")), timeout=20)
     assert own.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/responses", {"model": TAGGED["model"], "input": "Hi", "corral": TAGGED["corral"]}),
+        ("/v1/completions", {"model": TAGGED["model"], "prompt": "Hi", "corral": TAGGED["corral"]}),
+    ],
+)
+def test_the_responses_and_completions_endpoints_apply_the_same_rule(
+    gateway: tuple[str, bool], path: str, body: dict[str, Any]
+) -> None:
+    url, required = gateway
+    reply = httpx.post(f"{url}{path}", json=body, headers=bearer(_key(url, None)), timeout=20)
+    if required:
+        assert reply.status_code == 403, reply.text
+        assert reply.json()["error"]["param"] == "corral.tags.team"
+    else:
+        assert reply.status_code == 200, reply.text

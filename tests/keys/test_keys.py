@@ -110,6 +110,7 @@ PROTECTED = [
     ("POST", "/v1/chat/completions", "chat"),
     ("POST", "/v1/route/explain", "chat"),
     ("POST", "/v1/responses", "chat"),
+    ("POST", "/v1/completions", "chat"),
     ("GET", "/v1/models/llama-4-scout", "chat"),
 ]
 

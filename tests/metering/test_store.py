@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from gateway.metering.idempotency_sql import idempotency_keys
 from gateway.metering.migrate import current, head
+from gateway.metering.responses_sql import responses
 from gateway.metering.sql import SqlStore, normalise_url
 from gateway.metering.tables import attempt_table, request_table
 from tests.metering.factory import event, failed
@@ -29,13 +30,15 @@ def _attempts(store: SqlStore) -> list[dict[str, object]]:
 
 def test_migrations_bring_the_schema_to_head_with_its_indexes(store: SqlStore) -> None:
     store.ensure_schema()
-    assert current(store.engine) == head() == "0006_hedge"
+    assert current(store.engine) == head() == "0007_responses"
     found = inspect(store.engine)
     for table in (request_table(), attempt_table()):
         assert {c["name"] for c in found.get_columns(table.name)} == set(table.c.keys())
-    tables = {"ledger_requests", "ledger_attempts", "api_keys", "api_keys_demo", "idempotency_keys", "alembic_version"}
-    assert tables <= set(found.get_table_names())
+    tables = {"ledger_requests", "ledger_attempts", "api_keys", "api_keys_demo", "idempotency_keys", "responses"}
+    assert tables | {"alembic_version"} <= set(found.get_table_names())
     assert {c["name"] for c in found.get_columns("idempotency_keys")} == set(idempotency_keys.c.keys())
+    assert {c["name"] for c in found.get_columns("responses")} == set(responses.c.keys())
+    assert "ix_responses_expires_at" in {i["name"] for i in found.get_indexes("responses")}
     indexes = {i["name"] for i in found.get_indexes("ledger_attempts")}
     assert "ix_ledger_attempts_day_provider_model" in indexes
     SqlStore(str(store.engine.url.render_as_string(hide_password=False))).ensure_schema()

@@ -1,9 +1,10 @@
-"""`client.chat.completions`: create (plain or streamed) and run_tools (the tool loop)."""
+"""`client.chat.completions`: create (plain or streamed), parse (tool calls typed by the
+pydantic models given) and run_tools (the tool loop)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Unpack, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
 
 from corral._params import (
     CHAT_KEYWORDS,
@@ -16,13 +17,14 @@ from corral._params import (
 from corral._signature import documented
 from corral._streaming import AsyncStream, Stream
 from corral._tool_loop import arun_tools, run_tools
-from corral.tools import DEFAULT_MAX_ROUNDS, ToolLike, ToolRunResult
+from corral.tools import DEFAULT_MAX_ROUNDS, ToolLike, ToolRunResult, models_only
 from corral.types.chat import ChatCompletion
 
 if TYPE_CHECKING:
     from corral._client import AsyncCorral, Corral
 
 CHAT_PATH = "/v1/chat/completions"
+M = TypeVar("M")
 
 
 class Completions:
@@ -69,6 +71,25 @@ class Completions:
             return Stream(response, corral=info, tools=prepared.tools)
         data, info = self._client._post_json(CHAT_PATH, prepared.body, prepared.options)
         return prepared.tools.parse_completion(ChatCompletion.from_dict(data, corral=info))
+
+    @documented(REQUEST_KEYWORDS)
+    def parse(
+        self,
+        *,
+        model: str,
+        messages: Iterable[MessageLike],
+        tools: Sequence[type[M]],
+        **params: Unpack[RequestParams],
+    ) -> ChatCompletion[M]:
+        """Like `create()` (not streamed) with pydantic models as the tools: the answer is a
+        `ChatCompletion[Model]`, so type checkers see each call's `function.parsed_arguments`
+        as `Model | None` (None, with `parse_error`, when the arguments did not validate). With
+        several models the type is their common base. Raises TypeError for other kinds of tools."""
+        models_only(tools)
+        prepared = prepare_chat(model, messages, stream=False, params=params, tools=tools)
+        data, info = self._client._post_json(CHAT_PATH, prepared.body, prepared.options)
+        completion: ChatCompletion[M] = ChatCompletion.from_dict(data, corral=info)
+        return prepared.tools.parse_typed(completion)
 
     @documented(REQUEST_KEYWORDS)
     def run_tools(
@@ -136,6 +157,23 @@ class AsyncCompletions:
             return AsyncStream(response, corral=info, tools=prepared.tools)
         data, info = await self._client._post_json(CHAT_PATH, prepared.body, prepared.options)
         return prepared.tools.parse_completion(ChatCompletion.from_dict(data, corral=info))
+
+    @documented(REQUEST_KEYWORDS)
+    async def parse(
+        self,
+        *,
+        model: str,
+        messages: Iterable[MessageLike],
+        tools: Sequence[type[M]],
+        **params: Unpack[RequestParams],
+    ) -> ChatCompletion[M]:
+        """The async `parse()`: like `create()` (not streamed) with pydantic models as the tools;
+        returns a `ChatCompletion[Model]` (see `Completions.parse`)."""
+        models_only(tools)
+        prepared = prepare_chat(model, messages, stream=False, params=params, tools=tools)
+        data, info = await self._client._post_json(CHAT_PATH, prepared.body, prepared.options)
+        completion: ChatCompletion[M] = ChatCompletion.from_dict(data, corral=info)
+        return prepared.tools.parse_typed(completion)
 
     @documented(REQUEST_KEYWORDS)
     async def run_tools(

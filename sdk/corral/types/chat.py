@@ -3,31 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
+
+from typing_extensions import TypeVar as DefaultedTypeVar
 
 from corral.types._dump import Dumpable
 from corral.types._parse import as_dict, dict_list, opt_int, opt_str
 from corral.types.corral import CorralInfo, body_corral
 
 M = TypeVar("M")
+#: What `parsed_arguments` holds: Any by default; the pydantic model given to `parse()`.
+A = DefaultedTypeVar("A", default=Any)
 
 
 @dataclass(slots=True)
-class FunctionCall(Dumpable):
+class FunctionCall(Dumpable, Generic[A]):
     """The function a tool call names, its raw JSON arguments and, once parsed, the arguments.
 
     `parsed_arguments` is a dict for function and raw-schema tools and an instance of the model
     for pydantic tools; it is None when the arguments could not be parsed, and then
-    `parse_error` says why. `arguments_as(Model)` gives them typed as that model.
+    `parse_error` says why. Typed `Any`, except in what `chat.completions.parse(tools=[Model])`
+    returns, where type checkers see `Model | None`; `arguments_as(Model)` gives them typed as
+    that model anywhere.
     """
 
     name: str
     arguments: str
-    parsed_arguments: Any = None
+    parsed_arguments: A | None = None
     parse_error: str | None = None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FunctionCall:
+    def from_dict(cls, data: dict[str, Any]) -> FunctionCall[A]:
         arguments = data.get("arguments")
         return cls(
             name=opt_str(data.get("name")) or "", arguments=arguments if isinstance(arguments, str) else ""
@@ -54,13 +60,13 @@ class FunctionCall(Dumpable):
 
 
 @dataclass(slots=True)
-class ToolCall(Dumpable):
+class ToolCall(Dumpable, Generic[A]):
     id: str
-    function: FunctionCall
+    function: FunctionCall[A]
     type: str = "function"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ToolCall:
+    def from_dict(cls, data: dict[str, Any]) -> ToolCall[A]:
         return cls(
             id=opt_str(data.get("id")) or "",
             function=FunctionCall.from_dict(as_dict(data.get("function"))),
@@ -72,15 +78,15 @@ class ToolCall(Dumpable):
 
 
 @dataclass(slots=True)
-class ChatCompletionMessage(Dumpable):
+class ChatCompletionMessage(Dumpable, Generic[A]):
     role: str = "assistant"
     content: str | None = None
     #: None when the message calls no tool (as in openai-python).
-    tool_calls: list[ToolCall] | None = None
+    tool_calls: list[ToolCall[A]] | None = None
     refusal: str | None = None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ChatCompletionMessage:
+    def from_dict(cls, data: dict[str, Any]) -> ChatCompletionMessage[A]:
         content = data.get("content")
         if isinstance(content, list):  # text parts
             content = "".join(str(part.get("text", "")) for part in dict_list(content))
@@ -100,14 +106,14 @@ class ChatCompletionMessage(Dumpable):
 
 
 @dataclass(slots=True)
-class Choice(Dumpable):
+class Choice(Dumpable, Generic[A]):
     index: int
-    message: ChatCompletionMessage
+    message: ChatCompletionMessage[A]
     finish_reason: str | None = None
     logprobs: Any = None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Choice:
+    def from_dict(cls, data: dict[str, Any]) -> Choice[A]:
         return cls(
             index=opt_int(data.get("index")) or 0,
             message=ChatCompletionMessage.from_dict(as_dict(data.get("message"))),
@@ -135,12 +141,13 @@ class Usage(Dumpable):
 
 
 @dataclass(slots=True)
-class ChatCompletion(Dumpable):
-    """A chat completion. `corral` says what served it; `raw` is the body as received."""
+class ChatCompletion(Dumpable, Generic[A]):
+    """A chat completion. `corral` says what served it; `raw` is the body as received.
+    `ChatCompletion[Model]` (from `parse()`): its tool calls' `parsed_arguments` are `Model | None`."""
 
     id: str
     model: str
-    choices: list[Choice]
+    choices: list[Choice[A]]
     created: int = 0
     usage: Usage | None = None
     system_fingerprint: str | None = None
@@ -149,7 +156,7 @@ class ChatCompletion(Dumpable):
     raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, corral: CorralInfo | None = None) -> ChatCompletion:
+    def from_dict(cls, data: dict[str, Any], *, corral: CorralInfo | None = None) -> ChatCompletion[A]:
         info = corral or CorralInfo()
         extra = body_corral(data)
         if extra:

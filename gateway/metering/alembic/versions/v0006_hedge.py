@@ -3,7 +3,7 @@
 hedging added and spend reports show it as hedge cost). NULL for every other attempt.
 
 Revision ID: 0006_hedge
-Revises: 0004_idempotency
+Revises: 0005_cache
 Create Date: 2026-12-05
 """
 
