@@ -4,6 +4,7 @@ idempotent inserts of request and attempt rows."""
 from __future__ import annotations
 
 import functools
+import operator
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -102,8 +103,17 @@ def _sqlite_executemany(connection: Connection, table: Table, rows: list[dict[st
     run, without its per-row execution machinery (the writer shares the gateway's GIL)."""
     columns = tuple(rows[0])
     sql, processors = _sqlite_insert_plan(table, columns, connection.dialect)
-    pairs = tuple(zip(columns, processors, strict=True))
-    params = [tuple(row[name] if process is None else process(row[name]) for name, process in pairs) for row in rows]
+    # The row's values in column order at C speed, then only the few columns with a bind
+    # processor (dates, money, JSON) converted: the writer's CPU shares the machine with
+    # the serving process, and a per-column generator was half of it.
+    take = operator.itemgetter(*columns)
+    converted = [(at, process) for at, process in enumerate(processors) if process is not None]
+    params: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = list(take(row)) if len(columns) > 1 else [row[columns[0]]]
+        for at, process in converted:
+            values[at] = process(values[at])
+        params.append(tuple(values))
     connection.exec_driver_sql(sql, params)
 
 
