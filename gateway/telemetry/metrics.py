@@ -38,7 +38,7 @@ RECENT_KEPT = 10_000
 #: How often the request path's appended events are folded in, and how many per slice
 #: (a slice costs well under a millisecond; the loop runs other callbacks between slices).
 DRAIN_INTERVAL_S = 0.1
-DRAIN_SLICE = 64
+DRAIN_SLICE = 16
 LEDGER_QUEUE = ("corral_ledger_queue_depth", "Usage events waiting for the ledger writer")
 JOURNAL_BYTES = ("corral_ledger_journal_bytes", "Bytes of usage journaled but not yet confirmed in the ledger")
 
