@@ -189,6 +189,10 @@ class Settings(_Model):
     #: Where ledger inserts run: a child process keeps their CPU off the serving core;
     #: "thread" runs them in-process (one process only, e.g. for debugging).
     ledger_writer: Literal["process", "thread"] = "process"
+    #: The writer process's CPU scheduling: "idle" (Linux SCHED_IDLE: it runs only on CPU time
+    #: nothing else wants, so its insert bursts never delay requests; under sustained full load
+    #: the backlog waits in the journal, bounded in memory) or "normal".
+    ledger_writer_priority: Literal["idle", "normal"] = "idle"
     redis_url: str | None = None
     policy_path: str | None = None
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
@@ -338,6 +342,8 @@ def load_settings(config_file: str | Path | None = None, env: Mapping[str, str] 
         raw["journal_durability"] = env["CORRAL_JOURNAL_DURABILITY"]
     if env.get("CORRAL_LEDGER_WRITER"):
         raw["ledger_writer"] = env["CORRAL_LEDGER_WRITER"]
+    if env.get("CORRAL_LEDGER_WRITER_PRIORITY"):
+        raw["ledger_writer_priority"] = env["CORRAL_LEDGER_WRITER_PRIORITY"]
     if env.get("CORRAL_SIMULATE") in {"0", "false", "no"}:
         raw["simulate_missing"] = False
     file_providers = raw.get("providers") or {}

@@ -324,8 +324,9 @@ class Runtime:
 
 def ledger_store(settings: Settings) -> SqlStore:
     """The ledger as configured: inserts in a child process (default) or in-process."""
-    store_type = ProcessStore if settings.ledger_writer == "process" else SqlStore
-    return store_type(settings.database_url)
+    if settings.ledger_writer == "process":
+        return ProcessStore(settings.database_url, priority=settings.ledger_writer_priority)
+    return SqlStore(settings.database_url)
 
 
 def ledger_sink(settings: Settings) -> QueueSink:

@@ -57,3 +57,29 @@ def test_the_child_reports_only_the_error_type(tmp_path: Path) -> None:
     finally:
         store.close()
     assert str(failure.value) == "OperationalError"
+
+
+@pytest.mark.parametrize(("priority", "policy"), [("idle", os.SCHED_IDLE), ("normal", os.SCHED_OTHER)])
+def test_the_writer_runs_at_the_configured_cpu_priority(ledger_url: str, priority: str, policy: int) -> None:
+    """By default the writer only gets CPU time nothing else wants (its insert bursts were
+    the gateway's p99 at one connection); `ledger_writer_priority: normal` keeps it a peer."""
+    store = ProcessStore(ledger_url, priority=priority)
+    try:
+        store.write([event("req_priority")])
+        assert store.child_pid is not None
+        assert os.sched_getscheduler(store.child_pid) == policy
+    finally:
+        store.close()
+    assert SqlStore(ledger_url).count() == 1
+
+
+def test_the_configured_priority_reaches_the_gateways_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.config import load_settings
+    from gateway.runtime import ledger_store
+
+    monkeypatch.setenv("CORRAL_LEDGER_WRITER_PRIORITY", "normal")
+    store = ledger_store(load_settings(None))
+    assert isinstance(store, ProcessStore) and store._priority == "normal"
+    monkeypatch.delenv("CORRAL_LEDGER_WRITER_PRIORITY")
+    store = ledger_store(load_settings(None))
+    assert isinstance(store, ProcessStore) and store._priority == "idle"
