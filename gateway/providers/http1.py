@@ -25,7 +25,7 @@ import collections
 import contextlib
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -47,6 +47,10 @@ __all__ = [
 
 #: Buffered body bytes above which a connection stops reading until the consumer catches up.
 HIGH_WATER = 256 * 1024
+#: How long a released answer whose body has not quite ended (a stream read up to its
+#: [DONE] event, its chunked terminator still in flight) may take to end before its
+#: connection is closed instead of pooled.
+LINGER_S = 1.0
 
 
 class Http1Error(Exception):
@@ -123,6 +127,8 @@ class _Connection(asyncio.Protocol):
         self.paused = False
         self.waiter: asyncio.Future[None] | None = None
         self.got_bytes = False
+        #: Called once when the answer ends or the connection goes (a released answer lingering).
+        self.on_end: Callable[[], None] | None = None
 
     # -- protocol callbacks ---------------------------------------------------------------
 
@@ -137,6 +143,7 @@ class _Connection(asyncio.Protocol):
         if not self.complete and self.failure is None:
             self.failure = ConnectionLost(f"connection closed{f' ({exc})' if exc else ''}")
         self._wake()
+        self._ended()
 
     def _delimited_by_close(self) -> bool:
         headers = self.headers
@@ -174,6 +181,12 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self.complete = True
         self._wake()
+        self._ended()
+
+    def _ended(self) -> None:
+        callback, self.on_end = self.on_end, None
+        if callback is not None:
+            callback()
 
     # -- waiting ----------------------------------------------------------------------------
 
@@ -274,7 +287,33 @@ class Http1Response:
             return
         self._done = True
         conn = self._conn
-        conn.origin.give_back(conn, reusable=conn.complete and conn.keep_alive and not conn.lost)
+        if conn.complete or not self._lingers(conn):
+            conn.origin.give_back(conn, reusable=conn.complete and conn.keep_alive and not conn.lost)
+            return
+        # Read up to its last event, but the chunked body's end is still on the wire (a
+        # stream's terminator after [DONE]): pool the connection when it ends, without
+        # holding up whoever released it. Closing each such connection instead cost every
+        # streamed request a new upstream connection (and the collector its garbage).
+        timer = asyncio.get_running_loop().call_later(LINGER_S, conn.close)
+
+        def ended() -> None:
+            timer.cancel()
+            conn.origin.give_back(conn, reusable=conn.complete and conn.keep_alive and not conn.lost)
+
+        conn.on_end = ended
+
+    @staticmethod
+    def _lingers(conn: _Connection) -> bool:
+        """Whether a released, unfinished answer may still end by itself soon: a healthy
+        keep-alive chunked body with nothing left unread (a length-delimited body released
+        early may have any amount still to come: it is dropped at once)."""
+        return (
+            conn.keep_alive
+            and not conn.lost
+            and conn.failure is None
+            and not conn.chunks
+            and "chunked" in conn.headers.get("transfer-encoding", "").lower()
+        )
 
     def close(self) -> None:
         if self._done:

@@ -325,3 +325,52 @@ async def test_an_answer_dropped_unreleased_gives_its_slot_back() -> None:
         assert await second.read() == b'{"ok":true}'
         second.release()
         await http.close()
+
+
+STREAM_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+DONE_CHUNK = b"e\r\ndata: [DONE]\n\n\r\n"
+
+
+async def test_a_stream_released_before_its_terminator_is_pooled_when_it_arrives() -> None:
+    """A stream is read up to its [DONE] event and released; the chunked terminator comes
+    a moment later. The connection goes back to the pool then, and the next request reuses it."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await server.read_request(reader)
+            writer.write(STREAM_HEAD + DONE_CHUNK)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+
+    server = Server(handler)
+    async with server:
+        http = client()
+        for _ in range(3):
+            response = await http.post(server.url, b"{}")
+            assert await response.readany() == b"data: [DONE]\n\n"
+            response.release()  # before the terminator: the caller is not held up
+            (origin,) = http._origins.values()
+            assert origin.idle == [] and origin.open == 1
+            await asyncio.sleep(0.2)
+            assert len(origin.idle) == 1 and origin.open == 1
+        assert server.connections == 1
+        await http.close()
+
+
+async def test_a_released_stream_whose_terminator_never_comes_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.providers import http1
+
+    monkeypatch.setattr(http1, "LINGER_S", 0.1)
+    server = Server.replying(STREAM_HEAD + DONE_CHUNK, hold_s=5)
+    async with server:
+        http = client()
+        response = await http.post(server.url, b"{}")
+        assert await response.readany() == b"data: [DONE]\n\n"
+        response.release()
+        (origin,) = http._origins.values()
+        assert origin.open == 1
+        await asyncio.sleep(0.4)
+        assert origin.open == 0 and origin.idle == []
+        await http.close()
