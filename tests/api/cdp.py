@@ -4,8 +4,11 @@ test: open a page, wait for it to load, evaluate JavaScript, take a screenshot."
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -79,7 +82,9 @@ def _devtools_url(process: subprocess.Popen[str]) -> str:
 
 @contextmanager
 def headless_page(binary: str, width: int = 1200, height: int = 1600) -> Iterator[Page]:
-    with tempfile.TemporaryDirectory(prefix="corral-chromium-") as profile:
+    # Chromium's helper processes can still be writing the profile when the browser itself has
+    # exited: the whole process group is stopped, and what is left in the profile never fails a test.
+    with tempfile.TemporaryDirectory(prefix="corral-chromium-", ignore_cleanup_errors=True) as profile:
         args = [
             binary,
             "--headless=new",
@@ -92,7 +97,9 @@ def headless_page(binary: str, width: int = 1200, height: int = 1600) -> Iterato
             f"--window-size={width},{height}",
             "about:blank",
         ]
-        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         try:
             with connect(_devtools_url(process), max_size=64 * 1024 * 1024) as socket:
                 page = Page(socket, "")
@@ -102,5 +109,8 @@ def headless_page(binary: str, width: int = 1200, height: int = 1600) -> Iterato
                 attached.call("Page.enable")
                 yield attached
         finally:
-            process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=20)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
