@@ -252,30 +252,49 @@ def test_prefix_affinity_without_a_system_prompt(replicas: list[Replica], client
     assert not split, f"turns of one conversation served by different replicas (turn 1, 2, 3): {split}"
 
 
+def _never_ending(replica: Replica) -> dict[str, int]:
+    """A `logit_bias` that keeps the model from ever choosing an end token: with random
+    weights it otherwise ends some answers after a few tokens (of 48 requests for 300
+    tokens, answers of 2, 10 and 14 tokens were seen, each over in tens of milliseconds)."""
+    config = json.loads((replica.model_dir / "config.json").read_text("utf-8"))
+    return {str(token): -100 for token in config["eos_token_id"]}
+
+
 def test_spill_over_when_the_home_replica_is_busy(
     gateway: Gateway, replicas: list[Replica], client: httpx.Client
 ) -> None:
     """Eight concurrent requests of one conversation: the home replica takes them until it
-    carries AFFINITY_SLACK (4) more than the other, then the rest spill to the other one."""
+    carries AFFINITY_SLACK (4) more than the other, then the rest spill to the other one.
+
+    The eight must really be in flight together: each runs to its 300 tokens (about a
+    second here) and all are sent at one barrier. Requests the model ended early finished
+    while the rest were still being sent, the home replica never carried five more, and
+    all eight stayed at home (seen in CI and here, 1 run in ~25)."""
     messages = [{"role": "system", "content": LONG_SYSTEM}, {"role": "user", "content": "Spill test: talk a while."}]
     body = {"model": "llama-4-scout", "messages": messages, "max_tokens": 300}
+    body["logit_bias"] = _never_ending(replicas[0])
     # Start from what the gateway knows to be two idle replicas: a scrape taken while an
     # earlier test's requests still ran counts them as load on the other replica for up to
-    # a scrape interval, and then nothing spills to it (seen once in CI: all 8 at home).
+    # a scrape interval, and then nothing spills to it.
     for replica in replicas:
         wait_until(
-            lambda replica=replica: not gateway.replica_gauge("corral_pool_replica_running", replica)
-            and not gateway.replica_gauge("corral_pool_replica_waiting", replica),
+            lambda replica=replica: (
+                not gateway.replica_gauge("corral_pool_replica_running", replica)
+                and not gateway.replica_gauge("corral_pool_replica_waiting", replica)
+            ),
             timeout=30,
             what=f"the gateway's scrape to show {replica.name} idle",
         )
+    start = threading.Barrier(8)
 
-    def send(_: int) -> int:
-        return client.post("/v1/chat/completions", json=body).status_code
+    def send(_: int) -> tuple[int, int]:
+        start.wait(timeout=30)
+        response = client.post("/v1/chat/completions", json=body)
+        return response.status_code, (response.json().get("usage") or {}).get("completion_tokens", 0)
 
     with counting(replicas, expect_total=8) as counts, ThreadPoolExecutor(8) as pool:
-        statuses = list(pool.map(send, range(8)))
-    assert statuses == [200] * 8, statuses
+        answers = list(pool.map(send, range(8)))
+    assert answers == [(200, 300)] * 8, answers
     split = sorted(counts.as_dict().values())
     assert sum(split) == 8 and split[0] >= 1, f"no spill-over from the home replica: {counts.as_dict()}"
     assert split[1] >= split[0], f"the home replica took less than the other: {counts.as_dict()}"
