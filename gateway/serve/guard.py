@@ -23,6 +23,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gateway.serve.coalesce import HeadHoldingTransport
+
 __all__ = ["GuardedHttpToolsProtocol", "configure"]
 
 #: Defaults (gateway.config.Settings carries the configured values).
@@ -60,6 +62,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         super().on_headers_complete()
+        cycle: Any = self.cycle
+        if cycle is not None:
+            cycle.transport = HeadHoldingTransport(self.transport, self.loop)
 
     def _arm(self) -> None:
         if self._header_timer is None:

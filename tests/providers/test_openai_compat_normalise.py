@@ -156,3 +156,51 @@ def test_together_logprobs() -> None:
     openai_style: dict[str, Any] = {"content": []}
     assert together_logprobs(openai_style, {}) is openai_style
     assert together_logprobs(None, {}) is None
+
+
+def _text_chunk(**delta: Any) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-9",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}],
+    }
+
+
+@pytest.mark.parametrize(
+    "delta", [{"content": "Llamas"}, {"role": "assistant", "content": ""}, {}, {"role": "assistant"}]
+)
+def test_a_plain_text_chunk_comes_out_as_a_rebuilt_one_would(delta: dict[str, Any]) -> None:
+    """Text chunks already in OpenAI's shape are passed on as they are (the hot path);
+    what goes out is what rebuilding them gives (a falsy `system_fingerprint`, which the
+    rebuilt chunk leaves out, sends this one down the rebuilding path)."""
+    plain = normalise_chunk(_text_chunk(**delta), PLAIN)
+    rebuilt = normalise_chunk(_text_chunk(**delta) | {"system_fingerprint": ""}, PLAIN)
+    assert plain == rebuilt == _text_chunk(**delta)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected_choice"),
+    [
+        # A finish reason a dialect renames, logprobs, an extra field in the choice or
+        # the delta, tool calls: each is rebuilt, never passed on as sent.
+        ({"finish_reason": "eos"}, {"finish_reason": "stop"}),
+        ({"logprobs": {"content": []}}, {"logprobs": {"content": []}}),
+        ({"stop_reason": None}, {}),
+        ({"delta": {"content": "x", "reasoning_content": "hmm"}}, {"delta": {"content": "x"}}),
+    ],
+)
+def test_chunks_that_are_not_plain_are_rebuilt(change: dict[str, Any], expected_choice: dict[str, Any]) -> None:
+    raw = _text_chunk(content="x")
+    raw["choices"][0] |= change
+    out = normalise_chunk(raw, Shape(finish_reasons={"eos": "stop"}))
+    assert out is not None and out is not raw
+    expected = {"index": 0, "delta": {"content": "x"}, "logprobs": None, "finish_reason": None} | expected_choice
+    assert out["choices"] == [expected]
+
+
+def test_envelope_extras_send_a_chunk_down_the_rebuilding_path() -> None:
+    raw = _text_chunk(content="x") | {"usage": None, "x_groq": {"id": "req_1"}}
+    out = normalise_chunk(raw, PLAIN)
+    assert out == _text_chunk(content="x")

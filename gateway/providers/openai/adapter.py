@@ -433,7 +433,7 @@ class OpenAICompatStream(UpstreamStream):
         if data == b"[DONE]":
             self._done = True
             return None
-        if not data.strip():
+        if data[:1] != b"{" and not data.strip():
             return None
         provider = self._provider
         raw: Any

@@ -162,6 +162,24 @@ def _delta(delta: Any) -> dict[str, Any]:
     return out
 
 
+def _plain(raw: dict[str, Any], choices: list[Any]) -> bool:
+    """A text chunk already exactly what `normalise_chunk` would make of it (nearly every
+    chunk of an answer): it is passed on as it is instead of being rebuilt. Exactly the
+    five envelope keys and one choice of exactly four keys (the lengths and the lookups
+    together say so), no finish reason, logprobs or tool calls."""
+    if len(choices) != 1 or len(raw) != 5 or raw.get("object") != "chat.completion.chunk":
+        return False
+    choice = choices[0]
+    if type(choice) is not dict or len(choice) != 4 or "index" not in choice:
+        return False
+    if choice.get("finish_reason", 0) is not None or choice.get("logprobs", 0) is not None:
+        return False
+    delta = choice.get("delta")
+    if type(delta) is not dict or "tool_calls" in delta or not delta.keys() <= _DELTA_KEY_SET:
+        return False
+    return bool(raw.get("id") and raw.get("created") and raw.get("model"))
+
+
 def normalise_chunk(raw: Any, shape: Shape) -> dict[str, Any] | None:
     """A `chat.completion.chunk` from a backend's chunk; None when it has no choices
     (a usage-only or keep-alive chunk, which is never passed on)."""
@@ -172,6 +190,8 @@ def normalise_chunk(raw: Any, shape: Shape) -> dict[str, Any] | None:
         return None
     if not isinstance(choices, list):
         raise Malformed("chunk choices is not a list")
+    if _plain(raw, choices):
+        return raw
     out_choices = []
     for position, choice in enumerate(choices):
         if not isinstance(choice, dict):

@@ -1,0 +1,128 @@
+"""A response's head goes out in the same write as its first body bytes
+(`gateway.serve.coalesce`), through uvicorn with the gateway's own protocol; a head whose
+body is not ready in the same turn of the event loop is not held back."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from gateway.serve.coalesce import HeadHoldingTransport
+from gateway.serve.guard import GuardedHttpToolsProtocol
+from tests.support import free_port
+
+#: Every write the server made on each connection, in order (the test's own record).
+WRITES: list[bytes] = []
+
+
+class _RecordedTransport:
+    """The connection's real transport, with each write recorded before it is made."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+
+    def write(self, data: bytes) -> None:
+        WRITES.append(bytes(data))
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class RecordingProtocol(GuardedHttpToolsProtocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(_RecordedTransport(transport))  # type: ignore[arg-type]
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    headers = [(b"content-type", b"text/plain")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    if scope["path"] == "/late":  # the body is not ready when the response starts
+        await asyncio.sleep(0.5)
+    await send({"type": "http.response.body", "body": b"first", "more_body": True})
+    await send({"type": "http.response.body", "body": b"second", "more_body": False})
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[int]:
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=RecordingProtocol, log_level="error")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not instance.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    yield port
+    instance.should_exit = True
+    thread.join(10)
+
+
+def _get(port: int, path: str) -> tuple[bytes, float, float]:
+    """The whole answer, and when the head and the body's first bytes arrived."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        started = time.monotonic()
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        received, head_at, body_at = b"", 0.0, 0.0
+        while chunk := sock.recv(65536):
+            received += chunk
+            if not head_at and b"\r\n\r\n" in received:
+                head_at = time.monotonic() - started
+            if not body_at and b"first" in received:
+                body_at = time.monotonic() - started
+        return received, head_at, body_at
+
+
+def test_head_and_first_body_bytes_are_one_write(server: int) -> None:
+    WRITES.clear()
+    answer, _, _ = _get(server, "/now")
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"6\r\nsecond\r\n0\r\n\r\n"), answer
+    assert len(WRITES) == 2, WRITES
+    head, _, body = WRITES[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and body == b"5\r\nfirst\r\n", WRITES[0]
+
+
+def test_a_head_without_a_body_ready_is_sent_at_once(server: int) -> None:
+    WRITES.clear()
+    answer, head_at, body_at = _get(server, "/late")
+    assert answer.endswith(b"0\r\n\r\n"), answer
+    assert head_at < 0.4 <= body_at, (head_at, body_at)
+    assert WRITES[0].endswith(b"\r\n\r\n") and len(WRITES) == 3, WRITES
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def test_closing_sends_a_held_head_first() -> None:
+    async def run() -> _Recorder:
+        recorder = _Recorder()
+        transport = HeadHoldingTransport(recorder, asyncio.get_running_loop())  # type: ignore[arg-type]
+        transport.write(b"HEAD")
+        transport.close()
+        await asyncio.sleep(0)
+        return recorder
+
+    recorder = asyncio.run(run())
+    assert recorder.writes == [b"HEAD"] and recorder.closed
