@@ -53,6 +53,9 @@ class WrkResult:
     p999_ms: float
     max_ms: float
     errors: int
+    requests: int = 0
+    #: CPU time the measured server process used per request during the run (None: not asked).
+    cpu_us: float | None = None
 
     def tail(self) -> str:
         return f"{self.p50_ms:.2f} / {self.p99_ms:.2f} / {self.p999_ms:.2f} / {self.max_ms:.1f}"
@@ -63,9 +66,17 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(url: str, body: str, key: str, connections: int, seconds: int) -> WrkResult:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, body: str, key: str, connections: int, seconds: int, server_pid: int | None = None) -> WrkResult:
+    """One wrk run; with `server_pid`, also that server's CPU time per request over the run."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA.format(body=body, key=key))
+    cpu_before = cpu_seconds(server_pid) if server_pid is not None else 0.0
     try:
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
@@ -76,6 +87,8 @@ def wrk(url: str, body: str, key: str, connections: int, seconds: int) -> WrkRes
         ).stdout
     finally:
         os.unlink(script.name)
+    cpu_used = cpu_seconds(server_pid) - cpu_before if server_pid is not None else None
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     # Anchored to the "Latency Distribution" lines ("+/- Stdev" columns can end in "50%" too).
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
@@ -87,7 +100,8 @@ def wrk(url: str, body: str, key: str, connections: int, seconds: int) -> WrkRes
     errors = int(non2xx.group(1)) if non2xx else 0
     if socket_errors:
         errors += sum(int(g) for g in socket_errors.groups())
-    return WrkResult(rps, p50, p99, p999, top, errors)
+    cpu_us = cpu_used / requests * 1e6 if cpu_used is not None and requests else None
+    return WrkResult(rps, p50, p99, p999, top, errors, requests, cpu_us)
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 30) -> None:
@@ -189,7 +203,7 @@ def main() -> None:
         wait_ready(f"http://127.0.0.1:{fake_port}/", fake)
         wait_ready(f"http://127.0.0.1:{gw_port}/healthz", gateway)
         wait_ready(f"http://127.0.0.1:{bare_port}/docs", bare)
-        print(run_table(fake_port, gw_port, bare_port, args.seconds))
+        print(run_table(fake_port, gw_port, bare_port, args.seconds, pids=(bare.pid, gateway.pid)))
         print(f"\nrouting decision (planner, {weighed} deployments): {decision_us:.1f} µs median")
         print(f"gateway RSS after the load: {rss_mb(gateway.pid):.0f} MB")
     finally:
@@ -219,7 +233,11 @@ def main() -> None:
     print("\n" + journal_summary())
 
 
-def run_table(fake_port: int, gw_port: int, bare_port: int, seconds: int) -> str:
+def run_table(fake_port: int, gw_port: int, bare_port: int, seconds: int, pids: tuple[int, int]) -> str:
+    """`pids`: the bare pass-through's and the gateway's processes, whose CPU time per
+    request is reported beside the rates: at 32 connections each server is held to one
+    core, so its rate is the inverse of that figure, and the figure moves much less than
+    the rate when the machine's other tenants take CPU between two runs."""
     direct_url = f"http://127.0.0.1:{fake_port}/v1/openai/chat/completions"
     bare_url = f"http://127.0.0.1:{bare_port}/v1/chat/completions"
     gw_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
@@ -227,8 +245,8 @@ def run_table(fake_port: int, gw_port: int, bare_port: int, seconds: int) -> str
     lines = [
         "| mode | c | direct req/s | bare pass-through req/s | Corral req/s (of bare) "
         "| bare p50 / p99 / p99.9 / max ms | Corral p50 / p99 / p99.9 / max ms "
-        "| added p50 ms | Corral p99 / bare p99 | errors |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| added p50 ms | Corral p99 / bare p99 | server CPU µs per request: bare / Corral (bare ÷ Corral) | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for stream in (False, True):
         flag = "true" if stream else "false"
@@ -238,12 +256,14 @@ def run_table(fake_port: int, gw_port: int, bare_port: int, seconds: int) -> str
         wrk(bare_url, direct_body, FAKE_KEY, 8, 2)
         for connections in (1, 32):
             direct = wrk(direct_url, direct_body, FAKE_KEY, connections, seconds)
-            bare = wrk(bare_url, direct_body, FAKE_KEY, connections, seconds)
-            through = wrk(gw_url, gw_body, FAKE_KEY, connections, seconds)
+            bare = wrk(bare_url, direct_body, FAKE_KEY, connections, seconds, server_pid=pids[0])
+            through = wrk(gw_url, gw_body, FAKE_KEY, connections, seconds, server_pid=pids[1])
+            bare_cpu, gw_cpu = bare.cpu_us or 0.0, through.cpu_us or 0.0
             lines.append(
                 f"| {'stream' if stream else 'chat'} | {connections} | {direct.rps:,.0f} | {bare.rps:,.0f} | "
                 f"{through.rps:,.0f} ({through.rps / bare.rps:.0%}) | {bare.tail()} | {through.tail()} | "
                 f"{through.p50_ms - direct.p50_ms:.2f} | {through.p99_ms / bare.p99_ms:.2f}x | "
+                f"{bare_cpu:.0f} / {gw_cpu:.0f} ({bare_cpu / gw_cpu if gw_cpu else 0:.0%}) | "
                 f"{direct.errors + bare.errors + through.errors} |"
             )
     return "\n".join(lines)

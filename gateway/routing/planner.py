@@ -32,10 +32,24 @@ FEATURE_PARAMS = {
 }
 
 
+#: One `Dropped(dep, NOT_CONFIGURED)` per deployment object, made once: most catalogue rows
+#: of a gateway with a few providers configured are dropped for this on every request.
+_unconfigured: dict[int, Dropped] = {}
+
+
+def _not_configured(dep: Deployment) -> Dropped:
+    found = _unconfigured.get(id(dep))
+    if found is None or found.deployment is not dep:
+        if len(_unconfigured) > 4096:  # catalogue reloads leave old rows behind
+            _unconfigured.clear()
+        found = _unconfigured[id(dep)] = Dropped(dep, NOT_CONFIGURED)
+    return found
+
+
 def _static_drop(req: ChatRequest, dep: Deployment, view: LiveView, settings: RouteSettings) -> Dropped | None:
     """Reasons that do not depend on live health."""
     if dep.provider not in view.available:
-        return Dropped(dep, NOT_CONFIGURED)
+        return _not_configured(dep)
     if dep.retired_on(view.today):
         return Dropped(dep, dep.retired_reason)
     gone = view.out_of_rotation.get(dep.key)

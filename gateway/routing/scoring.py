@@ -85,6 +85,8 @@ def _rank_key(
 
 
 def _ranked(cands: list[Candidate], objective: Objective) -> list[Candidate]:
+    if len(cands) < 2:
+        return list(cands)
     figs = [c.figures for c in cands]
     assert all(f is not None for f in figs)
     costs = [float(f.rank_cost_usd) for f in figs if f]

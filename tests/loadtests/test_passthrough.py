@@ -55,3 +55,17 @@ def test_the_control_relays_whole_and_streamed_answers() -> None:
         for process in (bare, fake):
             process.terminate()
             process.wait(10)
+
+
+def test_the_bench_reads_a_process_cpu_time() -> None:
+    """`make bench`'s CPU-per-request column: a process's CPU time grows with the work it does."""
+    import os
+
+    from loadtests.bench import cpu_seconds
+
+    before = cpu_seconds(os.getpid())
+    total = 0
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:
+        total += sum(range(1000))
+    assert 0.1 < cpu_seconds(os.getpid()) - before < 5, total
