@@ -152,8 +152,9 @@ class Accounting:
     ) -> Decimal:
         """Account for an answer (whole, or a stream that ended); returns what it cost in all."""
         dep = outcome.deployment
-        cost = self.dispatcher.cost(dep, usage, datetime.now(UTC).date())
-        self.record(self._event(call, outcome, usage, cost, status, ttft_ms))
+        now = datetime.now(UTC)
+        cost = self.dispatcher.cost(dep, usage, now.date())
+        self.record(self._event(call, outcome, usage, cost, status, ttft_ms, at=now))
         self.ended(outcomes.finished(call.req.model, dep.provider, status, outcome.plan.rule, outcome.plan.split))
         self.limiter.settle(call.charge, _tokens_used(usage, outcome.attempts))
         total = cost + billed(outcome.attempts)
@@ -181,12 +182,13 @@ class Accounting:
         status: str,
         ttft_ms: float | None = None,
         attempts: tuple[AttemptRecord, ...] = (),
+        at: datetime | None = None,
     ) -> UsageEvent:
         req = call.req
         dep = outcome.deployment if outcome else None
         return UsageEvent(
             request_id=req.request_id,
-            at=datetime.now(UTC),
+            at=at or datetime.now(UTC),
             model=req.model,
             provider=dep.provider if dep else "",
             model_id=dep.model_id if dep else "",

@@ -64,6 +64,8 @@ def _queue_ahead(load: PoolLoad) -> float:
 def effective_objective(req: ChatRequest, settings: RouteSettings) -> Objective:
     """The policy's objective, narrowed by the request's own preferences."""
     base = settings.objective
+    if req.prefs.prefer is None and req.prefs.max_ttft_ms is None:
+        return base  # nearly every request: the policy's own (immutable) objective
     prefer = req.prefs.prefer or base.prefer
     slo = base.max_ttft_ms
     if req.prefs.max_ttft_ms is not None:

@@ -53,7 +53,7 @@ from gateway.providers.http1 import (
 )
 from gateway.providers.listing import listed_models
 from gateway.providers.openai.error_map import error_info, read_error, redact, upstream_error
-from gateway.providers.openai.normalise import Malformed, Shape, normalise_chunk, normalise_completion
+from gateway.providers.openai.normalise import Malformed, Shape, normalise_chunk, normalise_completion, plain_chunk
 from gateway.providers.openai.params import Rule, Unsupported, dropped, find_unsupported, translate_body
 from gateway.providers.openai.sse_decode import SSEDecoder, SSEEvent, StreamTooLarge
 from gateway.providers.ratelimits import RateLimitHeaders, parse_duration, parse_ratelimit
@@ -443,6 +443,9 @@ class OpenAICompatStream(UpstreamStream):
             if event.event != "error":
                 raise provider.malformed(f"undecodable stream event ({exc})") from exc
             raw = data.decode("utf-8", "replace")
+        if type(raw) is dict and plain_chunk(raw) and event.event == "message":
+            # Nearly every chunk: no error, usage, finish reason or tool call can be in it.
+            return raw
         if event.event == "error" and not (isinstance(raw, dict) and "error" in raw):
             raw = {"error": raw if isinstance(raw, dict) else str(raw)}
         error = provider.payload_error(raw) or (provider.chunk_error(raw) if isinstance(raw, dict) else None)

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["FINISH_REASONS", "Malformed", "Shape", "normalise_chunk", "normalise_completion"]
+__all__ = ["FINISH_REASONS", "Malformed", "Shape", "normalise_chunk", "normalise_completion", "plain_chunk"]
 
 #: Backend finish reasons -> OpenAI's. Unknown values pass through unchanged.
 FINISH_REASONS: Mapping[str, str | None] = {
@@ -162,12 +162,15 @@ def _delta(delta: Any) -> dict[str, Any]:
     return out
 
 
-def _plain(raw: dict[str, Any], choices: list[Any]) -> bool:
+def plain_chunk(raw: dict[str, Any]) -> bool:
     """A text chunk already exactly what `normalise_chunk` would make of it (nearly every
-    chunk of an answer): it is passed on as it is instead of being rebuilt. Exactly the
+    chunk of an answer), which is passed on as it is instead of being rebuilt: exactly the
     five envelope keys and one choice of exactly four keys (the lengths and the lookups
-    together say so), no finish reason, logprobs or tool calls."""
-    if len(choices) != 1 or len(raw) != 5 or raw.get("object") != "chat.completion.chunk":
+    together say so), no finish reason, logprobs, tool calls, usage or error."""
+    choices = raw.get("choices")
+    if type(choices) is not list or len(choices) != 1 or len(raw) != 5:
+        return False
+    if raw.get("object") != "chat.completion.chunk":
         return False
     choice = choices[0]
     if type(choice) is not dict or len(choice) != 4 or "index" not in choice:
@@ -190,7 +193,7 @@ def normalise_chunk(raw: Any, shape: Shape) -> dict[str, Any] | None:
         return None
     if not isinstance(choices, list):
         raise Malformed("chunk choices is not a list")
-    if _plain(raw, choices):
+    if plain_chunk(raw):
         return raw
     out_choices = []
     for position, choice in enumerate(choices):

@@ -85,7 +85,11 @@ class SSEDecoder:
         data = self._data
         for line in complete.split(b"\n"):
             if not line:
-                if data:
+                if len(data) == 1 and self._event is _MESSAGE:  # nearly every event: inlined `_dispatch`
+                    events.append(SSEEvent(data[0]))
+                    data.clear()
+                    self._event_bytes = 0
+                elif data:
                     events.append(self._dispatch())
                     data = self._data
                 else:
