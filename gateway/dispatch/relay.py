@@ -50,13 +50,16 @@ class Relay:
             async for batch in self._upstream():
                 if self._ttft_ms is None:
                     self._ttft_ms = (time.perf_counter() - self.call.started) * 1000
+                chars = 0
                 for chunk in batch:
                     chunk["model"] = model
                     for choice in chunk.get("choices") or ():
                         content = (choice.get("delta") or {}).get("content")
                         if content:
-                            self._chars += len(content)
-                    self.last = chunk
+                            chars += len(content)
+                if batch:
+                    self._chars += chars
+                    self.last = batch[-1]
                 yield batch
             self.status = "ok"
         except UpstreamError as exc:
