@@ -22,6 +22,21 @@ log = logging.getLogger("corral.api")
 Handler = Callable[[Request], Awaitable[ASGIApp]]
 
 
+def header(request: Request, name: bytes) -> str | None:
+    """One request header by its lowercase name (ASGI servers lowercase them). Starlette's
+    case-insensitive view raises and catches a KeyError for every header a request does
+    not carry (most requests carry no Idempotency-Key, Cache-Control or traceparent)."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def trace_carrier(request: Request) -> Mapping[str, str]:
+    """The headers a trace context is read from: none to read when there is no traceparent."""
+    return request.headers if header(request, b"traceparent") is not None else {}
+
+
 class JSONBody:
     """A finished JSON answer as two ASGI messages, headers encoded once (Starlette's
     Response re-derives and re-encodes them, and checks for background tasks)."""

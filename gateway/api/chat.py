@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from gateway.api.asgi import JSONBody
+from gateway.api.asgi import JSONBody, header, trace_carrier
 from gateway.api.auth import admit, authenticate
 from gateway.api.cached import BYPASS_HEADER, CACHE_HEADER, hit_headers, once, streamed, whole
 from gateway.api.parse import parse_chat, read_body
@@ -26,6 +26,7 @@ from gateway.dispatch.accounting import COST_PLACES, Call
 from gateway.dispatch.loop import Outcome
 from gateway.dispatch.relay import Relay
 from gateway.errors import GatewayError
+from gateway.keys.limiter import TokenCharge
 from gateway.metering.idempotency import Answer, Ticket
 from gateway.runtime import Runtime
 from gateway.schema.apply import legacy_answer, legacy_chunk
@@ -62,6 +63,15 @@ def chat_headers(request_id: str, outcome: Outcome, cost: Decimal, warnings: tup
     return headers
 
 
+def new_call(
+    rt: Runtime, request: Request, req: ChatRequest, started: float, key_id: str | None, charge: TokenCharge | None
+) -> Call:
+    """An admitted request on its way: its `Call`, with the server span continuing the caller's trace."""
+    return Call(
+        req, started, key_id, charge, request_span(rt.tracer, trace_carrier(request), req.model, req.request_id)
+    )
+
+
 def make_handler(rt: Runtime) -> Any:
     async def chat_completions(request: Request) -> JSONBody | SSEResponse:
         request_id = next_request_id()
@@ -74,7 +84,7 @@ def make_handler(rt: Runtime) -> Any:
             raw = await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s)
             req = parse_chat(raw, rt.catalogue, request_id)
             model = req.model
-            idempotency_key = request.headers.get("idempotency-key")
+            idempotency_key = header(request, b"idempotency-key")
             if idempotency_key is not None:
                 begun = await rt.idempotency.begin(caller.key_id or "", idempotency_key, raw, request_id, req.stream)
                 if isinstance(begun, Answer):
@@ -82,10 +92,10 @@ def make_handler(rt: Runtime) -> Any:
                     return replayed(begun)
                 ticket = begun
             key_id, charge = await admit(rt.keys, caller, req, rt.policy.current.teams.require_key_team)
-            call = Call(req, started, key_id, charge, request_span(rt.tracer, request.headers, req.model, request_id))
+            call = new_call(rt, request, req, started, key_id, charge)
             try:
                 warnings = rt.accounting.budget_warnings(call)
-                entry, decision = await _lookup(rt, req, key_id, request.headers.get("cache-control"))
+                entry, decision = await _lookup(rt, req, key_id, header(request, b"cache-control"))
                 if entry is not None:
                     return await _from_cache(rt, call, entry, warnings, ticket)
                 if req.stream:

@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from gateway.api.asgi import JSONBody
 from gateway.api.auth import admit, authenticate
-from gateway.api.chat import chat_headers, next_request_id
+from gateway.api.chat import chat_headers, new_call, next_request_id
 from gateway.api.completions_in import to_chat_body
 from gateway.api.completions_out import TextShell
 from gateway.api.parse import parse_chat, read_body
@@ -28,7 +28,7 @@ from gateway.dispatch.accounting import COST_PLACES, Call
 from gateway.dispatch.relay import Relay
 from gateway.errors import GatewayError
 from gateway.runtime import Runtime
-from gateway.telemetry.tracing import activated, request_span
+from gateway.telemetry.tracing import activated
 
 
 def make_handler(rt: Runtime) -> Any:
@@ -45,7 +45,7 @@ def make_handler(rt: Runtime) -> Any:
             model = req.model
             shell = TextShell(req.model, int(time.time()), completion.prompt if completion.echo else None)
             key_id, charge = await admit(rt.keys, caller, req, rt.policy.current.teams.require_key_team)
-            call = Call(req, started, key_id, charge, request_span(rt.tracer, request.headers, req.model, request_id))
+            call = new_call(rt, request, req, started, key_id, charge)
             try:
                 warnings = rt.accounting.budget_warnings(call)
                 if req.stream:

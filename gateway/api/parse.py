@@ -9,6 +9,7 @@ import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
 
+from gateway.api.asgi import header
 from gateway.api.duplicates import no_duplicate_keys, refuse_duplicate_keys
 from gateway.catalogue.deployments import Catalogue
 from gateway.errors import Code, GatewayError, bad_request, error
@@ -30,7 +31,7 @@ _UNION_TAGS = frozenset({"system", "developer", "user", "assistant", "tool", "te
 async def read_body(request: Request, limit: int, timeout_s: float = 30.0) -> bytes:
     """The body, refusing more than `limit` bytes without reading them all, and a body
     not complete within `timeout_s` (408: a slow client holds a connection and a task)."""
-    declared = request.headers.get("content-length")
+    declared = header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     try:

@@ -21,7 +21,7 @@ from starlette.requests import Request
 
 from gateway.api.asgi import JSONBody
 from gateway.api.auth import admit, authenticate
-from gateway.api.chat import chat_headers, next_request_id
+from gateway.api.chat import chat_headers, new_call, next_request_id
 from gateway.api.parse import parse_chat, read_body
 from gateway.api.responses_in import to_chat_body
 from gateway.api.responses_out import EventStream, ResponseShell, assistant_message, response_object
@@ -31,7 +31,7 @@ from gateway.dispatch.relay import Relay
 from gateway.errors import Code, GatewayError, bad_request, error
 from gateway.metering.conversations import Conversations
 from gateway.runtime import Runtime
-from gateway.telemetry.tracing import activated, request_span
+from gateway.telemetry.tracing import activated
 
 
 def request_body(raw: bytes) -> dict[str, Any]:
@@ -96,7 +96,7 @@ def make_handler(rt: Runtime) -> Any:
             shell = ResponseShell(req.model, body, created_at=int(time.time()))
             keep = Keeper(rt.responses, scope, history, body.get("store") is not False)
             key_id, charge = await admit(rt.keys, caller, req, rt.policy.current.teams.require_key_team)
-            call = Call(req, started, key_id, charge, request_span(rt.tracer, request.headers, req.model, request_id))
+            call = new_call(rt, request, req, started, key_id, charge)
             try:
                 warnings = rt.accounting.budget_warnings(call)
                 if req.stream:
