@@ -15,6 +15,7 @@ from gateway.api.asgi import JSONBody
 from gateway.api.sse_encode import DONE, frame, usage_chunk
 from gateway.cache.entry import Entry
 from gateway.dispatch.accounting import COST_PLACES
+from gateway.schema.params import IGNORED_HEADER
 
 CACHE_HEADER = "x-corral-cache"
 BYPASS_HEADER = "x-corral-cache-bypass"
@@ -23,7 +24,12 @@ SAVED_HEADER = "x-corral-cache-saved-usd"
 ZERO = "0.0000000000"
 
 
-def hit_headers(request_id: str, entry: Entry, warnings: tuple[str, ...]) -> dict[str, str]:
+def hit_headers(
+    request_id: str, entry: Entry, warnings: tuple[str, ...], ignored: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """`ignored`: this request's fields without effect on the answer, as a miss would name
+    them in `x-corral-ignored-params` (the parameter policy's, and what the deployment that
+    made the answer drops)."""
     headers = {
         "x-corral-request-id": request_id,
         "x-corral-provider": entry.provider,
@@ -38,6 +44,8 @@ def hit_headers(request_id: str, entry: Entry, warnings: tuple[str, ...]) -> dic
         headers["x-corral-tool-validation"] = entry.tool_validation
     if warnings:
         headers["x-corral-budget-warning"] = "; ".join(warnings)
+    if ignored:
+        headers[IGNORED_HEADER] = ", ".join(ignored)
     return headers
 
 

@@ -171,7 +171,7 @@ async def _from_cache(
     Idempotency-Key like any answer)."""
     req = call.req
     rt.accounting.cache_hit(call, entry.provider, entry.model_id, entry.cost_usd, entry.request_id)
-    headers = hit_headers(req.request_id, entry, warnings)
+    headers = hit_headers(req.request_id, entry, warnings, rt.dispatcher.ignored(req, entry.provider))
     if req.stream:
         body = streamed(entry, req.model, req.include_usage)
         if ticket is not None:

@@ -156,12 +156,14 @@ class Dispatcher:
                 raise failure from err
             raise
         outcome.tool_validation = guard.verdict if guard.active else None
-        outcome.ignored = self._ignored(req, outcome.deployment)
+        outcome.ignored = self.ignored(req, outcome.deployment.provider)
         return completion, outcome
 
-    def _ignored(self, req: ChatRequest, dep: Deployment) -> tuple[str, ...]:
-        """Ignored everywhere (the parameter policy) plus what the serving deployment drops."""
-        return req.ignored + self.providers[dep.provider].dropped(req)
+    def ignored(self, req: ChatRequest, provider: str) -> tuple[str, ...]:
+        """Ignored everywhere (the parameter policy) plus what `provider` drops (nothing
+        known for a provider not configured here, e.g. a cached answer from another replica)."""
+        adapter = self.providers.get(provider)
+        return req.ignored + (adapter.dropped(req) if adapter is not None else ())
 
     async def open_stream(self, req: ChatRequest, key_id: str | None = None) -> OpenStream:
         async def attempt(provider: Provider, dep: Deployment) -> _Opened:
@@ -180,7 +182,7 @@ class Dispatcher:
         (stream, batches, first, attempt_started), outcome = await self._run(
             the_plan, attempt, [], stream=True, prompt_tokens=req.prompt_tokens_estimate
         )
-        outcome.ignored = self._ignored(req, outcome.deployment)
+        outcome.ignored = self.ignored(req, outcome.deployment.provider)
         batches = self._watch(outcome.deployment, batches)
         opened = OpenStream(outcome, stream, batches, first, started, attempt_started=attempt_started)
         guard = guard_for(req, the_plan.settings)

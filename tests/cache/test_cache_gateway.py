@@ -357,3 +357,17 @@ def test_the_sdk_asks_for_the_cache_and_reads_hits_whole_and_streamed(gateway: G
     assert streamed.choices[0].message.content == first.choices[0].message.content
     assert streamed.usage is not None and streamed.usage.total_tokens == first.usage.total_tokens  # type: ignore[union-attr]
     assert gateway.upstream_calls(f"sdk {marker}") == 1
+
+
+def test_a_hit_names_the_parameters_without_effect_as_a_miss_does(gateway: Gateway) -> None:
+    """`x-corral-ignored-params` on a hit, whole or streamed, as on the miss that made it."""
+    marker, team = _case()
+    body = _body(marker, team, reasoning_effort="high")
+    first = gateway.post(body)
+    second = gateway.post(body)
+    assert (first.headers["x-corral-cache"], second.headers["x-corral-cache"]) == ("miss", "hit")
+    assert first.headers["x-corral-ignored-params"] == "reasoning_effort"
+    assert second.headers["x-corral-ignored-params"] == "reasoning_effort"
+    headers, _, _ = gateway.stream(body)
+    assert headers["x-corral-cache"] == "hit" and headers["x-corral-ignored-params"] == "reasoning_effort"
+    assert gateway.upstream_calls(marker) == 1
