@@ -26,9 +26,10 @@ def header(request: Request, name: bytes) -> str | None:
     """One request header by its lowercase name (ASGI servers lowercase them). Starlette's
     case-insensitive view raises and catches a KeyError for every header a request does
     not carry (most requests carry no Idempotency-Key, Cache-Control or traceparent)."""
-    for key, value in request.scope["headers"]:
+    headers: list[tuple[bytes, bytes]] = request.scope["headers"]
+    for key, value in headers:
         if key == name:
-            return str(value.decode("latin-1"))
+            return value.decode("latin-1")
     return None
 
 

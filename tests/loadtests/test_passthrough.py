@@ -3,6 +3,7 @@ against it is a figure against a working pass-through, not an error page."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -10,22 +11,11 @@ import time
 import httpx
 import orjson
 
+from loadtests.bench import cpu_seconds, wait_ready
 from tests.support import free_port
 
 KEY = "test-deepinfra-key"
 MODEL_ID = "meta-llama/Llama-4-Scout-17B-16E-Instruct"
-
-
-def _up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"{url}: exited"
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up")
 
 
 def test_the_control_relays_whole_and_streamed_answers() -> None:
@@ -39,8 +29,8 @@ def test_the_control_relays_whole_and_streamed_answers() -> None:
         [sys.executable, "-m", "loadtests.passthrough", "--port", str(bare_port), "--upstream", upstream]
     )
     try:
-        _up(f"http://127.0.0.1:{fake_port}/", fake)
-        _up(f"http://127.0.0.1:{bare_port}/docs", bare)
+        wait_ready(f"http://127.0.0.1:{fake_port}/", fake)
+        wait_ready(f"http://127.0.0.1:{bare_port}/docs", bare)
         body = {"model": MODEL_ID, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
         headers = {"Authorization": f"Bearer {KEY}"}
         url = f"http://127.0.0.1:{bare_port}/v1/chat/completions"
@@ -59,10 +49,6 @@ def test_the_control_relays_whole_and_streamed_answers() -> None:
 
 def test_the_bench_reads_a_process_cpu_time() -> None:
     """`make bench`'s CPU-per-request column: a process's CPU time grows with the work it does."""
-    import os
-
-    from loadtests.bench import cpu_seconds
-
     before = cpu_seconds(os.getpid())
     total = 0
     deadline = time.process_time() + 0.2
