@@ -21,6 +21,7 @@ from gateway.schema.chat import (
     estimate_prompt_tokens,
     features_of,
 )
+from gateway.serve.guard import BODY_RECEIVED
 from gateway.toolcalls import prepare
 
 #: Deepest JSON nesting accepted in a request body (orjson itself stops at 1024).
@@ -34,6 +35,8 @@ async def read_body(request: Request, limit: int, timeout_s: float = 30.0) -> by
     declared = header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
+    if BODY_RECEIVED in request.scope.get("extensions", ()):  # nothing left to wait for
+        return await _receive_body(request, limit)
     try:
         async with asyncio.timeout(timeout_s):
             return await _receive_body(request, limit)

@@ -11,8 +11,11 @@ protocol (uvicorn's httptools one, extended):
   still waiting for its headers is closed to make room (a slow client gives way to a
   working one); when every connection is busy with a real request, the new one is closed.
 
-The body has its own deadline at the edge (`gateway.api.parse.read_body`). The values are
-set once per process by `configure` (`corral serve` and each worker's app factory).
+The body has its own deadline at the edge (`gateway.api.parse.read_body`); a request whose
+whole body is already in when its handler starts needs none, and this protocol says so in
+the scope's extensions (`BODY_RECEIVED`): `receive()` then returns at once, and the
+handler skips arming and cancelling a timer. The values are set once per process by
+`configure` (`corral serve` and each worker's app factory).
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.serve.coalesce import HeadHoldingTransport
 
-__all__ = ["GuardedHttpToolsProtocol", "configure"]
+__all__ = ["BODY_RECEIVED", "GuardedHttpToolsProtocol", "configure"]
+
+#: ASGI scope extension present when the server holds the request's whole body.
+BODY_RECEIVED = "corral.body_received"
 
 #: Defaults (gateway.config.Settings carries the configured values).
 HEADER_TIMEOUT_S = 10.0
@@ -43,6 +49,8 @@ def configure(header_timeout_s: float, max_connections: int) -> None:
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _header_timer: asyncio.TimerHandle | None = None
+    #: A request has begun and its headers are not complete yet.
+    _in_headers = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -55,16 +63,30 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # Armed only for a request whose headers did not all come in this read: most come
+        # whole in one, and a timer armed and cancelled within one read is work for nothing.
+        if self._in_headers:
+            self._arm()
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._arm()
+        self._in_headers = True
 
     def on_headers_complete(self) -> None:
+        self._in_headers = False
         self._disarm()
         super().on_headers_complete()
         cycle: Any = self.cycle
         if cycle is not None:
             cycle.transport = HeadHoldingTransport(self.transport, self.loop)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        cycle: Any = self.cycle
+        if cycle is not None and not cycle.more_body:
+            cycle.scope.setdefault("extensions", {})[BODY_RECEIVED] = {}
 
     def _arm(self) -> None:
         if self._header_timer is None:
