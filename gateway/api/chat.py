@@ -16,7 +16,7 @@ from starlette.requests import Request
 from gateway.api.asgi import JSONBody, header, trace_carrier
 from gateway.api.auth import admit, authenticate
 from gateway.api.cached import BYPASS_HEADER, CACHE_HEADER, hit_headers, once, streamed, whole
-from gateway.api.parse import parse_chat, read_body
+from gateway.api.parse import parse_chat_request, read_body
 from gateway.api.replay import replayed
 from gateway.api.sse_encode import DONE, SSEResponse, frame, usage_chunk
 from gateway.cache.decide import Decision
@@ -82,7 +82,7 @@ def make_handler(rt: Runtime) -> Any:
         try:
             caller = authenticate(request, rt.keys, "chat")
             raw = await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s)
-            req = parse_chat(raw, rt.catalogue, request_id)
+            req = await parse_chat_request(raw, rt.catalogue, request_id)
             model = req.model
             idempotency_key = header(request, b"idempotency-key")
             if idempotency_key is not None:

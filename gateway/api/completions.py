@@ -21,7 +21,7 @@ from gateway.api.auth import admit, authenticate
 from gateway.api.chat import chat_headers, new_call, next_request_id
 from gateway.api.completions_in import to_chat_body
 from gateway.api.completions_out import TextShell
-from gateway.api.parse import parse_chat, read_body
+from gateway.api.parse import parse_chat_request, read_body
 from gateway.api.responses import request_body
 from gateway.api.sse_encode import DONE, SSEResponse, frame
 from gateway.dispatch.accounting import COST_PLACES, Call
@@ -41,7 +41,7 @@ def make_handler(rt: Runtime) -> Any:
             caller = authenticate(request, rt.keys, "chat")
             raw = await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s)
             completion = to_chat_body(request_body(raw))
-            req = parse_chat(orjson.dumps(completion.chat), rt.catalogue, request_id)
+            req = await parse_chat_request(orjson.dumps(completion.chat), rt.catalogue, request_id)
             model = req.model
             shell = TextShell(req.model, int(time.time()), completion.prompt if completion.echo else None)
             key_id, charge = await admit(rt.keys, caller, req, rt.policy.current.teams.require_key_team)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.auth import apply_key, authenticate
-from gateway.api.parse import parse_chat, read_body
+from gateway.api.parse import parse_chat_request, read_body
 from gateway.routing.types import Plan
 from gateway.runtime import Runtime
 
@@ -92,7 +92,7 @@ def make_handler(rt: Runtime) -> Any:
     async def explain(request: Request) -> Response:
         caller = authenticate(request, rt.keys, "chat")
         raw = await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s)
-        req = parse_chat(raw, rt.catalogue, "explain_" + secrets.token_hex(6))
+        req = await parse_chat_request(raw, rt.catalogue, "explain_" + secrets.token_hex(6))
         key_id = apply_key(caller, req, rt.policy.current.teams.require_key_team)
         the_plan = rt.dispatcher.plan(req, key_id)
         now = rt.state.view().now

@@ -26,6 +26,10 @@ from gateway.toolcalls import prepare
 
 #: Deepest JSON nesting accepted in a request body (orjson itself stops at 1024).
 MAX_DEPTH = 64
+#: Bodies of this size and more are parsed in a worker thread: a long prompt or a large tool
+#: schema (checking one with a thousand patternProperties took over a second on a slow
+#: machine) must not hold the event loop, and every other request of the worker, meanwhile.
+OFF_LOOP_BYTES = 16 * 1024
 _UNION_TAGS = frozenset({"system", "developer", "user", "assistant", "tool", "text", "image_url", "str", "list[str]"})
 
 
@@ -103,6 +107,13 @@ def _validation_error(exc: ValidationError) -> GatewayError:
     if kind == "extra_forbidden":
         return bad_request(f"unrecognized request argument: '{param}'", param=param, code=Code.UNSUPPORTED_PARAMETER)
     return bad_request(f"invalid value for '{param}': {first['msg']}", param=param)
+
+
+async def parse_chat_request(raw: bytes, catalogue: Catalogue, request_id: str) -> ChatRequest:
+    """`parse_chat`, off the event loop for a large body (`OFF_LOOP_BYTES`)."""
+    if len(raw) < OFF_LOOP_BYTES:
+        return parse_chat(raw, catalogue, request_id)
+    return await asyncio.to_thread(parse_chat, raw, catalogue, request_id)
 
 
 def parse_chat(raw: bytes, catalogue: Catalogue, request_id: str) -> ChatRequest:

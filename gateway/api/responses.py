@@ -22,7 +22,7 @@ from starlette.requests import Request
 from gateway.api.asgi import JSONBody
 from gateway.api.auth import admit, authenticate
 from gateway.api.chat import chat_headers, new_call, next_request_id
-from gateway.api.parse import parse_chat, read_body
+from gateway.api.parse import parse_chat_request, read_body
 from gateway.api.responses_in import to_chat_body
 from gateway.api.responses_out import EventStream, ResponseShell, assistant_message, response_object
 from gateway.api.sse_encode import SSEResponse
@@ -84,7 +84,7 @@ def make_handler(rt: Runtime) -> Any:
             body = request_body(await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s))
             scope = caller.key_id or ""
             chat = to_chat_body(body, await _history(rt.responses, scope, body))
-            req = parse_chat(orjson.dumps(chat), rt.catalogue, request_id)
+            req = await parse_chat_request(orjson.dumps(chat), rt.catalogue, request_id)
             model = req.model
             if req.prefs.cache is not None:
                 raise bad_request(

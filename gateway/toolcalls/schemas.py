@@ -9,6 +9,7 @@ later change to the request body can never change a cached validator.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -146,20 +147,24 @@ class SchemaCache:
     def __init__(self, maxsize: int = 512) -> None:
         self.maxsize = maxsize
         self._entries: OrderedDict[bytes, CompiledSchema] = OrderedDict()
+        #: Large request bodies are parsed (and their schemas compiled) in worker threads.
+        self._lock = threading.Lock()
 
     def get(self, schema: Any) -> CompiledSchema:
         canonical = _canonical(schema)
         if len(canonical) > MAX_SCHEMA_BYTES:
             raise InvalidSchema(f"the schema is {len(canonical):,} bytes as JSON; at most {MAX_SCHEMA_BYTES:,}")
         digest = hashlib.blake2b(canonical, digest_size=16).digest()
-        entry = self._entries.get(digest)
-        if entry is not None:
-            self._entries.move_to_end(digest)
-            return entry
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is not None:
+                self._entries.move_to_end(digest)
+                return entry
         entry = _compile(digest, canonical)
-        self._entries[digest] = entry
-        if len(self._entries) > self.maxsize:
-            self._entries.popitem(last=False)
+        with self._lock:
+            self._entries[digest] = entry
+            if len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
         return entry
 
     def __len__(self) -> int:
