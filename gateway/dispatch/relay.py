@@ -43,24 +43,22 @@ class Relay:
         self._closed = False
 
     async def batches(self) -> AsyncIterator[Batch]:
+        """Chunks grouped as they arrived upstream (the tool-call gate releases them one by
+        one), relabelled. One generator over the upstream's batches, not two: each layer of
+        async generators costs every batch of every stream a resumption."""
         model = self.call.req.model
+        opened = self.opened
         # Re-asks made while relaying become children of the request span.
         token = attach(self.call.span)
         try:
-            async for batch in self._upstream():
-                if self._ttft_ms is None:
-                    self._ttft_ms = (time.perf_counter() - self.call.started) * 1000
-                chars = 0
-                for chunk in batch:
-                    chunk["model"] = model
-                    for choice in chunk.get("choices") or ():
-                        content = (choice.get("delta") or {}).get("content")
-                        if content:
-                            chars += len(content)
-                if batch:
-                    self._chars += chars
-                    self.last = batch[-1]
-                yield batch
+            if opened.guarded is not None:
+                async for chunk in opened.guarded:
+                    yield self._relabelled([chunk], model)
+            else:
+                if opened.first:
+                    yield self._relabelled(opened.first, model)
+                async for batch in opened.batches:
+                    yield self._relabelled(batch, model)
             self.status = "ok"
         except UpstreamError as exc:
             self.status = "error"
@@ -68,17 +66,22 @@ class Relay:
         finally:
             detach(token)
 
-    async def _upstream(self) -> AsyncIterator[Batch]:
-        """Chunks grouped as they arrived upstream (the tool-call gate releases them one by one)."""
-        opened = self.opened
-        if opened.guarded is not None:
-            async for chunk in opened.guarded:
-                yield [chunk]
-            return
-        if opened.first:
-            yield opened.first
-        async for batch in opened.batches:
-            yield batch
+    def _relabelled(self, batch: Batch, model: str) -> Batch:
+        """`batch` with the client's model name, its characters counted (the usage estimate
+        when a backend reports none) and the time to its first chunk taken."""
+        if self._ttft_ms is None:
+            self._ttft_ms = (time.perf_counter() - self.call.started) * 1000
+        chars = 0
+        for chunk in batch:
+            chunk["model"] = model
+            for choice in chunk.get("choices") or ():
+                content = (choice.get("delta") or {}).get("content")
+                if content:
+                    chars += len(content)
+        if batch:
+            self._chars += chars
+            self.last = batch[-1]
+        return batch
 
     def _error_body(self, exc: UpstreamError) -> dict[str, Any]:
         guarded = self.opened.guarded

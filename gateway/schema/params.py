@@ -161,31 +161,33 @@ WARN_IF_DROPPED = frozenset(k for k, p in PARAMETERS.items() if p.warn_if_droppe
 
 
 _IGNORED = frozenset(k for k, p in PARAMETERS.items() if p.handling is Handling.IGNORED)
+#: The rows with a check, by field: a request's fields are matched against these key sets
+#: at once (most requests carry none of the refusable or ignored fields).
+_NEEDS = {k: p.needs for k, p in PARAMETERS.items() if p.needs is not None}
+_REFUSE = {k: p.refuse for k, p in PARAMETERS.items() if p.refuse is not None}
 
 
 def features(body: Body) -> frozenset[str]:
     """Capabilities a deployment must have to serve `body` faithfully."""
     found: set[str] = set()
-    for key, value in body.items():
-        param = PARAMETERS.get(key)
-        if param is not None and param.needs is not None:
-            found |= param.needs(value, body)
+    for key in body.keys() & _NEEDS.keys():
+        found |= _NEEDS[key](body[key], body)
     return frozenset(found)
 
 
 def refusal(body: Body) -> tuple[str, str] | None:
-    """(field, reason) for the first value no deployment can serve, or None."""
+    """(field, reason) for the first value (in the body's order) no deployment can serve, or None."""
+    if body.keys().isdisjoint(_REFUSE):
+        return None
     for key, value in body.items():
-        param = PARAMETERS.get(key)
-        if param is not None and param.refuse is not None:
-            reason = param.refuse(value)
-            if reason is not None:
-                return key, reason
+        refuse = _REFUSE.get(key)
+        if refuse is not None and (reason := refuse(value)) is not None:
+            return key, reason
     return None
 
 
 def ignored_in(body: Body) -> tuple[str, ...]:
-    """Fields of `body` that are accepted and ignored whichever deployment serves it."""
-    return tuple(
-        key for key in body if (param := PARAMETERS.get(key)) is not None and param.handling is Handling.IGNORED
-    )
+    """Fields of `body` that are accepted and ignored whichever deployment serves it (in the body's order)."""
+    if body.keys().isdisjoint(_IGNORED):
+        return ()
+    return tuple(key for key in body if key in _IGNORED)

@@ -63,7 +63,10 @@ def make_tracer(env: Mapping[str, str] | None = None, processor: SpanProcessor |
 
 
 def request_span(tracer: Tracer, headers: Mapping[str, str], model: str, request_id: str) -> Span:
-    """The server span of one client request, continuing the caller's trace if any."""
+    """The server span of one client request, continuing the caller's trace if any (with
+    tracing off, the shared invalid span: nothing reads a caller's trace context then)."""
+    if type(tracer) is NoOpTracer:
+        return INVALID_SPAN
     context = _PROPAGATOR.extract(carrier=headers) if "traceparent" in headers else None
     span = tracer.start_span(f"chat {model}", context=context, kind=SpanKind.SERVER)
     if span.is_recording():
@@ -92,6 +95,8 @@ def detach(token: object | None) -> None:
 
 def attempt_span(tracer: Tracer, provider: str, model_id: str, number: int) -> Span:
     """A client span for one upstream attempt (a child of the current request span)."""
+    if type(tracer) is NoOpTracer:
+        return INVALID_SPAN
     span = tracer.start_span(f"chat {model_id}", kind=SpanKind.CLIENT)
     if span.is_recording():
         span.set_attributes({SYSTEM: provider, OPERATION: "chat", REQUEST_MODEL: model_id, "corral.attempt": number})
