@@ -2,13 +2,19 @@
 
 Starts a fast fake upstream (DeepInfra's dialect, no added latency), one gateway worker
 and a bare FastAPI + aiohttp pass-through (loadtests/passthrough.py, the control) pointed
-at it, then runs wrk against the fake directly, through the control and through the
-gateway, back to back, for non-streamed and streamed chat at concurrency 1 and 32. It
-prints requests/s and p50 / p99 / p99.9 / max latency for each, the gateway's added p50
-over the upstream alone, and the gateway's tail and throughput against the control's
-(the targets: p99 at most 2x the control's at one connection and 1.5x at 32, throughput
-at least 90% of the control's). Also reports the router's decision time and the
-gateway's RSS after the load.
+at it, then runs wrk against the fake directly, then through the control and through the
+gateway in alternating rounds (control, gateway, control, gateway, ...), for
+non-streamed and streamed chat at concurrency 1 and 32. It prints requests/s and p50 /
+p99 / p99.9 / max latency for each, the gateway's added p50 over the upstream alone, and
+the gateway's tail and throughput against the control's (the targets: p99 at most 2x the
+control's at one connection and 1.5x at 32, throughput at least 90% of the control's).
+Also reports the router's decision time and the gateway's RSS after the load.
+
+Why rounds: on a shared 2-core VM the machine's speed drifts by tens of percent within a
+minute (two identical one-run comparisons of the same code gave 80% and 102%), so one
+run of each says more about the drift than about the gateway. Each round pairs the two
+back to back; a cell reports the medians over its rounds (rates, percentiles, CPU per
+request, and the gateway-to-control ratios taken round by round) and the largest max.
 Everything runs on loopback and every run is bounded in time.
 """
 
@@ -158,7 +164,8 @@ def routing_decision_us() -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=8, help="duration of each wrk run")
+    parser.add_argument("--seconds", type=int, default=4, help="duration of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating control/gateway rounds per cell")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("make bench needs wrk (Debian package 'wrk'): apt-get install -y wrk")
@@ -203,7 +210,7 @@ def main() -> None:
         wait_ready(f"http://127.0.0.1:{fake_port}/", fake)
         wait_ready(f"http://127.0.0.1:{gw_port}/healthz", gateway)
         wait_ready(f"http://127.0.0.1:{bare_port}/docs", bare)
-        print(run_table(fake_port, gw_port, bare_port, args.seconds, pids=(bare.pid, gateway.pid)))
+        print(run_table(fake_port, gw_port, bare_port, args.seconds, pids=(bare.pid, gateway.pid), rounds=args.rounds))
         print(f"\nrouting decision (planner, {weighed} deployments): {decision_us:.1f} µs median")
         print(f"gateway RSS after the load: {rss_mb(gateway.pid):.0f} MB")
     finally:
@@ -233,11 +240,34 @@ def main() -> None:
     print("\n" + journal_summary())
 
 
-def run_table(fake_port: int, gw_port: int, bare_port: int, seconds: int, pids: tuple[int, int]) -> str:
+def median_of(runs: list[WrkResult]) -> WrkResult:
+    """One cell's figures over its rounds: medians, except the largest max and the summed
+    requests and errors."""
+
+    def mid(values: list[float]) -> float:
+        return statistics.median(values)
+
+    cpu = [r.cpu_us for r in runs if r.cpu_us is not None]
+    return WrkResult(
+        rps=mid([r.rps for r in runs]),
+        p50_ms=mid([r.p50_ms for r in runs]),
+        p99_ms=mid([r.p99_ms for r in runs]),
+        p999_ms=mid([r.p999_ms for r in runs]),
+        max_ms=max(r.max_ms for r in runs),
+        errors=sum(r.errors for r in runs),
+        requests=sum(r.requests for r in runs),
+        cpu_us=mid(cpu) if cpu else None,
+    )
+
+
+def run_table(
+    fake_port: int, gw_port: int, bare_port: int, seconds: int, pids: tuple[int, int], rounds: int = 3
+) -> str:
     """`pids`: the bare pass-through's and the gateway's processes, whose CPU time per
     request is reported beside the rates: at 32 connections each server is held to one
     core, so its rate is the inverse of that figure, and the figure moves much less than
-    the rate when the machine's other tenants take CPU between two runs."""
+    the rate when the machine's other tenants take CPU between two runs. Each cell is
+    `rounds` pairs of runs (control, then gateway)."""
     direct_url = f"http://127.0.0.1:{fake_port}/v1/openai/chat/completions"
     bare_url = f"http://127.0.0.1:{bare_port}/v1/chat/completions"
     gw_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
@@ -245,8 +275,9 @@ def run_table(fake_port: int, gw_port: int, bare_port: int, seconds: int, pids: 
     lines = [
         "| mode | c | direct req/s | bare pass-through req/s | Corral req/s (of bare) "
         "| bare p50 / p99 / p99.9 / max ms | Corral p50 / p99 / p99.9 / max ms "
-        "| added p50 ms | Corral p99 / bare p99 | server CPU µs per request: bare / Corral (bare ÷ Corral) | errors |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| added p50 ms | Corral p99 / bare p99 | server CPU µs per request: bare / Corral (bare ÷ Corral) "
+        "| rounds: Corral ÷ bare req/s | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for stream in (False, True):
         flag = "true" if stream else "false"
@@ -256,14 +287,23 @@ def run_table(fake_port: int, gw_port: int, bare_port: int, seconds: int, pids: 
         wrk(bare_url, direct_body, FAKE_KEY, 8, 2)
         for connections in (1, 32):
             direct = wrk(direct_url, direct_body, FAKE_KEY, connections, seconds)
-            bare = wrk(bare_url, direct_body, FAKE_KEY, connections, seconds, server_pid=pids[0])
-            through = wrk(gw_url, gw_body, FAKE_KEY, connections, seconds, server_pid=pids[1])
-            bare_cpu, gw_cpu = bare.cpu_us or 0.0, through.cpu_us or 0.0
+            bares: list[WrkResult] = []
+            throughs: list[WrkResult] = []
+            for _ in range(rounds):
+                bares.append(wrk(bare_url, direct_body, FAKE_KEY, connections, seconds, server_pid=pids[0]))
+                throughs.append(wrk(gw_url, gw_body, FAKE_KEY, connections, seconds, server_pid=pids[1]))
+            bare, through = median_of(bares), median_of(throughs)
+            shares = [t.rps / b.rps for b, t in zip(bares, throughs, strict=True)]
+            p99_ratio = statistics.median(t.p99_ms / b.p99_ms for b, t in zip(bares, throughs, strict=True))
+            cpu_ratio = statistics.median(
+                (b.cpu_us or 0.0) / t.cpu_us for b, t in zip(bares, throughs, strict=True) if t.cpu_us
+            )
             lines.append(
                 f"| {'stream' if stream else 'chat'} | {connections} | {direct.rps:,.0f} | {bare.rps:,.0f} | "
-                f"{through.rps:,.0f} ({through.rps / bare.rps:.0%}) | {bare.tail()} | {through.tail()} | "
-                f"{through.p50_ms - direct.p50_ms:.2f} | {through.p99_ms / bare.p99_ms:.2f}x | "
-                f"{bare_cpu:.0f} / {gw_cpu:.0f} ({bare_cpu / gw_cpu if gw_cpu else 0:.0%}) | "
+                f"{through.rps:,.0f} ({statistics.median(shares):.0%}) | {bare.tail()} | {through.tail()} | "
+                f"{through.p50_ms - direct.p50_ms:.2f} | {p99_ratio:.2f}x | "
+                f"{bare.cpu_us or 0.0:.0f} / {through.cpu_us or 0.0:.0f} ({cpu_ratio:.0%}) | "
+                f"{' '.join(f'{s:.0%}' for s in shares)} | "
                 f"{direct.errors + bare.errors + through.errors} |"
             )
     return "\n".join(lines)
