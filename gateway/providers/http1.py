@@ -113,6 +113,11 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.lost = False
         self.idle_since = 0.0
+        #: The read / total limits of the wait in progress (see `wait`).
+        self._until = self._deadline = 0.0
+        #: One timer per connection, moved only when a wait's limit comes sooner than it.
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -138,6 +143,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        self._stop_timer()
         if self.headers_done and not self.complete and exc is None and self._delimited_by_close():
             self.complete = True  # a body with neither length nor chunking ends at close
         if not self.complete and self.failure is None:
@@ -196,17 +202,47 @@ class _Connection(asyncio.Protocol):
             waiter.set_result(None)
 
     async def wait(self, until: float, deadline: float) -> None:
-        """Until something arrives; ReadTimeout at `until`, TotalTimeout at `deadline`."""
+        """Until something arrives; ReadTimeout at `until`, TotalTimeout at `deadline`.
+
+        A stream waits once per network read: arming and cancelling a timer each time was
+        a measurable share of relaying it. The connection keeps one timer instead; a wait
+        only records its limits and moves the timer when they come sooner than it. When
+        the timer fires it judges the wait in progress against that wait's own limits, and
+        goes off again later when they are still ahead."""
         loop = asyncio.get_running_loop()
         waiter = self.waiter = loop.create_future()
+        self._until, self._deadline = until, deadline
         at = min(until, deadline)
-        error: Http1Error = TotalTimeout("total timeout reached") if deadline <= until else ReadTimeout("no data")
-        timer = loop.call_at(at, _expire, waiter, error)
+        if self._timer is None or self._timer_at > at:
+            self._arm(loop, at)
         try:
             await waiter
         finally:
-            timer.cancel()
             self.waiter = None
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = loop.call_at(at, self._on_timer, loop)
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # nothing waiting: the next wait arms a timer again
+        at = min(self._until, self._deadline)
+        if loop.time() < at:
+            self._arm(loop, at)
+        elif self._deadline <= self._until:
+            waiter.set_exception(TotalTimeout("total timeout reached"))
+        else:
+            waiter.set_exception(ReadTimeout("no data"))
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def take(self) -> bytes:
         data = b"".join(self.chunks) if len(self.chunks) != 1 else self.chunks[0]
@@ -219,13 +255,9 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.lost = True
+        self._stop_timer()
         if self.transport is not None:
             self.transport.close()
-
-
-def _expire(waiter: asyncio.Future[None], error: Http1Error) -> None:
-    if not waiter.done():
-        waiter.set_exception(error)
 
 
 class Http1Response:

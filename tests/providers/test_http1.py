@@ -203,6 +203,86 @@ async def test_first_byte_and_total_timeouts() -> None:
         await http.close()
 
 
+def trickling(pieces: int, gap_s: float) -> Server:
+    """A chunked stream of `pieces` parts, `gap_s` apart."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        await writer.drain()
+        for _ in range(pieces):
+            await asyncio.sleep(gap_s)
+            writer.write(b"1\r\nx\r\n")
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    server = Server(handler)
+    return server
+
+
+async def read_all(http: Http1Client, url: str) -> bytes:
+    response = await http.post(url, b"{}")
+    received = b""
+    while data := await response.readany():
+        received += data
+    response.release()
+    return received
+
+
+async def test_a_stream_slower_in_all_than_the_read_timeout_but_never_idle_that_long_is_read_whole() -> None:
+    """The read timeout is per gap between reads, not since the first wait (the connection's
+    one timer goes off again later while data keeps coming)."""
+    server = trickling(pieces=8, gap_s=0.1)
+    async with server:
+        http = client(first_byte_s=0.35)
+        assert await read_all(http, server.url) == b"x" * 8
+        await http.close()
+
+
+async def test_a_gap_longer_than_the_read_timeout_mid_stream_times_out() -> None:
+    server = trickling(pieces=3, gap_s=0.6)
+    async with server:
+        http = client(first_byte_s=0.3)
+        response = await http.post(server.url, b"{}")
+        with pytest.raises(ReadTimeout):
+            while await response.readany():
+                pass
+        response.release()
+        await http.close()
+
+
+async def test_the_total_timeout_ends_a_stream_that_never_pauses_long() -> None:
+    server = trickling(pieces=20, gap_s=0.1)
+    async with server:
+        http = client(first_byte_s=0.5, total_s=0.6)
+        with pytest.raises(TotalTimeout):
+            await read_all(http, server.url)
+        await http.close()
+
+
+async def test_a_stream_arms_one_timer_not_one_per_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    real_call_at = loop.call_at
+
+    def counting_call_at(
+        when: float, callback: Callable[..., object], *args: object, **kwargs: object
+    ) -> asyncio.TimerHandle:
+        if getattr(callback, "__name__", "") == "_on_timer":  # the reads' timer, not connect's or linger's
+            armed.append(when)
+        return real_call_at(when, callback, *args, **kwargs)  # type: ignore[arg-type]
+
+    server = trickling(pieces=10, gap_s=0.02)
+    async with server:
+        http = client(first_byte_s=5)
+        monkeypatch.setattr(loop, "call_at", counting_call_at)
+        assert await read_all(http, server.url) == b"x" * 10
+        monkeypatch.undo()
+        await http.close()
+    assert len(armed) == 1, armed  # eleven reads (headers, ten pieces), one timer
+
+
 async def test_refused_and_garbage_answers() -> None:
     http = client()
     with pytest.raises(ConnectFailed):
