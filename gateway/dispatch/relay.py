@@ -113,4 +113,5 @@ class Relay:
             )
         self.total_cost = self.accounting.served(self.call, outcome, self.usage, self.status, self._ttft_ms)
         stream = guarded.stream if guarded is not None else opened.stream
-        await asyncio.shield(stream.aclose())
+        if not stream.released:  # a stream read to its end released its connection itself
+            await asyncio.shield(stream.aclose())

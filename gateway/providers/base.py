@@ -93,6 +93,12 @@ class UpstreamStream(ABC):
     async def aclose(self) -> None:
         """Release the connection (also when the client went away mid-stream)."""
 
+    @property
+    def released(self) -> bool:
+        """True once the connection is released and `aclose` has nothing left to do (a
+        stream read to its end releases it itself); False when not known."""
+        return False
+
 
 async def _one_by_one(stream: UpstreamStream) -> AsyncIterator[list[dict[str, Any]]]:
     async for chunk in stream:

@@ -490,6 +490,10 @@ class OpenAICompatStream(UpstreamStream):
             if isinstance(function, dict):
                 function.pop("name", None)
 
+    @property
+    def released(self) -> bool:
+        return self._closed
+
     async def aclose(self) -> None:
         chunks = self._chunks
         if chunks is not None and not self._closed:
