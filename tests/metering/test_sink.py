@@ -160,3 +160,35 @@ async def test_the_backlog_is_what_is_not_yet_in_the_ledger(store: SqlStore, tmp
     switch.down = False
     await eventually(lambda: sink.backlog_bytes == 0, "backlog cleared")
     await sink.close()
+
+
+async def test_a_flush_writes_and_retires_written_segments_in_one_thread_trip(
+    store: SqlStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each trip to a worker thread hands it the interpreter lock (a stall of the loop
+    under full load): a flush makes one, and the segments it completes are gone after it
+    while events recorded later stay journaled."""
+    from gateway.metering import sink as sink_module
+
+    trips: list[str] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counting_to_thread(func: object, /, *args: object) -> object:
+        trips.append(getattr(func, "__name__", repr(func)))
+        return await real_to_thread(func, *args)  # type: ignore[arg-type]
+
+    sink = QueueSink(store, tmp_path / "usage.journal", segment_bytes=1, flush_interval_s=0.05)
+    await sink.start()
+    await eventually(lambda: sink._task is not None and sink.healthy, "the writer started")
+    await asyncio.sleep(0.1)
+    monkeypatch.setattr(sink_module.asyncio, "to_thread", counting_to_thread)
+    for i in range(20):
+        sink.record(event(f"req_{i}"))
+    await eventually(lambda: store.count() == 20, "all 20 rows written")
+    await eventually(lambda: sink.journal.closed() == [], "the written segments deleted")
+    assert trips and set(trips) == {"_write_and_retire"}, trips
+    monkeypatch.undo()
+    sink.record(event("req_late"))
+    assert b"req_late" in sink.journal.segment(sink.journal.current).read_bytes()  # journaled, not retired
+    await sink.close()
+    assert store.count() == 21
