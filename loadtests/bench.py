@@ -164,7 +164,7 @@ def routing_decision_us() -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=4, help="duration of each wrk run")
+    parser.add_argument("--seconds", type=int, default=6, help="duration of each wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating control/gateway rounds per cell")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
