@@ -11,8 +11,9 @@ control's at one connection and 1.5x at 32, throughput at least 90% of the contr
 Also reports the router's decision time and the gateway's RSS after the load.
 
 Why rounds: on a shared 2-core VM the machine's speed drifts by tens of percent within a
-minute (two identical one-run comparisons of the same code gave 80% and 102%), so one
-run of each says more about the drift than about the gateway. Each round pairs the two
+minute (for the same code, chat at one connection: 82% in one 8 s run of each, 94-95% in
+two more minutes later, 80% to 105% in 3 s rounds), so one run of each says more about
+the drift than about the gateway. Each round pairs the two
 back to back; a cell reports the medians over its rounds (rates, percentiles, CPU per
 request, and the gateway-to-control ratios taken round by round) and the largest max.
 Everything runs on loopback and every run is bounded in time.
