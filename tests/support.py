@@ -69,3 +69,23 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 60) 
             process.kill()
             raise AssertionError(f"the gateway at {url} did not become ready")
         time.sleep(0.1)
+
+
+@contextmanager
+def serving_asgi(app: object, http: type) -> Iterator[int]:
+    """`app` under a real uvicorn with the HTTP protocol class `http`, on a free loopback
+    port, in a thread; yields the port and stops the server on exit."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=http, log_level="error")  # type: ignore[arg-type]
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not instance.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        instance.should_exit = True
+        thread.join(10)

@@ -6,19 +6,17 @@ that never finishes is refused with 408: `tests/hostile/test_slowloris.py`)."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
-import uvicorn
 from starlette.requests import Request
 
 from gateway.api import parse
 from gateway.serve.guard import BODY_RECEIVED, GuardedHttpToolsProtocol
-from tests.support import free_port
+from tests.support import serving_asgi
 
 #: Per request: whether the mark was there when the app started, and whether a deadline was armed.
 SEEN: list[dict[str, Any]] = []
@@ -48,18 +46,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[int]:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=GuardedHttpToolsProtocol, log_level="error")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    yield port
-    instance.should_exit = True
-    thread.join(10)
+    with serving_asgi(app, GuardedHttpToolsProtocol) as port:
+        yield port
 
 
 def _post(port: int, body: bytes, pause_s: float = 0.0) -> bytes:

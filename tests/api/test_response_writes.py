@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from gateway.serve.coalesce import HeadHoldingTransport
 from gateway.serve.guard import GuardedHttpToolsProtocol
-from tests.support import free_port
+from tests.support import serving_asgi
 
 #: Every write the server made on each connection, in order (the test's own record).
 WRITES: list[bytes] = []
@@ -54,18 +51,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[int]:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=RecordingProtocol, log_level="error")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    yield port
-    instance.should_exit = True
-    thread.join(10)
+    with serving_asgi(app, RecordingProtocol) as port:
+        yield port
 
 
 def _get(port: int, path: str) -> tuple[bytes, bool]:
