@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 import operator
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Insert, Table, create_engine, event, func, select
@@ -20,6 +21,23 @@ from gateway.metering.migrate import upgrade
 from gateway.metering.money import quantize
 from gateway.metering.rows import ledger_rows
 from gateway.metering.tables import attempt_table, request_table
+
+T = TypeVar("T")
+#: A callable run between slices of a batch's CPU work (see `SqlStore`), or None.
+Pause = Callable[[], None] | None
+#: Events (or rows) per slice: tens to a hundred microseconds of Python work each.
+SLICE = 16
+
+
+def paced(items: Iterable[T], pause: Pause, every: int = SLICE) -> Iterator[T]:
+    """`items`, calling `pause` after every `every` of them (nothing extra when None)."""
+    if pause is None:
+        yield from items
+        return
+    for count, item in enumerate(items, 1):
+        yield item
+        if count % every == 0:
+            pause()
 
 
 def normalise_url(url: str) -> str:
@@ -63,7 +81,9 @@ def _copy_value(name: str, value: Any) -> Any:
     return value
 
 
-def copy_ignoring_duplicates(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def copy_ignoring_duplicates(
+    connection: Connection, table: Table, rows: list[dict[str, Any]], pause: Pause = None
+) -> None:
     """PostgreSQL with psycopg: COPY into a per-session temporary table, then
     INSERT ... SELECT ... ON CONFLICT DO NOTHING (about twice as fast as executemany)."""
     columns = [c.name for c in table.columns]
@@ -72,19 +92,19 @@ def copy_ignoring_duplicates(connection: Connection, table: Table, rows: list[di
     try:
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table.name}) ON COMMIT DELETE ROWS")
         with cursor.copy(f"COPY {staging} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
+            for row in paced(rows, pause):
                 copy.write_row([_copy_value(name, row[name]) for name in columns])
         cursor.execute(f"INSERT INTO {table.name} SELECT * FROM {staging} ON CONFLICT DO NOTHING")
     finally:
         cursor.close()
 
 
-def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]], pause: Pause = None) -> None:
     if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
-        copy_ignoring_duplicates(connection, table, rows)
+        copy_ignoring_duplicates(connection, table, rows, pause)
         return
     if connection.dialect.name == "sqlite":
-        _sqlite_executemany(connection, table, rows)
+        _sqlite_executemany(connection, table, rows, pause)
         return
     connection.execute(insert_ignoring_duplicates(table, connection.dialect.name), rows)
 
@@ -98,9 +118,11 @@ def _sqlite_insert_plan(table: Table, columns: tuple[str, ...], dialect: Dialect
     return f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING', processors
 
 
-def _sqlite_executemany(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def _sqlite_executemany(connection: Connection, table: Table, rows: list[dict[str, Any]], pause: Pause = None) -> None:
     """One DBAPI executemany with pre-processed tuples: the same statement SQLAlchemy would
-    run, without its per-row execution machinery (the writer shares the gateway's GIL)."""
+    run, without its per-row execution machinery (the writer shares the gateway's GIL).
+    With `pause`, one executemany per slice of rows (same transaction): a single call is
+    milliseconds of C that nothing can interrupt."""
     columns = tuple(rows[0])
     sql, processors = _sqlite_insert_plan(table, columns, connection.dialect)
     # The row's values in column order at C speed, then only the few columns with a bind
@@ -109,12 +131,18 @@ def _sqlite_executemany(connection: Connection, table: Table, rows: list[dict[st
     take = operator.itemgetter(*columns)
     converted = [(at, process) for at, process in enumerate(processors) if process is not None]
     params: list[tuple[Any, ...]] = []
-    for row in rows:
+    for row in paced(rows, pause):
         values = list(take(row)) if len(columns) > 1 else [row[columns[0]]]
         for at, process in converted:
             values[at] = process(values[at])
         params.append(tuple(values))
-    connection.exec_driver_sql(sql, params)
+    if pause is None:
+        connection.exec_driver_sql(sql, params)
+        return
+    for start in range(0, len(params), SLICE):
+        if start:
+            pause()
+        connection.exec_driver_sql(sql, params[start : start + SLICE])
 
 
 def _unique(events: list[UsageEvent]) -> list[UsageEvent]:
@@ -128,10 +156,15 @@ class SqlStore:
     """Usage:
     store = SqlStore("postgresql://corral@db/corral")   # migrated on first use
     store.write(events)                                  # blocking: call it from a worker thread
+
+    `pause`, when given, runs between slices of a batch's CPU work (rows built, values
+    converted, rows sent): the ledger writer child passes `os.sched_yield` so that its
+    bursts never hold a core for long (see `gateway.metering.process_store`).
     """
 
-    def __init__(self, url: str, *, connect_timeout_s: int = 5) -> None:
+    def __init__(self, url: str, *, connect_timeout_s: int = 5, pause: Pause = None) -> None:
         self.engine: Engine = make_engine(url, connect_timeout_s)
+        self.pause = pause
         self._migrated = False
         self._lock = threading.Lock()
 
@@ -152,10 +185,10 @@ class SqlStore:
             return
         self.ensure_schema()
         now = datetime.now(UTC)
-        rows = [ledger_rows(item, now) for item in _unique(events)]
+        rows = [ledger_rows(item, now) for item in paced(_unique(events), self.pause)]
         with self.engine.begin() as connection:
-            insert_rows(connection, request_table(), [r.request for r in rows])
-            insert_rows(connection, attempt_table(), [a for r in rows for a in r.attempts])
+            insert_rows(connection, request_table(), [r.request for r in rows], self.pause)
+            insert_rows(connection, attempt_table(), [a for r in rows for a in r.attempts], self.pause)
 
     def count(self) -> int:
         self.ensure_schema()
