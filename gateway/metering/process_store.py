@@ -24,6 +24,7 @@ event, so a writer that waits for CPU time delays only the ledger, never a reque
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -175,6 +176,10 @@ def main() -> None:
     if os.environ.get(PRIORITY_ENV, "idle") == "idle" and hasattr(os, "SCHED_IDLE"):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     store = child_store(os.environ)
+    # Modules and the engine live as long as the child: out of the collector's walks, a full
+    # collection takes ~0.5 ms instead of ~40 ms of CPU that no pause could split.
+    gc.collect()
+    gc.freeze()
     try:
         serve(sys.stdin.buffer, sys.stdout.buffer, store)
     finally:

@@ -25,8 +25,11 @@ from gateway.metering.tables import attempt_table, request_table
 T = TypeVar("T")
 #: A callable run between slices of a batch's CPU work (see `SqlStore`), or None.
 Pause = Callable[[], None] | None
-#: Events (or rows) per slice: tens to a hundred microseconds of Python work each.
-SLICE = 16
+#: Events (or rows) per slice: up to about a tenth of a millisecond of Python work each.
+SLICE = 8
+#: Events per transaction when paced: a commit (and SQLite's WAL checkpoint, which runs in
+#: the committing connection) is C work no pause can split, so it is kept small.
+PACED_TRANSACTION = 64
 
 
 def paced(items: Iterable[T], pause: Pause, every: int = SLICE) -> Iterator[T]:
@@ -180,15 +183,22 @@ class SqlStore:
                 self._migrated = True
 
     def write(self, events: list[UsageEvent]) -> None:
-        """Insert a batch in one transaction; request ids already present are skipped."""
+        """Insert a batch in one transaction (paced: in transactions of `PACED_TRANSACTION`
+        events, each event's rows in one); request ids already present are skipped, so a
+        batch that failed half-way is simply written again."""
         if not events:
             return
         self.ensure_schema()
         now = datetime.now(UTC)
         rows = [ledger_rows(item, now) for item in paced(_unique(events), self.pause)]
-        with self.engine.begin() as connection:
-            insert_rows(connection, request_table(), [r.request for r in rows], self.pause)
-            insert_rows(connection, attempt_table(), [a for r in rows for a in r.attempts], self.pause)
+        step = PACED_TRANSACTION if self.pause is not None else len(rows)
+        for start in range(0, len(rows), step):
+            part = rows[start : start + step]
+            with self.engine.begin() as connection:
+                insert_rows(connection, request_table(), [r.request for r in part], self.pause)
+                insert_rows(connection, attempt_table(), [a for r in part for a in r.attempts], self.pause)
+            if self.pause is not None:
+                self.pause()
 
     def count(self) -> int:
         self.ensure_schema()
