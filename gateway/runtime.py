@@ -56,6 +56,36 @@ from gateway.toolcalls.fence import FenceLimits
 log = logging.getLogger("corral")
 
 
+def routing_tables(settings: Settings) -> tuple[Catalogue, PriceBook, frozenset[str]]:
+    """What a gateway with `settings` routes over: the catalogue with the enabled providers'
+    own rows and the configuration's overrides, the price book (its file, the pool's basis,
+    prices the configuration sets) and the enabled providers. The runtime, `corral policy
+    explain --config` and `corral simulate --config` take them from here alike."""
+    enabled = [(name, provider_class(name), c) for name, c in settings.providers.items() if c.enabled]
+    extra_rows = {k: v for _, kind, config in enabled for k, v in kind.catalogue_rows(config).items()}
+    catalogue = load_catalogue().with_overrides({**extra_rows, **settings.catalogue})
+    book_path = Path(settings.price_book_path) if settings.price_book_path else DEFAULT_PRICES
+    prices = load_price_book(book_path, settings.pool_basis())
+    configured = [p for _, kind, config in enabled for p in kind.configured_prices(config)]
+    if configured:
+        prices = prices.with_prices(configured)
+    return catalogue, prices, frozenset(serving_providers(settings))
+
+
+def serving_providers(settings: Settings, demo: bool = True) -> dict[str, bool]:
+    """The providers a gateway with `settings` serves, each with whether Corral's own fake
+    stands in for it: every enabled provider with credentials; with none of them holding
+    any, `simulate_missing` and `demo`, the ones a fake can stand in for (simulated
+    providers are a demo mode, never mixed in beside real backends)."""
+    enabled = {name: config for name, config in settings.providers.items() if config.enabled}
+    simulate = demo and settings.simulate_missing and not any(c.has_credentials() for c in enabled.values())
+    return {
+        name: not config.has_credentials()
+        for name, config in enabled.items()
+        if config.has_credentials() or (simulate and specs()[name].demo)
+    }
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -159,14 +189,7 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         """Build from settings; an invalid catalogue, price book or policy fails here, before serving."""
-        enabled = [(provider_class(name), c) for name, c in settings.providers.items() if c.enabled]
-        extra_rows = {k: v for cls, config in enabled for k, v in cls.catalogue_rows(config).items()}
-        catalogue = load_catalogue().with_overrides({**extra_rows, **settings.catalogue})
-        book_path = Path(settings.price_book_path) if settings.price_book_path else DEFAULT_PRICES
-        prices = load_price_book(book_path, settings.pool_basis())
-        configured = [p for cls, config in enabled for p in cls.configured_prices(config)]
-        if configured:
-            prices = prices.with_prices(configured)
+        catalogue, prices, _ = routing_tables(settings)
         policy = PolicyHolder(Path(settings.policy_path) if settings.policy_path else default_policy_path())
         policy.load_initial()
         return cls(settings=settings, catalogue=catalogue, prices=prices, policy=policy)
@@ -208,16 +231,15 @@ class Runtime:
     async def start_providers(self, demo: bool = True) -> None:
         """An adapter for every configured provider (with `demo`, and no credentials at all,
         Corral's own fakes stand in for the providers that allow it)."""
-        enabled = {n: c for n, c in self.settings.providers.items() if c.enabled}
-        # Simulated providers are a demo mode: used only when no real credentials are set at
-        # all, never mixed in beside real backends.
-        simulate = demo and self.settings.simulate_missing and not any(c.has_credentials() for c in enabled.values())
-        for name, configured in enabled.items():
+        serving = serving_providers(self.settings, demo)
+        for name, configured in self.settings.providers.items():
+            if not configured.enabled:
+                continue
+            if name not in serving:
+                log.info("provider %s: no credentials, not used", name)
+                continue
             config = configured.model_copy(update={"streams": self.settings.streams})
-            if not config.has_credentials():
-                if not simulate or not specs()[name].demo:
-                    log.info("provider %s: no credentials, not used", name)
-                    continue
+            if serving[name]:
                 config = await self._simulate(name, config)
             provider = provider_class(name)(config)
             await provider.start()

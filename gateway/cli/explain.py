@@ -1,8 +1,11 @@
 """`corral policy explain`: the plan a policy gives a request, with every reason, offline.
 
-Uses the same router as live traffic and `POST /v1/route/explain`, with all five
-providers assumed configured and no live statistics (priors only), so an SRE can see
-what a policy file does before loading it. Against a running gateway, use
+Uses the same router as live traffic and `POST /v1/route/explain`, with no live statistics
+(priors only), so an SRE can see what a policy file does before loading it. By default every
+provider Corral knows is assumed configured, over the shipped catalogue and price book; with
+`--config` (the file `corral serve --config` takes, and the environment, as the gateway reads
+them) the plan is over what that gateway would route: its providers, its catalogue rows and
+overrides, its price book and pool price. Against a running gateway, use
 `POST /v1/route/explain` for the plan with live health and latency.
 """
 
@@ -20,11 +23,13 @@ from gateway.api.explain import plan_to_json
 from gateway.api.parse import parse_chat
 from gateway.catalogue.deployments import load_catalogue
 from gateway.catalogue.prices import load_price_book
+from gateway.config import ConfigError, load_settings
 from gateway.errors import GatewayError
 from gateway.live.state import LiveState
 from gateway.providers.registry import specs
 from gateway.routing.planner import plan
 from gateway.routing.policy.load import PolicyError, load_policy
+from gateway.runtime import routing_tables
 
 IMAGE = "data:image/png;base64,iVBORw0KGgo="
 
@@ -57,6 +62,10 @@ def explain_command(
     feature: Annotated[list[str], typer.Option(help="tools, images, json_schema or stream (repeatable).")] = [],  # noqa: B006
     tag: Annotated[list[str], typer.Option(help="Request tag KEY=VALUE (repeatable), e.g. team=search.")] = [],  # noqa: B006
     as_json: Annotated[bool, typer.Option("--json", help="The plan as JSON (for scripts) instead of a table.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="The gateway's config file: plan over its providers, catalogue and prices."),
+    ] = None,
 ) -> None:
     """Print the plan POLICY gives a request: candidates in order with figures, and why the rest were dropped."""
     try:
@@ -65,16 +74,21 @@ def explain_command(
         typer.echo(f"{policy}: {exc}", err=True)
         raise typer.Exit(2) from exc
     tags = dict(t.split("=", 1) for t in tag if "=" in t)
-    catalogue = load_catalogue()
+    catalogue, prices = load_catalogue(), load_price_book()
+    available = frozenset(name for name, spec in specs().items() if not spec.dev_only)
+    if config is not None:
+        try:
+            catalogue, prices, available = routing_tables(load_settings(config))
+        except (ConfigError, ValueError, OSError) as exc:
+            typer.echo(f"corral policy explain: {config}: {exc}", err=True)
+            raise typer.Exit(2) from exc
     try:
         req = parse_chat(orjson.dumps(_body(model, prompt_tokens, max_tokens, feature, tags)), catalogue, "explain")
     except GatewayError as exc:
         typer.echo(f"corral policy explain: {exc.message}", err=True)
         raise typer.Exit(2) from exc
-    state = LiveState(available=frozenset(name for name, spec in specs().items() if not spec.dev_only))
-    the_plan = plan(
-        req, catalogue.deployments(req.model), load_price_book(), state.view(), lambda r, d: None, the_policy
-    )
+    state = LiveState(available=available)
+    the_plan = plan(req, catalogue.deployments(req.model), prices, state.view(), lambda r, d: None, the_policy)
     shown = plan_to_json(the_plan, {})
     if as_json:
         typer.echo(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())

@@ -12,7 +12,9 @@ from rich.table import Table
 
 from gateway.catalogue.deployments import load_catalogue
 from gateway.catalogue.prices import load_price_book
+from gateway.config import ConfigError, load_settings
 from gateway.routing.policy.load import PolicyError, load_policy
+from gateway.runtime import routing_tables
 from gateway.simulate.runner import PolicyResult, named_providers, simulate
 from gateway.simulate.scenario import load_scenario, load_trace
 
@@ -43,8 +45,16 @@ def simulate_command(
     policy: Annotated[list[Path], typer.Option("--policy", help="Policy file; repeat to compare several.")],
     trace: Annotated[Path, typer.Option("--trace", help="Request trace (JSON lines).")],
     scenario: Annotated[Path, typer.Option("--scenario", help="Backend profiles and incidents.")] = DEFAULT_SCENARIO,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="The gateway's config file: its catalogue rows and overrides, price book and pool price."
+        ),
+    ] = None,
 ) -> None:
-    """Replay a trace through the real router against simulated backends, per policy."""
+    """Replay a trace through the real router against simulated backends, per policy. The
+    scenario decides which backends exist; `--config` gives the deployments' catalogue and
+    prices as the gateway with that file (and this environment) would use them."""
     try:
         policies = [load_policy(p) for p in policy]
     except PolicyError as exc:
@@ -53,6 +63,12 @@ def simulate_command(
     the_scenario = load_scenario(scenario)
     requests = load_trace(trace)
     catalogue, prices = load_catalogue(), load_price_book()
+    if config is not None:
+        try:
+            catalogue, prices, _ = routing_tables(load_settings(config))
+        except (ConfigError, ValueError, OSError) as exc:
+            typer.echo(f"corral simulate: {config}: {exc}", err=True)
+            raise typer.Exit(2) from exc
     for pol, path in zip(policies, policy, strict=True):
         missing = sorted(named_providers(pol) - set(the_scenario.profiles))
         if missing:

@@ -167,3 +167,32 @@ def test_hedging_cuts_the_heavy_tail_for_little_extra_spend() -> None:
         assert on.percentile(on.ttfts_ms, 99.9) < off.percentile(off.ttfts_ms, 99.9), name
         assert on.spend <= off.spend * Decimal("1.10"), name
         assert on.hedged > 0 and on.hedge_spend > 0 and on.spend > off.spend, name
+
+
+def test_with_config_the_simulation_uses_that_gateways_catalogue(tmp_path: Path) -> None:
+    """Cost-first sends everything to DeepInfra on the shipped catalogue; a gateway whose
+    config caps DeepInfra's context windows below the trace's prompts cannot, and the
+    simulation says so."""
+    short = tmp_path / "short.jsonl"
+    short.write_bytes(b"\n".join(TRACE.read_bytes().splitlines()[:200]) + b"\n")
+    config = tmp_path / "corral.yaml"
+    config.write_text(
+        "catalogue:\n"
+        "  deepinfra/llama-4-scout:\n    context_window: 16\n"
+        "  deepinfra/llama-4-maverick:\n    context_window: 16\n"
+    )
+    args = [
+        "simulate",
+        "--policy",
+        str(POLICIES / "cost_first.yaml"),
+        "--trace",
+        str(short),
+        "--scenario",
+        str(SCENARIO),
+    ]
+    shipped = CliRunner().invoke(app, args)
+    assert shipped.exit_code == 0, shipped.output
+    assert "deepinfra 100%" in shipped.output
+    configured = CliRunner().invoke(app, [*args, "--config", str(config)])
+    assert configured.exit_code == 0, configured.output
+    assert "deepinfra" not in configured.output.split("served by")[-1]
