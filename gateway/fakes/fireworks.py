@@ -1,18 +1,35 @@
 """Fireworks AI's wire dialect: `POST /inference/v1/chat/completions`, account-path model
-IDs (`accounts/fireworks/models/...`), the OpenAI error envelope with `"object": "error"`
-inside, usage on a stream's final chunk (unasked), Retry-After on 429s. Shapes from
-third-party code and Fireworks' docs; not checked against the live service."""
+IDs (`accounts/fireworks/models/...`), errors as the flat object seen from the live service
+(`{"message", "param", "code": "NOT_FOUND", "type": "error"}`), usage on a stream's final
+chunk (unasked), Retry-After on 429s. As Fireworks documents: `max_tokens` defaults to 200,
+and a prompt plus `max_tokens` over the window lowers `max_tokens` to fit
+(`context_length_exceeded_behavior: truncate`, the default) instead of failing; only
+`error` behaviour, or a prompt that does not fit at all, is refused. Codes other than
+NOT_FOUND, and the refusal's wording, have no public source (docs/providers.md §9, F2/F5)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from gateway.catalogue.deployments import Deployment
+from gateway.fakes.openai.answer import requested_max_tokens
 from gateway.fakes.openai.base import OpenAICompatFake
 from gateway.fakes.openai.wire import MODELS_CREATED, Exchange, Problem, Reply, rate_limited_headers
 
+#: `max_tokens` when a request sets none (Fireworks' API reference).
+DEFAULT_MAX_TOKENS = 200
+#: Error codes by status: NOT_FOUND as observed; the rest follow its (gRPC-style) naming, unverified.
+_CODES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    503: "UNAVAILABLE",
+}
 
-def fireworks_error(message: str, type_: str, param: str | None = None) -> dict[str, Any]:
-    return {"error": {"object": "error", "type": type_, "message": message, "param": param, "code": None}}
+
+def fireworks_error(status: int, message: str, param: str | None = None) -> dict[str, Any]:
+    return {"message": message, "param": param, "code": _CODES.get(status, "INTERNAL"), "type": "error"}
 
 
 class FireworksFake(OpenAICompatFake):
@@ -25,16 +42,39 @@ class FireworksFake(OpenAICompatFake):
     #: Retry-After sent on a 429 that was not scripted with one.
     default_retry_after_s = 1.0
 
+    def check_context(self, body: dict[str, Any], deployment: Deployment, prompt_tokens: int) -> Problem | None:
+        if body.get("context_length_exceeded_behavior") == "error":
+            return super().check_context(self.effective_body(body, deployment, 0), deployment, prompt_tokens)
+        if prompt_tokens < deployment.context_window:
+            return None  # max_tokens is lowered to fit (effective_body)
+        window = deployment.context_window
+        return Problem(
+            "context_too_long",
+            model=deployment.model_id,
+            param="messages",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=0,
+            context_window=window,
+        )
+
+    def effective_body(self, body: dict[str, Any], deployment: Deployment, prompt_tokens: int) -> dict[str, Any]:
+        """`max_tokens` as Fireworks acts on it: 200 when unset, lowered to what the window
+        leaves after the prompt."""
+        requested = requested_max_tokens(body)
+        budget = DEFAULT_MAX_TOKENS if requested is None else requested
+        fits = min(budget, max(deployment.context_window - prompt_tokens, 0)) if prompt_tokens else budget
+        return body if fits == requested else {**body, "max_tokens": fits, "max_completion_tokens": fits}
+
     def render(self, problem: Problem) -> Reply:
-        def error(status: int, message: str, type_: str = "invalid_request_error") -> Reply:
-            param = problem.param if status == 400 else None
-            return Reply(status, fireworks_error(message, type_, param), dict(problem.headers))
+        def error(status: int, message: str) -> Reply:
+            param = problem.param if status in (400, 404) else None
+            return Reply(status, fireworks_error(status, message, param), dict(problem.headers))
 
         match problem.kind:
             case "auth_missing" | "auth_invalid":
-                return error(401, "The API key you provided is invalid.", "authentication_error")
+                return error(401, "The API key you provided is invalid.")
             case "model_not_found" | "model_gone" | "model_retired":
-                return error(404, "Model not found, inaccessible, and/or not deployed", "not_found_error")
+                return error(404, "Model not found, inaccessible, and/or not deployed")
             case "bad_request":
                 return error(400, problem.message)
             case "context_too_long":
@@ -43,15 +83,16 @@ class FireworksFake(OpenAICompatFake):
                     400, f"The prompt is too long: {total}, model maximum context length: {problem.context_window}"
                 )
             case "rate_limited":
-                body = fireworks_error("Request rate limit exceeded, please try again later", "rate_limit_error")
+                body = fireworks_error(429, "Request rate limit exceeded, please try again later")
                 return Reply(429, body, rate_limited_headers(problem, self.default_retry_after_s))
             case "overloaded":
-                return error(503, "The server is overloaded, please try again later", "server_error")
+                return error(503, "The server is overloaded, please try again later")
             case _:
-                return error(500, "Internal server error", "server_error")
+                return error(500, "Internal server error")
 
     def stream_error(self, exchange: Exchange) -> dict[str, Any]:
-        return fireworks_error("Internal server error: generation stopped", "server_error")
+        """An error inside a stream: no public source for its shape; the OpenAI envelope."""
+        return {"error": {"message": "Internal server error: generation stopped", "type": "error", "code": "INTERNAL"}}
 
     def models_listing(self) -> Any:
         return {

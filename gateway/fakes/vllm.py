@@ -375,13 +375,7 @@ class VllmFake(OpenAICompatFake):
             case "bad_request":
                 return self._error(400, "BadRequestError", problem.message, problem.param)
             case "context_too_long":
-                total = problem.prompt_tokens + problem.completion_tokens
-                message = (
-                    f"This model's maximum context length is {problem.context_window} tokens. However, you requested "
-                    f"{total} tokens ({problem.prompt_tokens} in the messages, {problem.completion_tokens} in the "
-                    "completion). Please reduce the length of the messages or completion."
-                )
-                return self._error(400, "BadRequestError", message)
+                return self._error(400, "BadRequestError", self._context_message(problem))
             case "rate_limited":
                 reply = self._error(429, "TooManyRequests", "Too many requests.")
                 retry = {} if problem.retry_after_s is None else {"retry-after": seconds_header(problem.retry_after_s)}
@@ -390,6 +384,27 @@ class VllmFake(OpenAICompatFake):
                 return self._error(503, "ServiceUnavailableError", "The engine is overloaded. Try again later.")
             case _:
                 return self._error(500, "InternalServerError", problem.message or "Internal server error.")
+
+    def _context_message(self, problem: Problem) -> str:
+        """The wording of the version this fake plays (docs/providers.md, vLLM V5): releases
+        with the nested envelope say what is too large; older ones (`flat_errors`) gave one
+        sentence with the sum."""
+        window, prompt, budget = problem.context_window, problem.prompt_tokens, problem.completion_tokens
+        if self.flat_errors:
+            return (
+                f"This model's maximum context length is {window} tokens. However, you requested "
+                f"{prompt + budget} tokens ({prompt} in the messages, {budget} in the "
+                "completion). Please reduce the length of the messages or completion."
+            )
+        if prompt >= window:
+            return (
+                f"This model's maximum context length is {window} tokens. However, your request has {prompt} "
+                "input tokens. Please reduce the length of the input messages."
+            )
+        return (
+            f"'max_tokens' or 'max_completion_tokens' is too large: {budget}. This model's maximum context length "
+            f"is {window} tokens and your request has {prompt} input tokens ({budget} > {window} - {prompt})."
+        )
 
     def _error(self, status: int, type_: str, message: str, param: str | None = None) -> Reply:
         fields = {"message": message, "type": type_, "param": param, "code": status}

@@ -4,7 +4,9 @@ Quirks: no `max_completion_tokens` (sent as `max_tokens`); `logprobs` is an inte
 top-k, so OpenAI's `logprobs: true` + `top_logprobs: k` becomes `logprobs: max(k, 1)`
 and the answer's `{tokens, token_logprobs, top_logprobs}` (or a bare float per
 streamed token) is turned back into OpenAI's `{"content": [...]}`; finish_reason `eos`
-means `stop`; 403 means the prompt plus `max_tokens` exceeds the context; usage rides
+means `stop`; a context overflow is a 400 ("is longer than the model's context length", or
+earlier "`max_new_tokens` must be <= N") or, by Together's error-code page, a 403: all are
+read as context too long; usage rides
 on the final stream chunk unasked. `stream_options`, `parallel_tool_calls` and `user`
 are absent from both SDK schemas [UNVERIFIED]: they are not sent (the gateway's
 validator enforces `parallel_tool_calls: false`); nor is `logit_bias`.

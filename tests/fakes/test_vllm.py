@@ -145,17 +145,40 @@ async def test_usage_chunk_only_with_include_usage(client: httpx.AsyncClient) ->
 
 
 async def test_context_error_message(client: httpx.AsyncClient) -> None:
+    """The current releases' wording (the fake plays 0.12): what is too large, and by how much."""
     response = await client.post("/v1/chat/completions", json=chat("vllm", "z" * 400, max_tokens=4090))
     assert response.status_code == 400
     assert response.json() == {
         "error": {
-            "message": "This model's maximum context length is 4096 tokens. However, you requested 4190 tokens "
-            "(100 in the messages, 4090 in the completion). Please reduce the length of the messages or completion.",
+            "message": "'max_tokens' or 'max_completion_tokens' is too large: 4090. This model's maximum context "
+            "length is 4096 tokens and your request has 100 input tokens (4090 > 4096 - 100).",
             "type": "BadRequestError",
             "param": None,
             "code": 400,
         }
     }
+    alone = await client.post("/v1/chat/completions", json=chat("vllm", "z" * 20_000))
+    assert alone.status_code == 400
+    assert alone.json()["error"]["message"] == (
+        "This model's maximum context length is 4096 tokens. However, your request has 5000 input tokens. "
+        "Please reduce the length of the input messages."
+    )
+
+
+async def test_context_error_message_of_older_releases() -> None:
+    """Older releases (the flat envelope) gave the sum in one sentence."""
+    fake = VllmFake(flat_errors=True, max_model_len=4096)
+    await fake.start()
+    try:
+        async with httpx.AsyncClient(base_url=fake.base_url) as http:
+            response = await http.post("/v1/chat/completions", json=chat("vllm", "z" * 400, max_tokens=4090))
+    finally:
+        await fake.stop()
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        "This model's maximum context length is 4096 tokens. However, you requested 4190 tokens "
+        "(100 in the messages, 4090 in the completion). Please reduce the length of the messages or completion."
+    )
 
 
 async def test_flat_error_shape_and_not_found() -> None:

@@ -98,6 +98,51 @@ def test_every_body_shape_is_read(body: bytes, info: ErrorInfo) -> None:
             GROQ,
             K.CONTEXT_TOO_LONG,
         ),
+        # Together, every wording it has been quoted with (docs/providers.md §3.5, T5).
+        (
+            400,
+            oai("Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4097. Given: 4000 `inputs`"),
+            TOGETHER,
+            K.CONTEXT_TOO_LONG,
+        ),
+        (
+            400,
+            oai("The input (600000 tokens) is longer than the model's context length (524288 tokens)."),
+            TOGETHER,
+            K.CONTEXT_TOO_LONG,
+        ),
+        (
+            403,
+            oai("Input token count + max_tokens parameter must be less than the context length of the model"),
+            TOGETHER,
+            K.CONTEXT_TOO_LONG,
+        ),
+        # vLLM's current wordings (V5).
+        (
+            400,
+            oai(
+                "'max_tokens' or 'max_completion_tokens' is too large: 4090. This model's maximum context length "
+                "is 4096 tokens and your request has 100 input tokens (4090 > 4096 - 100).",
+                "BadRequestError",
+                400,
+            ),
+            VLLM,
+            K.CONTEXT_TOO_LONG,
+        ),
+        # Fireworks: the flat object seen from the live service (F2).
+        (
+            404,
+            orjson.dumps(
+                {
+                    "message": "Model not found, inaccessible, and/or not deployed",
+                    "param": "model",
+                    "code": "NOT_FOUND",
+                    "type": "error",
+                }
+            ),
+            None,
+            K.MODEL_GONE,
+        ),
         (400, oai(CONTEXT_MSG, "BadRequestError", 400), VLLM, K.CONTEXT_TOO_LONG),
         (
             400,
@@ -184,3 +229,16 @@ def test_transport_errors(exc: BaseException, stage: str, kind: ErrorKind, code:
     error = transport_error("groq", exc, stage)
     assert (error.kind, error.code, error.provider) == (kind, code, "groq")
     assert error.message.startswith("groq: ") and error.message.endswith(stage)
+
+
+def test_a_flat_error_inside_a_stream_is_an_error() -> None:
+    """Fireworks' errors are flat objects typed "error" (its one observed body): one arriving
+    as a stream event ends the stream as an error instead of passing as an empty chunk."""
+    from gateway.providers.fireworks import FireworksProvider
+
+    provider = FireworksProvider.__new__(FireworksProvider)
+    provider._secrets = ()
+    flat = {"message": "Internal server error", "param": None, "code": "INTERNAL", "type": "error"}
+    error = provider.payload_error(flat)
+    assert error is not None and error.kind is K.UPSTREAM_5XX
+    assert provider.payload_error({"id": "c1", "object": "chat.completion.chunk", "choices": []}) is None

@@ -71,7 +71,7 @@ async def test_live_429_uses_retry_hints() -> None:
     assert caught.value.retry_after is not None and caught.value.retry_after > 0
 
 
-async def test_context_too_long_is_403() -> None:
+async def test_context_too_long_is_recognised() -> None:
     fake = await start_fake("together")
     try:
         async with running_provider("together", fake.base_url) as provider:
@@ -79,4 +79,4 @@ async def test_context_too_long_is_403() -> None:
                 await provider.complete(chat_request(max_tokens=10_000_000), DEP)
     finally:
         await fake.stop()
-    assert caught.value.kind is ErrorKind.CONTEXT_TOO_LONG and caught.value.status == 403
+    assert caught.value.kind is ErrorKind.CONTEXT_TOO_LONG and caught.value.status == 400

@@ -185,7 +185,10 @@ class OpenAICompatFake(FakeServer):
             n=body.get("n") or 1,
             prompt_tokens=prompt_tokens,
             answer=plan_answer(
-                body, behaviour, make_tool_id=self.tool_call_id, structured=self.structured_content(body)
+                self.effective_body(body, deployment, prompt_tokens),
+                behaviour,
+                make_tool_id=self.tool_call_id,
+                structured=self.structured_content(body),
             ),
             id=self.completion_id(),
             created=int(time.time()),
@@ -243,6 +246,11 @@ class OpenAICompatFake(FakeServer):
     def check_params(self, body: dict[str, Any], deployment: Deployment) -> Problem | None:
         """Parameters this provider refuses (Groq: n > 1, logprobs, ...)."""
         return None
+
+    def effective_body(self, body: dict[str, Any], deployment: Deployment, prompt_tokens: int) -> dict[str, Any]:
+        """The request as the provider acts on it, where it fills in or lowers values (Fireworks'
+        `max_tokens`); the body as sent by default. The body as sent stays what was received."""
+        return body
 
     def check_context(self, body: dict[str, Any], deployment: Deployment, prompt_tokens: int) -> Problem | None:
         window = deployment.context_window

@@ -15,7 +15,7 @@ at this boundary:
 | connect, first-byte (between reads) or total timeout | TIMEOUT |
 | non-2xx status | see `error_map.classify` |
 | 200 that is not JSON / not the OpenAI shape, undecodable SSE data | MALFORMED_RESPONSE |
-| error object inside a 200 stream (`{"error": ...}`, `event: error`) | from its code, else UPSTREAM_5XX |
+| error in a 200 stream (`{"error": …}`, flat `"object"`/`"type": "error"`, `event: error`) | code, else UPSTREAM_5XX |
 | stream cut before `[DONE]` (and before any finish_reason) | UPSTREAM_5XX, code `stream_truncated` |
 
 A cut stream is UPSTREAM_5XX rather than CONNECTION: the backend accepted the request
@@ -236,8 +236,11 @@ class OpenAICompatProvider(Provider):
         )
 
     def payload_error(self, payload: Any) -> UpstreamError | None:
-        """The error carried by a 200 body or a stream event, if any."""
-        if not isinstance(payload, dict) or ("error" not in payload and payload.get("object") != "error"):
+        """The error carried by a 200 body or a stream event, if any (nested under `error`, or
+        flat with `"object": "error"` as older vLLM, or `"type": "error"` as Fireworks sends)."""
+        if not isinstance(payload, dict) or (
+            "error" not in payload and payload.get("object") != "error" and payload.get("type") != "error"
+        ):
             return None
         info = error_info(payload)
         if info is None:

@@ -13,8 +13,8 @@ Backends disagree on the envelope, so `read_error` accepts every shape seen:
 `classify` picks the `ErrorKind` in a fixed order: the error code or type (e.g.
 `context_length_exceeded`, `model_not_found`), then the provider's own status
 meanings (Groq 498, Together 403), then the message (vLLM says "maximum context length"
-and only that), then the HTTP status. Messages name the provider and never carry a
-credential: secrets handed in are cut out of anything the upstream echoed back.
+in every wording; Together's several wordings are listed), then the HTTP status. Messages
+name the provider and never carry a credential: secrets handed in are cut out of anything the upstream echoed back.
 """
 
 from __future__ import annotations
@@ -69,14 +69,19 @@ STATUS_KINDS: Mapping[int, ErrorKind] = {
     503: K.OVERLOADED,
     529: K.OVERLOADED,
 }
-#: vLLM and Fireworks say "maximum context length"; SGLang "is longer than the model's
-#: context length"; Ollama "exceeded max context length".
+#: vLLM and Fireworks say "maximum context length"; SGLang and Together (recently) "is longer
+#: than the model's context length"; Together also, earlier, "`inputs` tokens +
+#: `max_new_tokens` must be <= N" and, on its error-code page, "must be less than the context
+#: length of the model"; Ollama "exceeded max context length".
 _CONTEXT_PHRASES = (
     "maximum context length",
     "context length exceeded",
     "context_length_exceeded",
     "longer than the model's context length",
     "max context length",
+    "max_new_tokens` must be <=",
+    "max_new_tokens must be <=",
+    "less than the context length of the model",
 )
 _MODEL_MISSING = re.compile(r"model\b.*\b(does not exist|not found|is not available)", re.IGNORECASE)
 _TRY_AGAIN = re.compile(r"try again in ([0-9hms.]+)", re.IGNORECASE)
