@@ -10,6 +10,7 @@ from typing import Any, Unpack
 
 from gateway.catalogue.deployments import Deployment
 from gateway.fakes.openai.admission import BucketAdmission
+from gateway.fakes.openai.answer import requested_max_tokens
 from gateway.fakes.openai.base import OpenAICompatFake
 from gateway.fakes.openai.ratelimit import Bucket, Clock, go_duration
 from gateway.fakes.openai.wire import (
@@ -62,7 +63,10 @@ class GroqFake(BucketAdmission, OpenAICompatFake):
 
     async def admit(self, exchange: Exchange) -> Problem | None:
         exchange.request_id = f"req_01{random_hex(12)}"
-        requested = exchange.prompt_tokens + exchange.completion_tokens
+        # The `max_tokens` budget counts against TPM before the request runs (docs/providers.md
+        # §2.4, G3, observed); what is reserved without one is unverified: the planned answer.
+        budget = requested_max_tokens(exchange.body)
+        requested = exchange.prompt_tokens + (budget if budget is not None else exchange.completion_tokens)
         if requested > self.token_limit.limit:
             return Problem("request_too_large", model=exchange.model, limit=self.token_limit.limit, requested=requested)
         return self.take_from_buckets(exchange, requested)

@@ -178,3 +178,16 @@ async def test_mid_stream_error_uses_x_groq_error(groq: GroqFake, client: httpx.
     groq.script.push(Behaviour(mid_stream_error_after=1))
     chunks = sse_payloads((await client.post("/chat/completions", json=chat("groq", stream=True))).text)
     assert "error" in chunks[-1] and chunks[-1]["x_groq"]["error"]
+
+
+async def test_the_max_tokens_budget_counts_against_tpm_before_the_answer(client: httpx.AsyncClient) -> None:
+    """Groq reserves prompt + max_tokens (docs/providers.md §2.4, G3): a short answer asked
+    for with a budget over the TPM is a 413 before anything runs, and a budget that fits
+    is what the remaining-tokens header has taken."""
+    response = await client.post("/chat/completions", json=chat("groq", max_tokens=500))
+    assert response.status_code == 413
+    assert "Limit 200, Requested 502" in response.json()["error"]["message"]  # 2 prompt tokens + 500
+    fits = await client.post("/chat/completions", json=chat("groq", max_tokens=150))
+    assert fits.status_code == 200
+    assert fits.json()["usage"]["completion_tokens"] < 150
+    assert fits.headers["x-ratelimit-remaining-tokens"] == str(200 - fits.json()["usage"]["prompt_tokens"] - 150)
