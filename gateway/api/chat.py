@@ -3,9 +3,6 @@ accounting: `gateway.dispatch.accounting` does that."""
 
 from __future__ import annotations
 
-import itertools
-import secrets
-import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -13,9 +10,10 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from gateway.api.asgi import JSONBody, header, trace_carrier
-from gateway.api.auth import admit, authenticate
+from gateway.api.asgi import JSONBody, header
+from gateway.api.auth import authenticate
 from gateway.api.cached import BYPASS_HEADER, CACHE_HEADER, hit_headers, once, streamed, whole
+from gateway.api.exchange import Exchange, chat_headers
 from gateway.api.parse import parse_chat_request, read_body
 from gateway.api.replay import replayed
 from gateway.api.sse_encode import DONE, SSEResponse, frame, usage_chunk
@@ -25,93 +23,41 @@ from gateway.cache.shapes import assemble, complete
 from gateway.dispatch.accounting import COST_PLACES, Call
 from gateway.dispatch.loop import Outcome
 from gateway.dispatch.relay import Relay
-from gateway.errors import GatewayError
-from gateway.keys.limiter import TokenCharge
 from gateway.metering.idempotency import Answer, Ticket
 from gateway.runtime import Runtime
 from gateway.schema.apply import legacy_answer, legacy_chunk
 from gateway.schema.chat import ChatRequest
-from gateway.schema.params import IGNORED_HEADER
-from gateway.telemetry.tracing import activated, request_span
-
-#: A random per-process prefix and a counter: unique across replicas without a syscall per request.
-_ID_PREFIX = "req_" + secrets.token_hex(6)
-_ids = itertools.count(1)
-
-
-def next_request_id() -> str:
-    return f"{_ID_PREFIX}{next(_ids):010x}"
-
-
-def chat_headers(request_id: str, outcome: Outcome, cost: Decimal, warnings: tuple[str, ...] = ()) -> dict[str, str]:
-    headers = {
-        "x-corral-request-id": request_id,
-        "x-corral-provider": outcome.deployment.provider,
-        "x-corral-model": outcome.deployment.model_id,
-        "x-corral-attempts": str(len(outcome.attempts)),
-        "x-corral-cost-usd": str(cost.quantize(COST_PLACES)),
-    }
-    if outcome.hedge_winner is not None:
-        headers["x-corral-hedged"] = "true"
-        headers["x-corral-hedge-winner"] = outcome.hedge_winner
-    if outcome.tool_validation is not None:
-        headers["x-corral-tool-validation"] = outcome.tool_validation
-    if warnings:
-        headers["x-corral-budget-warning"] = "; ".join(warnings)
-    if outcome.ignored:
-        headers[IGNORED_HEADER] = ", ".join(outcome.ignored)
-    return headers
-
-
-def new_call(
-    rt: Runtime, request: Request, req: ChatRequest, started: float, key_id: str | None, charge: TokenCharge | None
-) -> Call:
-    """An admitted request on its way: its `Call`, with the server span continuing the caller's trace."""
-    return Call(
-        req, started, key_id, charge, request_span(rt.tracer, trace_carrier(request), req.model, req.request_id)
-    )
+from gateway.telemetry.tracing import activated
 
 
 def make_handler(rt: Runtime) -> Any:
     async def chat_completions(request: Request) -> JSONBody | SSEResponse:
-        request_id = next_request_id()
-        started = time.perf_counter()
         ticket: Ticket | None = None
-        model: str | None = None
-        call: Call | None = None
         try:
-            caller = authenticate(request, rt.keys, "chat")
-            raw = await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s)
-            req = await parse_chat_request(raw, rt.catalogue, request_id)
-            model = req.model
-            idempotency_key = header(request, b"idempotency-key")
-            if idempotency_key is not None:
-                begun = await rt.idempotency.begin(caller.key_id or "", idempotency_key, raw, request_id, req.stream)
-                if isinstance(begun, Answer):
-                    rt.accounting.replayed(model)
-                    return replayed(begun)
-                ticket = begun
-            key_id, charge = await admit(rt.keys, caller, req, rt.policy.current.teams.require_key_team)
-            call = new_call(rt, request, req, started, key_id, charge)
-            try:
+            with Exchange(rt) as ex:
+                caller = authenticate(request, rt.keys, "chat")
+                raw = await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s)
+                req = await parse_chat_request(raw, rt.catalogue, ex.request_id)
+                ex.model = req.model
+                idempotency_key = header(request, b"idempotency-key")
+                if idempotency_key is not None:
+                    begun = await rt.idempotency.begin(
+                        caller.key_id or "", idempotency_key, raw, ex.request_id, req.stream
+                    )
+                    if isinstance(begun, Answer):
+                        rt.accounting.replayed(req.model)
+                        return replayed(begun)
+                    ticket = begun
+                call = await ex.admit(request, caller, req)
                 warnings = rt.accounting.budget_warnings(call)
-                entry, decision = await _lookup(rt, req, key_id, header(request, b"cache-control"))
+                entry, decision = await _lookup(rt, req, call.key_id, header(request, b"cache-control"))
                 if entry is not None:
                     return await _from_cache(rt, call, entry, warnings, ticket)
                 if req.stream:
                     return await _stream(rt, call, warnings, ticket, decision)
                 with activated(call.span):
-                    completion, outcome = await rt.dispatcher.complete(req, key_id)
-            except GatewayError as err:
-                rt.accounting.failed(call, err)
-                raise
-        except BaseException as err:
-            if isinstance(err, GatewayError):
-                err.headers.setdefault("x-corral-request-id", request_id)
-                if call is None:  # after that, `failed` counted it
-                    rt.accounting.refused(model, err)
-            elif isinstance(err, Exception):
-                rt.accounting.crashed(model)
+                    completion, outcome = await rt.dispatcher.complete(req, call.key_id)
+        except BaseException:
             if ticket is not None:
                 await ticket.release()
             raise
@@ -120,7 +66,7 @@ def make_handler(rt: Runtime) -> Any:
         if req.legacy_functions:
             legacy_answer(body)
         total = rt.accounting.served(call, outcome, completion.usage)
-        headers = chat_headers(request_id, outcome, total, warnings)
+        headers = chat_headers(ex.request_id, outcome, total, warnings)
         if decision is not None:
             await _keep_whole(rt, decision, body, outcome, total, headers)
         answer = JSONBody(orjson.dumps(body), headers)

@@ -17,54 +17,37 @@ import orjson
 from starlette.requests import Request
 
 from gateway.api.asgi import JSONBody
-from gateway.api.auth import admit, authenticate
-from gateway.api.chat import chat_headers, new_call, next_request_id
+from gateway.api.auth import authenticate
 from gateway.api.completions_in import to_chat_body
 from gateway.api.completions_out import TextShell
+from gateway.api.exchange import Exchange, chat_headers
 from gateway.api.parse import parse_chat_request, read_body
 from gateway.api.responses import request_body
 from gateway.api.sse_encode import DONE, SSEResponse, frame
 from gateway.dispatch.accounting import COST_PLACES, Call
 from gateway.dispatch.relay import Relay
-from gateway.errors import GatewayError
 from gateway.runtime import Runtime
 from gateway.telemetry.tracing import activated
 
 
 def make_handler(rt: Runtime) -> Any:
     async def create_completion(request: Request) -> JSONBody | SSEResponse:
-        request_id = next_request_id()
-        started = time.perf_counter()
-        model: str | None = None
-        call: Call | None = None
-        try:
+        with Exchange(rt) as ex:
             caller = authenticate(request, rt.keys, "chat")
             raw = await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s)
             completion = to_chat_body(request_body(raw))
-            req = await parse_chat_request(orjson.dumps(completion.chat), rt.catalogue, request_id)
-            model = req.model
+            req = await parse_chat_request(orjson.dumps(completion.chat), rt.catalogue, ex.request_id)
+            ex.model = req.model
             shell = TextShell(req.model, int(time.time()), completion.prompt if completion.echo else None)
-            key_id, charge = await admit(rt.keys, caller, req, rt.policy.current.teams.require_key_team)
-            call = new_call(rt, request, req, started, key_id, charge)
-            try:
-                warnings = rt.accounting.budget_warnings(call)
-                if req.stream:
-                    return await _stream(rt, call, warnings, shell)
-                with activated(call.span):
-                    answer, outcome = await rt.dispatcher.complete(req, key_id)
-            except GatewayError as err:
-                rt.accounting.failed(call, err)
-                raise
-        except GatewayError as err:
-            if call is None:  # after that, `failed` counted it
-                rt.accounting.refused(model, err)
-            err.headers.setdefault("x-corral-request-id", request_id)
-            raise
-        except Exception:
-            rt.accounting.crashed(model)
-            raise
+            call = await ex.admit(request, caller, req)
+            warnings = rt.accounting.budget_warnings(call)
+            if req.stream:
+                return await _stream(rt, call, warnings, shell)
+            with activated(call.span):
+                answer, outcome = await rt.dispatcher.complete(req, call.key_id)
         total = rt.accounting.served(call, outcome, answer.usage)
-        return JSONBody(orjson.dumps(shell.answer(answer.body)), chat_headers(request_id, outcome, total, warnings))
+        headers = chat_headers(ex.request_id, outcome, total, warnings)
+        return JSONBody(orjson.dumps(shell.answer(answer.body)), headers)
 
     return create_completion
 

@@ -20,15 +20,15 @@ import orjson
 from starlette.requests import Request
 
 from gateway.api.asgi import JSONBody
-from gateway.api.auth import admit, authenticate
-from gateway.api.chat import chat_headers, new_call, next_request_id
+from gateway.api.auth import authenticate
+from gateway.api.exchange import Exchange, chat_headers
 from gateway.api.parse import parse_chat_request, read_body
 from gateway.api.responses_in import to_chat_body
 from gateway.api.responses_out import EventStream, ResponseShell, assistant_message, response_object
 from gateway.api.sse_encode import SSEResponse
 from gateway.dispatch.accounting import Call
 from gateway.dispatch.relay import Relay
-from gateway.errors import Code, GatewayError, bad_request, error
+from gateway.errors import Code, bad_request, error
 from gateway.metering.conversations import Conversations
 from gateway.runtime import Runtime
 from gateway.telemetry.tracing import activated
@@ -75,17 +75,13 @@ class Keeper:
 
 def make_handler(rt: Runtime) -> Any:
     async def create_response(request: Request) -> JSONBody | SSEResponse:
-        request_id = next_request_id()
-        started = time.perf_counter()
-        model: str | None = None
-        call: Call | None = None
-        try:
+        with Exchange(rt) as ex:
             caller = authenticate(request, rt.keys, "chat")
             body = request_body(await read_body(request, rt.settings.max_body_bytes, rt.settings.body_timeout_s))
             scope = caller.key_id or ""
             chat = to_chat_body(body, await _history(rt.responses, scope, body))
-            req = await parse_chat_request(orjson.dumps(chat), rt.catalogue, request_id)
-            model = req.model
+            req = await parse_chat_request(orjson.dumps(chat), rt.catalogue, ex.request_id)
+            ex.model = req.model
             if req.prefs.cache is not None:
                 raise bad_request(
                     "the response cache serves /v1/chat/completions only; remove corral.cache",
@@ -95,29 +91,16 @@ def make_handler(rt: Runtime) -> Any:
             history = chat["messages"][1:] if body.get("instructions") is not None else chat["messages"]
             shell = ResponseShell(req.model, body, created_at=int(time.time()))
             keep = Keeper(rt.responses, scope, history, body.get("store") is not False)
-            key_id, charge = await admit(rt.keys, caller, req, rt.policy.current.teams.require_key_team)
-            call = new_call(rt, request, req, started, key_id, charge)
-            try:
-                warnings = rt.accounting.budget_warnings(call)
-                if req.stream:
-                    return await _stream(rt, call, warnings, shell, keep)
-                with activated(call.span):
-                    completion, outcome = await rt.dispatcher.complete(req, key_id)
-            except GatewayError as err:
-                rt.accounting.failed(call, err)
-                raise
-        except GatewayError as err:
-            if call is None:  # after that, `failed` counted it
-                rt.accounting.refused(model, err)
-            err.headers.setdefault("x-corral-request-id", request_id)
-            raise
-        except Exception:
-            rt.accounting.crashed(model)
-            raise
+            call = await ex.admit(request, caller, req)
+            warnings = rt.accounting.budget_warnings(call)
+            if req.stream:
+                return await _stream(rt, call, warnings, shell, keep)
+            with activated(call.span):
+                completion, outcome = await rt.dispatcher.complete(req, call.key_id)
         total = rt.accounting.served(call, outcome, completion.usage)
         answer = response_object(shell, completion.body)
         await keep(answer)
-        return JSONBody(orjson.dumps(answer), chat_headers(request_id, outcome, total, warnings))
+        return JSONBody(orjson.dumps(answer), chat_headers(ex.request_id, outcome, total, warnings))
 
     return create_response
 

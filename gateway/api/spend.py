@@ -146,9 +146,7 @@ def _page_filters(params: dict[str, str], today: date, scope: SpendScope) -> Pag
     return PageFilters(start, end, team, model, params.get("key"), tuple(scope.forced.items()))
 
 
-def _page(
-    rt: Runtime, store: SqlStore, params: dict[str, str], scope: SpendScope, csrf: str | None
-) -> HTMLResponse:
+def _page(rt: Runtime, store: SqlStore, params: dict[str, str], scope: SpendScope, csrf: str | None) -> HTMLResponse:
     now = datetime.now(UTC)
     filters = _page_filters(params, now.date(), scope)
     store.ensure_schema()

@@ -21,6 +21,7 @@ class SignedIn:
     key_id: str
     csrf: str
 
+
 REFRESH_S = 5
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
@@ -59,7 +60,7 @@ def _replicas(snap: Snapshot) -> str:
     if not snap.replicas:
         return '<p class="note" id="replicas">No self-hosted pool configured.</p>'
     rows = "".join(
-        f'<tr><td>{escape(r.url)}</td><td>{"healthy" if r.healthy else "unhealthy"}</td>'
+        f"<tr><td>{escape(r.url)}</td><td>{'healthy' if r.healthy else 'unhealthy'}</td>"
         f'<td class="n">{r.running}</td><td class="n">{r.waiting}</td>'
         f'<td class="n">{r.kv_cache_usage:.0%}</td><td class="n">{_num(r.age_s, 1)}</td></tr>'
         for r in snap.replicas
