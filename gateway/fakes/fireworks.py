@@ -5,7 +5,7 @@ chunk (unasked), Retry-After on 429s. As Fireworks documents: `max_tokens` defau
 and a prompt plus `max_tokens` over the window lowers `max_tokens` to fit
 (`context_length_exceeded_behavior: truncate`, the default) instead of failing; only
 `error` behaviour, or a prompt that does not fit at all, is refused. Codes other than
-NOT_FOUND, and the refusal's wording, have no public source (docs/providers.md §9, F2/F5)."""
+NOT_FOUND, and the refusal's wording, have no public source (docs/providers.md#9-fireworks-ai; rules F2, F5)."""
 
 from __future__ import annotations
 

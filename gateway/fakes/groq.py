@@ -63,8 +63,9 @@ class GroqFake(BucketAdmission, OpenAICompatFake):
 
     async def admit(self, exchange: Exchange) -> Problem | None:
         exchange.request_id = f"req_01{random_hex(12)}"
-        # The `max_tokens` budget counts against TPM before the request runs (docs/providers.md
-        # §2.4, G3, observed); what is reserved without one is unverified: the planned answer.
+        # The `max_tokens` budget counts against TPM before the request runs (observed; rule G3 of
+        # docs/providers.md#24-groq-rate-limits); without one, what is reserved is unverified: the
+        # planned answer.
         budget = requested_max_tokens(exchange.body)
         requested = exchange.prompt_tokens + (budget if budget is not None else exchange.completion_tokens)
         if requested > self.token_limit.limit:

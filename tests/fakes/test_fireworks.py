@@ -1,4 +1,4 @@
-"""Fireworks' own wire facts (docs/providers.md §9): the flat error object seen from the live
+"""Fireworks' own wire facts (docs/providers.md#9-fireworks-ai): the flat error object seen from the live
 service, `max_tokens` 200 by default, and an over-long request's `max_tokens` lowered to fit
 rather than refused (`context_length_exceeded_behavior: truncate`, the default)."""
 

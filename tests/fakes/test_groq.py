@@ -181,7 +181,7 @@ async def test_mid_stream_error_uses_x_groq_error(groq: GroqFake, client: httpx.
 
 
 async def test_the_max_tokens_budget_counts_against_tpm_before_the_answer(client: httpx.AsyncClient) -> None:
-    """Groq reserves prompt + max_tokens (docs/providers.md §2.4, G3): a short answer asked
+    """Groq reserves prompt + max_tokens (docs/providers.md#24-groq-rate-limits, rule G3): a short answer asked
     for with a budget over the TPM is a 413 before anything runs, and a budget that fits
     is what the remaining-tokens header has taken."""
     response = await client.post("/chat/completions", json=chat("groq", max_tokens=500))

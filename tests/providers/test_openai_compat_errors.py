@@ -98,7 +98,7 @@ def test_every_body_shape_is_read(body: bytes, info: ErrorInfo) -> None:
             GROQ,
             K.CONTEXT_TOO_LONG,
         ),
-        # Together, every wording it has been quoted with (docs/providers.md §3.5, T5).
+        # Together, every wording it has been quoted with (docs/providers.md#35-together-errors, rule T5).
         (
             400,
             oai("Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4097. Given: 4000 `inputs`"),
