@@ -184,6 +184,7 @@ class Runtime:
             self.budgets.usage,
             capability_misses,
             lambda: list(self.state.out_of_rotation),
+            fence.runs,
         )
 
     @classmethod

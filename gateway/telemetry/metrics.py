@@ -59,6 +59,8 @@ class LiveGauges:
     capability_misses: Callable[[], Iterable[tuple[str, str, float]]] = lambda: ()
     #: Deployments out of rotation (the provider said the model is gone, or stopped listing it).
     out_of_rotation: Callable[[], Iterable[str]] = lambda: ()
+    #: Tool-call validations sent to a validation process so far, and those it stopped.
+    fence_runs: Callable[[], tuple[int, int]] = lambda: (0, 0)
 
 
 class _LiveCollector(Collector):
@@ -198,6 +200,14 @@ class Metrics:
             ["provider", "model", "event"],
             registry=r,
         )
+        self.fenced = Counter(
+            "corral_tool_validation_offloaded",
+            "Tool-call validations too costly for the event loop, run in a validation process "
+            "under a CPU budget; event: started, or stopped (by the budget, or the process ended)",
+            ["event"],
+            registry=r,
+        )
+        self._fence_seen = (0, 0)
         #: Requests refused by authentication and by the keys' own limits (counted at once).
         self.refusals = Refusals(r)
         self.drift = Gauge(
@@ -282,6 +292,8 @@ class Metrics:
             totals[self.hedges, self._hedges.popleft()] += 1
         for (counter, labels), amount in totals.items():
             self._child(counter, labels).inc(amount)
+        if self._live is not None:
+            self._fold_fence_runs(self._live.fence_runs())
         if self._backlog is not None and self._live is not None:
             self._backlog[0].set(self._live.ledger_queue())
             self._backlog[1].set(self._live.journal_bytes())
@@ -318,6 +330,14 @@ class Metrics:
                 totals[self.tool_failures, (attempt.provider, attempt.model_id, kind)] += 1
         if e.tool_validation:
             totals[self.tool_validation, (provider, e.tool_validation)] += 1
+
+    def _fold_fence_runs(self, runs: tuple[int, int]) -> None:
+        """The fence keeps plain running totals; the counters get what was added since the
+        last drain (a counter, so that several workers' totals add up)."""
+        seen, self._fence_seen = self._fence_seen, runs
+        for event, now, before in (("started", runs[0], seen[0]), ("stopped", runs[1], seen[1])):
+            if now > before:
+                self._child(self.fenced, (event,)).inc(now - before)
 
     def exposition(self) -> bytes:
         self.drain()

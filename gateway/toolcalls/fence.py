@@ -48,7 +48,7 @@ from gateway.toolcalls.model import Attempt, new_call_id
 from gateway.toolcalls.schemas import CompiledSchema
 from gateway.toolcalls.validate import check_message
 
-__all__ = ["Fence", "FenceLimits", "close", "configure", "current", "fenced_check", "runs_inline"]
+__all__ = ["Fence", "FenceLimits", "close", "configure", "current", "fenced_check", "runs", "runs_inline"]
 
 log = logging.getLogger("corral.toolcalls")
 
@@ -156,7 +156,7 @@ class Fence:
             payload, ready = None, [True]
         if payload is None:
             self._drop()
-            self.stopped += 1
+            self._count_stop()
             if ready:
                 why = "$: validation stopped: its process ended during the check"
             else:
@@ -167,12 +167,16 @@ class Fence:
         if kind == "ok":
             attempt: Attempt = value
             return attempt
-        self.stopped += 1
+        self._count_stop()
         if kind == "budget":
             why = f"$: validation stopped: the check of this answer used its CPU budget ({budget:g} s)"
         else:
             why = f"$: validation stopped: {value} while checking this answer"
         return over_budget(message, finish_reason, why)
+
+    def _count_stop(self) -> None:
+        with self._lock:  # several validation threads
+            self.stopped += 1
 
     def _child(self) -> subprocess.Popen[bytes]:
         child: subprocess.Popen[bytes] | None = getattr(self._local, "child", None)
@@ -254,6 +258,14 @@ def current() -> Fence:
         if _Process.fence is None:
             _Process.fence = Fence(FenceLimits())
         return _Process.fence
+
+
+def runs() -> tuple[int, int]:
+    """Runs this process's fence sent off the loop and runs it stopped so far ((0, 0) without
+    a fence; none is made for asking)."""
+    with _Process.lock:
+        fence = _Process.fence
+    return (fence.offloaded, fence.stopped) if fence is not None else (0, 0)
 
 
 def close() -> None:

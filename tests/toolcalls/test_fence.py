@@ -152,3 +152,34 @@ def test_report_mode_delivers_a_stopped_run_flagged_invalid(tight: Fence) -> Non
     decision = asyncio.run(guard.acheck(body))
     assert decision.action is Action.DELIVER and decision.body == body
     assert guard.verdict == "invalid"
+
+
+def test_prometheus_counts_the_runs_sent_off_the_loop_and_those_stopped(tight: Fence) -> None:
+    """`corral_tool_validation_offloaded_total{event="started"|"stopped"}` from the process's
+    fence, folded at each drain as what was added since the last one."""
+    from gateway.telemetry.metrics import LiveGauges, Metrics
+
+    live = LiveGauges(
+        breakers=lambda: (),
+        cooldowns=lambda: (),
+        pool=lambda: (),
+        ledger_queue=lambda: 0,
+        journal_bytes=lambda: 0,
+        policy_reloads=lambda: (0, 0),
+        fence_runs=fence.runs,
+    )
+    metrics = Metrics(live)
+
+    def counted(event: str) -> float:
+        return metrics.registry.get_sample_value("corral_tool_validation_offloaded_total", {"event": event}) or 0.0
+
+    contract = prepare(request(tools=[tool("f", DOUBLING)]))
+    assert contract is not None
+    asyncio.run(fenced_check(contract, message("f", DEEP), "tool_calls", repair=True))
+    metrics.drain()
+    assert (counted("started"), counted("stopped")) == (1.0, 1.0)
+    asyncio.run(fenced_check(contract, message("f", '{"v": [[]]}'), "tool_calls", repair=True))
+    metrics.drain()
+    metrics.drain()  # nothing new: nothing added twice
+    assert (counted("started"), counted("stopped")) == (2.0, 1.0)
+    assert fence.runs() == (2, 1)
