@@ -21,15 +21,11 @@ from rich.table import Table
 
 from gateway.api.explain import plan_to_json
 from gateway.api.parse import parse_chat
-from gateway.catalogue.deployments import load_catalogue
-from gateway.catalogue.prices import load_price_book
-from gateway.config import ConfigError, load_settings
+from gateway.cli.tables import offline_tables
 from gateway.errors import GatewayError
 from gateway.live.state import LiveState
-from gateway.providers.registry import specs
 from gateway.routing.planner import plan
 from gateway.routing.policy.load import PolicyError, load_policy
-from gateway.runtime import routing_tables
 
 IMAGE = "data:image/png;base64,iVBORw0KGgo="
 
@@ -74,14 +70,7 @@ def explain_command(
         typer.echo(f"{policy}: {exc}", err=True)
         raise typer.Exit(2) from exc
     tags = dict(t.split("=", 1) for t in tag if "=" in t)
-    catalogue, prices = load_catalogue(), load_price_book()
-    available = frozenset(name for name, spec in specs().items() if not spec.dev_only)
-    if config is not None:
-        try:
-            catalogue, prices, available = routing_tables(load_settings(config))
-        except (ConfigError, ValueError, OSError) as exc:
-            typer.echo(f"corral policy explain: {config}: {exc}", err=True)
-            raise typer.Exit(2) from exc
+    catalogue, prices, available = offline_tables(config, "corral policy explain")
     try:
         req = parse_chat(orjson.dumps(_body(model, prompt_tokens, max_tokens, feature, tags)), catalogue, "explain")
     except GatewayError as exc:

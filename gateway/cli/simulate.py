@@ -10,11 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.catalogue.deployments import load_catalogue
-from gateway.catalogue.prices import load_price_book
-from gateway.config import ConfigError, load_settings
+from gateway.cli.tables import offline_tables
 from gateway.routing.policy.load import PolicyError, load_policy
-from gateway.runtime import routing_tables
 from gateway.simulate.runner import PolicyResult, named_providers, simulate
 from gateway.simulate.scenario import load_scenario, load_trace
 
@@ -62,13 +59,7 @@ def simulate_command(
         raise typer.Exit(2) from exc
     the_scenario = load_scenario(scenario)
     requests = load_trace(trace)
-    catalogue, prices = load_catalogue(), load_price_book()
-    if config is not None:
-        try:
-            catalogue, prices, _ = routing_tables(load_settings(config))
-        except (ConfigError, ValueError, OSError) as exc:
-            typer.echo(f"corral simulate: {config}: {exc}", err=True)
-            raise typer.Exit(2) from exc
+    catalogue, prices, _ = offline_tables(config, "corral simulate")
     for pol, path in zip(policies, policy, strict=True):
         missing = sorted(named_providers(pol) - set(the_scenario.profiles))
         if missing:

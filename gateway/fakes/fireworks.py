@@ -28,6 +28,12 @@ _CODES = {
 }
 
 
+def _budget(body: dict[str, Any]) -> int:
+    """The `max_tokens` a request asks for, 200 when it sets none."""
+    requested = requested_max_tokens(body)
+    return DEFAULT_MAX_TOKENS if requested is None else requested
+
+
 def fireworks_error(status: int, message: str, param: str | None = None) -> dict[str, Any]:
     return {"message": message, "param": param, "code": _CODES.get(status, "INTERNAL"), "type": "error"}
 
@@ -44,7 +50,7 @@ class FireworksFake(OpenAICompatFake):
 
     def check_context(self, body: dict[str, Any], deployment: Deployment, prompt_tokens: int) -> Problem | None:
         if body.get("context_length_exceeded_behavior") == "error":
-            return super().check_context(self.effective_body(body, deployment, 0), deployment, prompt_tokens)
+            return super().check_context({**body, "max_tokens": _budget(body)}, deployment, prompt_tokens)
         if prompt_tokens < deployment.context_window:
             return None  # max_tokens is lowered to fit (effective_body)
         window = deployment.context_window
@@ -60,10 +66,10 @@ class FireworksFake(OpenAICompatFake):
     def effective_body(self, body: dict[str, Any], deployment: Deployment, prompt_tokens: int) -> dict[str, Any]:
         """`max_tokens` as Fireworks acts on it: 200 when unset, lowered to what the window
         leaves after the prompt."""
-        requested = requested_max_tokens(body)
-        budget = DEFAULT_MAX_TOKENS if requested is None else requested
-        fits = min(budget, max(deployment.context_window - prompt_tokens, 0)) if prompt_tokens else budget
-        return body if fits == requested else {**body, "max_tokens": fits, "max_completion_tokens": fits}
+        fits = min(_budget(body), max(deployment.context_window - prompt_tokens, 0))
+        if fits == requested_max_tokens(body):
+            return body
+        return {**body, "max_tokens": fits, "max_completion_tokens": fits}
 
     def render(self, problem: Problem) -> Reply:
         def error(status: int, message: str) -> Reply:
