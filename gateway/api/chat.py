@@ -147,24 +147,34 @@ async def _stream(
 
 
 async def _events(relay: Relay, rt: Runtime, decision: Decision | None) -> AsyncIterator[bytes]:
-    """Forward chunks as they arrive (everything that arrived together in one write);
-    always account for the stream, even when the client goes away. With a cache
+    """Forward chunks as they arrive (everything that arrived together in one write; the
+    upstream's last batch with the closing frames); always account for the stream, even
+    when the client goes away. With a cache
     `decision`, a stream that ended well is kept as the whole answer it spelled out."""
     chunks: list[dict[str, Any]] | None = [] if decision is not None else None
+    #: The upstream's last batch, held to go out in one write with the closing frames.
+    last = b""
     try:
         legacy = relay.call.req.legacy_functions
         async for batch in relay.batches():
             if chunks is not None:
                 chunks.extend(batch)
-            yield b"".join([frame(legacy_chunk(chunk) if legacy else chunk) for chunk in batch])
+            out = b"".join([frame(legacy_chunk(chunk) if legacy else chunk) for chunk in batch])
+            if relay.ended:
+                last = out
+            else:
+                yield out
         if relay.error is not None:
-            yield frame(relay.error)
+            yield last + frame(relay.error)
+            last = b""
     finally:
         await relay.close()
     if relay.status == "ok":
         if decision is not None and chunks is not None and _validated(relay.opened.outcome):
             await _keep_stream(rt, relay, decision, chunks)
-        yield _closing_frames(relay)
+        yield last + _closing_frames(relay)
+    elif last:
+        yield last
 
 
 async def _keep_stream(rt: Runtime, relay: Relay, decision: Decision, chunks: list[dict[str, Any]]) -> None:

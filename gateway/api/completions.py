@@ -62,6 +62,7 @@ async def _stream(rt: Runtime, call: Call, warnings: tuple[str, ...], shell: Tex
 
 async def _events(relay: Relay, shell: TextShell) -> AsyncIterator[bytes]:
     """Text chunks as chat chunks arrive; the stream is always accounted for, even when the client leaves."""
+    last = b""  # the upstream's last batch, held to go out with the closing frames (`Relay.ended`)
     try:
         echoed = shell.echoed()
         if echoed is not None:
@@ -69,14 +70,19 @@ async def _events(relay: Relay, shell: TextShell) -> AsyncIterator[bytes]:
         async for batch in relay.batches():
             chunks = [shell.chunk(chunk) for chunk in batch]
             out = b"".join([frame(c) for c in chunks if c is not None])
-            if out:
+            if relay.ended:
+                last = out
+            elif out:
                 yield out
         if relay.error is not None:
-            yield frame(relay.error)
+            yield last + frame(relay.error)
+            last = b""
     finally:
         await relay.close()
     if relay.status == "ok":
-        yield _closing(relay, shell)
+        yield last + _closing(relay, shell)
+    elif last:
+        yield last
 
 
 def _closing(relay: Relay, shell: TextShell) -> bytes:

@@ -25,7 +25,7 @@ from gateway.api.exchange import Exchange, chat_headers
 from gateway.api.parse import parse_chat_request, read_body
 from gateway.api.responses_in import to_chat_body
 from gateway.api.responses_out import EventStream, ResponseShell, assistant_message, response_object
-from gateway.api.sse_encode import SSEResponse
+from gateway.api.sse_encode import LastWrite, SSEResponse
 from gateway.dispatch.accounting import Call
 from gateway.dispatch.relay import Relay
 from gateway.errors import Code, bad_request, error
@@ -120,18 +120,28 @@ async def _stream(
 
 
 async def _events(relay: Relay, events: EventStream, keep: Keeper) -> AsyncIterator[bytes]:
-    """Events as chunks arrive; the stream is always accounted for, even when the client leaves."""
+    """Events as chunks arrive; the stream is always accounted for, even when the client leaves.
+    The opening events go out with the first batch (read before the response started) and
+    the upstream's last batch with the closing events (`Relay.ended`), each in one write."""
+    held = events.start()
     try:
-        yield events.start()
+        if relay.gated:  # the tool-call gate may hold the first chunk back: no waiting for it
+            yield held
+            held = b""
         async for batch in relay.batches():
-            out = b"".join([events.chunk(chunk) for chunk in batch])
-            if out:
+            out = held + b"".join([events.chunk(chunk) for chunk in batch])
+            held = b""
+            if relay.ended:
+                held = out
+            elif out:
                 yield out
     finally:
         await relay.close()
     if relay.error is not None:
-        yield events.failed(relay.error)
+        yield LastWrite(held + events.failed(relay.error))
     elif relay.status == "ok":
         closing, response = events.finish(relay.usage.to_openai())
         await keep(response)
-        yield closing
+        yield LastWrite(held + closing)
+    elif held:
+        yield held

@@ -13,6 +13,11 @@ from starlette.types import Receive, Scope, Send
 DONE = b"data: [DONE]\n\n"
 
 
+class LastWrite(bytes):
+    """A body's last bytes: `SSEResponse` ends the response in the same write (a stream
+    that ends with `[DONE]` needs no mark)."""
+
+
 def frame(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
@@ -59,8 +64,8 @@ class SSEResponse:
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             async for data in self.body:
-                # The [DONE] frame ends the body in the same write as the last chunk marker.
-                last = data.endswith(DONE)
+                # The last bytes ([DONE], or marked) end the body in the same write as the last chunk marker.
+                last = type(data) is LastWrite or data.endswith(DONE)
                 await send({"type": "http.response.body", "body": data, "more_body": not last})
                 if last:
                     return

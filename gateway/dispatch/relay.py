@@ -66,6 +66,20 @@ class Relay:
         finally:
             detach(token)
 
+    @property
+    def ended(self) -> bool:
+        """The upstream has said its stream is over: the batch just yielded is the last, and
+        the rest of the iteration reads nothing. The HTTP edge holds that batch back to send
+        it in one write with the closing frames (a stream that arrives whole, as short
+        answers do, then costs one write and one wake-up of the client, not two). Never
+        with the tool-call gate, which releases chunks one by one."""
+        return not self.gated and self.opened.stream.ended
+
+    @property
+    def gated(self) -> bool:
+        """The tool-call gate stands between upstream and client (it may hold chunks back)."""
+        return self.opened.guarded is not None
+
     def _relabelled(self, batch: Batch, model: str) -> Batch:
         """`batch` with the client's model name, its characters counted (the usage estimate
         when a backend reports none) and the time to its first chunk taken."""

@@ -99,6 +99,13 @@ class UpstreamStream(ABC):
         stream read to its end releases it itself); False when not known."""
         return False
 
+    @property
+    def ended(self) -> bool:
+        """True once the backend has said the stream is over (OpenAI's `[DONE]`): the group
+        just yielded was the last, and iterating on reads nothing more from the network.
+        False when not known (the gateway then writes every group as it comes)."""
+        return False
+
 
 async def _one_by_one(stream: UpstreamStream) -> AsyncIterator[list[dict[str, Any]]]:
     async for chunk in stream:

@@ -1,6 +1,7 @@
 """A response's head goes out in the same write as its first body bytes
 (`gateway.serve.coalesce`), through uvicorn with the gateway's own protocol; a head whose
-body is not ready in the same turn of the event loop is not held back."""
+body is not ready in the same turn of the event loop is not held back. Through the gateway,
+a stream's last upstream batch goes out with its closing frames (`Relay.ended`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,14 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 
+from gateway.config import load_settings
+from gateway.fakes.script import Behaviour
+from gateway.metering.sink import MemorySink
+from gateway.runtime import Runtime
+from gateway.serve.app import create_app
 from gateway.serve.coalesce import HeadHoldingTransport
 from gateway.serve.guard import GuardedHttpToolsProtocol
 from tests.support import serving_asgi
@@ -111,3 +118,62 @@ def test_closing_sends_a_held_head_first() -> None:
 
     recorder = asyncio.run(run())
     assert recorder.writes == [b"HEAD"] and recorder.closed
+
+
+# --- Streams through the gateway: the upstream's last batch goes out with the closing frames ---
+
+STREAMS = {
+    "/v1/chat/completions": ({"messages": [{"role": "user", "content": "hi"}]}, b"data: [DONE]\n\n"),
+    "/v1/completions": ({"prompt": "hi"}, b"data: [DONE]\n\n"),
+    "/v1/responses": ({"input": "hi"}, b"event: response.completed\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[tuple[int, Runtime]]:
+    runtime = Runtime.from_settings(load_settings(env={}).model_copy(update={"auth": False}))
+    runtime.sink = MemorySink()
+    with serving_asgi(create_app(runtime), RecordingProtocol) as port:
+        yield port, runtime
+
+
+def _stream(port: int, path: str, behaviour: Behaviour, runtime: Runtime) -> bytes:
+    for fake in runtime.fakes:
+        fake.script.default = behaviour
+    extra, _ = STREAMS[path]
+    body = orjson.dumps(
+        {"model": "llama-4-scout", "stream": True, "corral": {"providers": {"only": ["deepinfra"]}}, **extra}
+    )
+    WRITES.clear()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+        sock.sendall(head.encode() + body)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n") and received.endswith(b"\r\n0\r\n\r\n"), received[-200:]
+    return received
+
+
+@pytest.mark.parametrize("path", sorted(STREAMS))
+def test_a_stream_that_arrives_whole_goes_out_in_one_write(gateway: tuple[int, Runtime], path: str) -> None:
+    """The fake sends its whole answer at once (as a short answer comes): head, every chunk,
+    the closing frames and the chunked-encoding terminator leave in a single write."""
+    port, runtime = gateway
+    received = _stream(port, path, Behaviour(completion_tokens=6), runtime)
+    _, closing = STREAMS[path]
+    assert len(WRITES) == 1, [w[-60:] for w in WRITES]
+    assert closing in WRITES[0] and WRITES[0].endswith(b"\r\n0\r\n\r\n")
+    assert b"".join(WRITES) == received
+
+
+@pytest.mark.parametrize("path", sorted(STREAMS))
+def test_a_paced_stream_goes_out_as_it_arrives(gateway: tuple[int, Runtime], path: str) -> None:
+    """Only the batch that carried the upstream's end is held for the closing frames: chunks
+    that arrive one by one are written one by one, the first long before the end."""
+    port, runtime = gateway
+    _stream(port, path, Behaviour(completion_tokens=6, tokens_per_s=40), runtime)
+    _, closing = STREAMS[path]
+    content = [w for w in WRITES if closing not in w]
+    assert len(content) >= 4, [w[-60:] for w in WRITES]
+    assert closing in WRITES[-1] or closing in WRITES[-2]

@@ -22,6 +22,8 @@ class RelayDouble:
         self.closed = False
         self.error: dict[str, Any] | None = None
         self.status = "cancelled"
+        self.ended = False
+        self.gated = False
 
     async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
         yield [{"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]}]

@@ -362,6 +362,10 @@ class OpenAICompatStream(UpstreamStream):
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._flat()
 
+    @property
+    def ended(self) -> bool:
+        return self._done
+
     def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
         if self._chunks is not None:
             raise RuntimeError("an upstream stream can be iterated only once")
