@@ -171,6 +171,9 @@ async def _events(relay: Relay, rt: Runtime, decision: Decision | None) -> Async
         await relay.close()
     if relay.status == "ok":
         if decision is not None and chunks is not None and _validated(relay.opened.outcome):
+            if last:  # the answer does not wait for the cache's write (a round trip to Redis)
+                yield last
+                last = b""
             await _keep_stream(rt, relay, decision, chunks)
         yield last + _closing_frames(relay)
     elif last:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from gateway.runtime import Runtime
 from gateway.serve.app import create_app
 from gateway.serve.coalesce import HeadHoldingTransport
 from gateway.serve.guard import GuardedHttpToolsProtocol
+from tests.cache.policy import write_policy
 from tests.support import serving_asgi
 
 #: Every write the server made on each connection, in order (the test's own record).
@@ -130,20 +132,24 @@ STREAMS = {
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[tuple[int, Runtime]]:
-    runtime = Runtime.from_settings(load_settings(env={}).model_copy(update={"auth": False}))
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Runtime]]:
+    policy = write_policy(tmp_path_factory.mktemp("policy"))  # requests tagged cache=yes are kept
+    runtime = Runtime.from_settings(
+        load_settings(env={}).model_copy(update={"auth": False, "policy_path": str(policy)})
+    )
     runtime.sink = MemorySink()
     with serving_asgi(create_app(runtime), RecordingProtocol) as port:
         yield port, runtime
 
 
-def _stream(port: int, path: str, behaviour: Behaviour, runtime: Runtime) -> bytes:
+def _stream(
+    port: int, path: str, behaviour: Behaviour, runtime: Runtime, tags: dict[str, str] | None = None, **more: Any
+) -> bytes:
     for fake in runtime.fakes:
         fake.script.default = behaviour
     extra, _ = STREAMS[path]
-    body = orjson.dumps(
-        {"model": "llama-4-scout", "stream": True, "corral": {"providers": {"only": ["deepinfra"]}}, **extra}
-    )
+    corral = {"providers": {"only": ["deepinfra"]}, "tags": tags or {}}
+    body = orjson.dumps({"model": "llama-4-scout", "stream": True, "corral": corral, **extra, **more})
     WRITES.clear()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         head = f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -177,3 +183,14 @@ def test_a_paced_stream_goes_out_as_it_arrives(gateway: tuple[int, Runtime], pat
     content = [w for w in WRITES if closing not in w]
     assert len(content) >= 4, [w[-60:] for w in WRITES]
     assert closing in WRITES[-1] or closing in WRITES[-2]
+
+
+def test_a_stream_kept_in_the_cache_is_answered_before_the_cache_write(gateway: tuple[int, Runtime]) -> None:
+    """Kept for the response cache, the answer goes out first and [DONE] after the cache's
+    write (with Redis, a round trip): two writes, the answer not held for the cache."""
+    port, runtime = gateway
+    tags = {"cache": "yes", "team": f"t-{time.monotonic_ns()}"}
+    _stream(port, "/v1/chat/completions", Behaviour(completion_tokens=6), runtime, tags, temperature=0)
+    assert len(WRITES) == 2, [w[-60:] for w in WRITES]
+    assert b'"content"' in WRITES[0] and b"[DONE]" not in WRITES[0]
+    assert WRITES[1].endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n")
