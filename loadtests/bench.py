@@ -3,7 +3,7 @@
 Starts a fast fake upstream (DeepInfra's dialect, no added latency), one gateway worker
 and a bare FastAPI + aiohttp pass-through (loadtests/passthrough.py, the control) pointed
 at it, then runs wrk against the fake directly, then through the control and through the
-gateway in alternating rounds (control, gateway, control, gateway, ...), for
+gateway in alternating rounds (control then gateway, gateway then control, ...), for
 non-streamed and streamed chat at concurrency 1 and 32. It prints requests/s and p50 /
 p99 / p99.9 / max latency for each, the gateway's added p50 over the upstream alone, and
 the gateway's tail and throughput against the control's (the targets: p99 at most 2x the
@@ -261,6 +261,15 @@ def median_of(runs: list[WrkResult]) -> WrkResult:
     )
 
 
+CONTROL, GATEWAY = 0, 1
+
+
+def round_order(round_: int) -> tuple[int, int]:
+    """Who runs first in a round: the control in even rounds, the gateway in odd ones, so that
+    a drift of the machine's speed within a round favours neither (ABBA)."""
+    return (CONTROL, GATEWAY) if round_ % 2 == 0 else (GATEWAY, CONTROL)
+
+
 def run_table(
     fake_port: int, gw_port: int, bare_port: int, seconds: int, pids: tuple[int, int], rounds: int = 3
 ) -> str:
@@ -268,7 +277,7 @@ def run_table(
     request is reported beside the rates: at 32 connections each server is held to one
     core, so its rate is the inverse of that figure, and the figure moves much less than
     the rate when the machine's other tenants take CPU between two runs. Each cell is
-    `rounds` pairs of runs (control, then gateway)."""
+    `rounds` pairs of runs (`round_order`)."""
     direct_url = f"http://127.0.0.1:{fake_port}/v1/openai/chat/completions"
     bare_url = f"http://127.0.0.1:{bare_port}/v1/chat/completions"
     gw_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
@@ -290,9 +299,12 @@ def run_table(
             direct = wrk(direct_url, direct_body, FAKE_KEY, connections, seconds)
             bares: list[WrkResult] = []
             throughs: list[WrkResult] = []
-            for _ in range(rounds):
-                bares.append(wrk(bare_url, direct_body, FAKE_KEY, connections, seconds, server_pid=pids[0]))
-                throughs.append(wrk(gw_url, gw_body, FAKE_KEY, connections, seconds, server_pid=pids[1]))
+            for round_ in range(rounds):
+                for server in round_order(round_):
+                    if server == CONTROL:
+                        bares.append(wrk(bare_url, direct_body, FAKE_KEY, connections, seconds, server_pid=pids[0]))
+                    else:
+                        throughs.append(wrk(gw_url, gw_body, FAKE_KEY, connections, seconds, server_pid=pids[1]))
             bare, through = median_of(bares), median_of(throughs)
             shares = [t.rps / b.rps for b, t in zip(bares, throughs, strict=True)]
             p99_ratio = statistics.median(t.p99_ms / b.p99_ms for b, t in zip(bares, throughs, strict=True))

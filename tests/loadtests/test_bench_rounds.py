@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loadtests.bench import WrkResult, median_of
+from loadtests.bench import CONTROL, GATEWAY, WrkResult, median_of, round_order
 
 
 def test_a_cell_is_the_median_of_its_rounds_and_keeps_the_worst_max() -> None:
@@ -15,3 +15,8 @@ def test_a_cell_is_the_median_of_its_rounds_and_keeps_the_worst_max() -> None:
     assert (cell.rps, cell.p50_ms, cell.p99_ms, cell.p999_ms, cell.cpu_us) == (330, 2.8, 7.0, 12.0, 2000)
     assert cell.max_ms == 55.0
     assert (cell.requests, cell.errors) == (2970, 1)
+
+
+def test_rounds_alternate_who_runs_first() -> None:
+    orders = [round_order(n) for n in range(4)]
+    assert orders == [(CONTROL, GATEWAY), (GATEWAY, CONTROL)] * 2
