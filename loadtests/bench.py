@@ -262,6 +262,21 @@ def median_of(runs: list[WrkResult]) -> WrkResult:
 
 
 CONTROL, GATEWAY = 0, 1
+#: The targets against the control: p99 at most this many times the control's, by connections
+#: (one, or many), and a throughput share at least `MIN_SHARE`.
+MAX_P99_RATIO = {1: 2.0, 32: 1.5}
+MIN_SHARE = 0.90
+
+
+def verdict(connections: int, share: float, p99_ratio: float) -> str:
+    """`met`, or which target a cell missed and by how much (shown as rounded in the table)."""
+    missed = []
+    limit = MAX_P99_RATIO[1] if connections == 1 else MAX_P99_RATIO[32]
+    if p99_ratio > limit:
+        missed.append(f"p99 {p99_ratio:.2f}x > {limit:g}x")
+    if share < MIN_SHARE:
+        missed.append(f"throughput {share:.1%} < {MIN_SHARE:.0%}")
+    return "met" if not missed else "missed: " + "; ".join(missed)
 
 
 def round_order(round_: int) -> tuple[int, int]:
@@ -286,8 +301,8 @@ def run_table(
         "| mode | c | direct req/s | bare pass-through req/s | Corral req/s (of bare) "
         "| bare p50 / p99 / p99.9 / max ms | Corral p50 / p99 / p99.9 / max ms "
         "| added p50 ms | Corral p99 / bare p99 | server CPU µs per request: bare / Corral (bare ÷ Corral) "
-        "| rounds: Corral ÷ bare req/s | errors |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| rounds: Corral ÷ bare req/s | errors | targets |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for stream in (False, True):
         flag = "true" if stream else "false"
@@ -317,7 +332,8 @@ def run_table(
                 f"{through.p50_ms - direct.p50_ms:.2f} | {p99_ratio:.2f}x | "
                 f"{bare.cpu_us or 0.0:.0f} / {through.cpu_us or 0.0:.0f} ({cpu_ratio:.0%}) | "
                 f"{' '.join(f'{s:.0%}' for s in shares)} | "
-                f"{direct.errors + bare.errors + through.errors} |"
+                f"{direct.errors + bare.errors + through.errors} | "
+                f"{verdict(connections, statistics.median(shares), p99_ratio)} |"
             )
     return "\n".join(lines)
 

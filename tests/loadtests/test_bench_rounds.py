@@ -1,8 +1,9 @@
-"""`make bench` reports each cell over alternating rounds: medians, the largest max."""
+"""`make bench` reports each cell over alternating rounds: medians, the largest max, and
+whether the cell met the targets against the control."""
 
 from __future__ import annotations
 
-from loadtests.bench import CONTROL, GATEWAY, WrkResult, median_of, round_order
+from loadtests.bench import CONTROL, GATEWAY, WrkResult, median_of, round_order, verdict
 
 
 def test_a_cell_is_the_median_of_its_rounds_and_keeps_the_worst_max() -> None:
@@ -20,3 +21,11 @@ def test_a_cell_is_the_median_of_its_rounds_and_keeps_the_worst_max() -> None:
 def test_rounds_alternate_who_runs_first() -> None:
     orders = [round_order(n) for n in range(4)]
     assert orders == [(CONTROL, GATEWAY), (GATEWAY, CONTROL)] * 2
+
+
+def test_each_cell_says_which_target_it_missed() -> None:
+    assert verdict(1, 0.92, 1.99) == "met"
+    assert verdict(32, 0.90, 1.5) == "met"
+    assert verdict(1, 0.895, 1.2) == "missed: throughput 89.5% < 90%"
+    assert verdict(32, 0.95, 1.6) == "missed: p99 1.60x > 1.5x"
+    assert verdict(1, 0.8, 2.05) == "missed: p99 2.05x > 2x; throughput 80.0% < 90%"
