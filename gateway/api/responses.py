@@ -122,7 +122,8 @@ async def _stream(
 async def _events(relay: Relay, events: EventStream, keep: Keeper) -> AsyncIterator[bytes]:
     """Events as chunks arrive; the stream is always accounted for, even when the client leaves.
     The opening events go out with the first batch (read before the response started) and
-    the upstream's last batch with the closing events (`Relay.ended`), each in one write."""
+    the upstream's last batch with the closing events (`Relay.ended`), each in one write;
+    a response that is stored (`store`, the default) is written before the store's write."""
     held = events.start()
     try:
         if relay.gated:  # the tool-call gate may hold the first chunk back: no waiting for it
@@ -141,6 +142,9 @@ async def _events(relay: Relay, events: EventStream, keep: Keeper) -> AsyncItera
         yield LastWrite(held + events.failed(relay.error))
     elif relay.status == "ok":
         closing, response = events.finish(relay.usage.to_openai())
+        if keep.wanted and held:  # the answer does not wait for the conversation's write
+            yield held
+            held = b""
         await keep(response)
         yield LastWrite(held + closing)
     elif held:

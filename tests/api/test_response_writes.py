@@ -127,7 +127,7 @@ def test_closing_sends_a_held_head_first() -> None:
 STREAMS = {
     "/v1/chat/completions": ({"messages": [{"role": "user", "content": "hi"}]}, b"data: [DONE]\n\n"),
     "/v1/completions": ({"prompt": "hi"}, b"data: [DONE]\n\n"),
-    "/v1/responses": ({"input": "hi"}, b"event: response.completed\n"),
+    "/v1/responses": ({"input": "hi", "store": False}, b"event: response.completed\n"),
 }
 
 
@@ -194,3 +194,13 @@ def test_a_stream_kept_in_the_cache_is_answered_before_the_cache_write(gateway: 
     assert len(WRITES) == 2, [w[-60:] for w in WRITES]
     assert b'"content"' in WRITES[0] and b"[DONE]" not in WRITES[0]
     assert WRITES[1].endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n")
+
+
+def test_a_stored_response_is_answered_before_the_store_write(gateway: tuple[int, Runtime]) -> None:
+    """`store` (the default): the answer goes out first, `response.completed` after the
+    conversation is written (then a follow-up naming it finds it)."""
+    port, runtime = gateway
+    _stream(port, "/v1/responses", Behaviour(completion_tokens=6), runtime, store=True)
+    assert len(WRITES) == 2, [w[-60:] for w in WRITES]
+    assert b"response.output_text.delta" in WRITES[0] and b"response.completed" not in WRITES[0]
+    assert b"event: response.completed" in WRITES[1]
