@@ -9,12 +9,16 @@ import asyncio
 import socket
 import time
 from collections.abc import Iterator
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import orjson
 import pytest
 
 from gateway.config import load_settings
+from gateway.dispatch.accounting import Accounting, Call
+from gateway.dispatch.loop import OpenStream
+from gateway.dispatch.relay import Relay
 from gateway.fakes.script import Behaviour
 from gateway.metering.sink import MemorySink
 from gateway.runtime import Runtime
@@ -204,3 +208,21 @@ def test_a_stored_response_is_answered_before_the_store_write(gateway: tuple[int
     assert len(WRITES) == 2, [w[-60:] for w in WRITES]
     assert b"response.output_text.delta" in WRITES[0] and b"response.completed" not in WRITES[0]
     assert b"event: response.completed" in WRITES[1]
+
+
+def test_the_last_batch_is_never_held_behind_the_tool_call_gate() -> None:
+    """`Relay.ended` (the edge then holds the batch for the closing frames) is False whenever
+    the gate stands between upstream and client, even once the upstream has ended."""
+    ended = SimpleNamespace(ended=True)
+    plain = Relay(
+        cast(Accounting, None),
+        cast(OpenStream, SimpleNamespace(first=None, guarded=None, stream=ended)),
+        cast(Call, None),
+    )
+    gated = Relay(
+        cast(Accounting, None),
+        cast(OpenStream, SimpleNamespace(first=None, guarded=object(), stream=ended)),
+        cast(Call, None),
+    )
+    assert plain.ended and not plain.gated
+    assert gated.gated and not gated.ended
