@@ -143,9 +143,9 @@ class Runtime:
             self._merged = merged
         return merged[2]
 
-    def record(self, event: UsageEvent) -> None:
-        """Hand a finished request's usage to the ledger and the metrics (appends only)."""
-        self.sink.record(event)
+    def tally(self, event: UsageEvent) -> None:
+        """Feed a finished request's usage to the metrics, budgets and the access log (the
+        ledger has it from the journal, `sink.record`)."""
         self.metrics.record(event)
         self.budgets.record(event)
         self.access.record(event)
@@ -207,9 +207,17 @@ class Runtime:
             self.policy,
             tracer=self.tracer,
             on_hedge=lambda event, dep: self.metrics.hedge(event, dep.provider, dep.model_id),
+            on_wait=self.metrics.waiting,
         )
         self.accounting = Accounting(
-            self.dispatcher, self.record, self.keys.limiter, self.budgets, self.metrics.refusals, self.metrics.ended
+            self.dispatcher,
+            self.sink.record,
+            self.tally,
+            self.keys.limiter,
+            self.budgets,
+            self.metrics.refusals,
+            self.metrics.ended,
+            asyncio.get_running_loop().call_soon,
         )
         if any(specs()[name].pooled for name in self.providers):
             self.state.pool_source = self._pool_loads

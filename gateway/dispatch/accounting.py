@@ -2,7 +2,16 @@
 its ledger event (also fed to metrics, budgets and the access log), the caller's token
 bucket settled, the budget check before and the request span closed after. The HTTP edge
 calls `budget_warnings` before dispatch and `served` / `failed` after it; a stream is
-accounted for by `gateway.dispatch.relay` when it ends, however it ends."""
+accounted for by `gateway.dispatch.relay` when it ends, however it ends.
+
+What the answer waits for, and what it does not: `served` writes the event to the journal
+(`journal`: the durable record, before the client is answered) and returns the cost the
+answer's headers carry; the rest (metrics, budgets, the access log, the token bucket's
+settlement, hedge spend, the span's end) is `defer`red to the event loop's next turn, which
+comes after the endpoint has written the answer (it writes without waiting) and before the
+loop reads anything more from any connection: a client's next request, sent once it has
+its answer, finds all of it applied (`tests/api/test_bookkeeping_order.py`). At one
+connection this takes that work off the time between a request and its answer."""
 
 from __future__ import annotations
 
@@ -60,14 +69,21 @@ class Accounting:
     def __init__(
         self,
         dispatcher: Dispatcher,
-        record: Callable[[UsageEvent], None],
+        journal: Callable[[UsageEvent], None],
+        tally: Callable[[UsageEvent], None],
         limiter: RateLimiter,
         budgets: Budgets,
         refusals: Refusals,
         ended: Callable[[Ended], None],
+        defer: Callable[..., object],
     ) -> None:
         self.dispatcher = dispatcher
-        self.record = record
+        #: Appends an event to the durable journal (then the ledger): before the answer.
+        self.journal = journal
+        #: Feeds an event to metrics, budgets and the access log: deferred.
+        self.tally = tally
+        #: Runs a callback on the event loop's next turn (`loop.call_soon`).
+        self.defer = defer
         self.limiter = limiter
         self.budgets = budgets
         self.refusals = refusals
@@ -96,34 +112,37 @@ class Accounting:
         """An answer served from the response cache: a ledger row of its own kind ($0,
         what it saved, the original request id); nothing taken from the token bucket."""
         req = call.req
-        self.record(
-            UsageEvent(
-                request_id=req.request_id,
-                at=datetime.now(UTC),
-                model=req.model,
-                provider=provider,
-                model_id=model_id,
-                status="cache_hit",
-                prompt_tokens=0,
-                completion_tokens=0,
-                cached_tokens=0,
-                usage_estimated=False,
-                cost_usd=Decimal(0),
-                latency_ms=(time.perf_counter() - call.started) * 1000,
-                ttft_ms=None,
-                stream=req.stream,
-                api_key_id=call.key_id,
-                tags=dict(req.prefs.tags or {}),
-                saved_usd=saved_usd,
-                cache_of=original,
-            )
+        event = UsageEvent(
+            request_id=req.request_id,
+            at=datetime.now(UTC),
+            model=req.model,
+            provider=provider,
+            model_id=model_id,
+            status="cache_hit",
+            prompt_tokens=0,
+            completion_tokens=0,
+            cached_tokens=0,
+            usage_estimated=False,
+            cost_usd=Decimal(0),
+            latency_ms=(time.perf_counter() - call.started) * 1000,
+            ttft_ms=None,
+            stream=req.stream,
+            api_key_id=call.key_id,
+            tags=dict(req.prefs.tags or {}),
+            saved_usd=saved_usd,
+            cache_of=original,
         )
-        self.ended(outcomes.cached(req.model, provider))
+        self.journal(event)
+        self.defer(self._cache_hit_settled, call, event)
+
+    def _cache_hit_settled(self, call: Call, event: UsageEvent) -> None:
+        self.tally(event)
+        self.ended(outcomes.cached(event.model, event.provider))
         self.limiter.settle(call.charge, 0)
         finish_request_span(
             call.span,
-            provider=provider,
-            model_id=model_id,
+            provider=event.provider,
+            model_id=event.model_id,
             input_tokens=0,
             output_tokens=0,
             cost_usd="0",
@@ -142,7 +161,9 @@ class Accounting:
         self.ended(outcomes.refused(call.req.model, err))
         self.limiter.settle(call.charge, _tokens_used(Usage(), err.attempt_records))
         if err.attempt_records:
-            self.record(self._event(call, None, Usage(), Decimal(0), "error", attempts=err.attempt_records))
+            event = self._event(call, None, Usage(), Decimal(0), "error", attempts=err.attempt_records)
+            self.journal(event)
+            self.tally(event)
             spent = billed(err.attempt_records)
             self.dispatcher.state.spent(err.rule, float(spent), float(hedge_extra(err.attempt_records)))
         fail_span(call.span, err.code or str(err.status), err.message)
@@ -150,14 +171,22 @@ class Accounting:
     def served(
         self, call: Call, outcome: Outcome, usage: Usage, status: str = "ok", ttft_ms: float | None = None
     ) -> Decimal:
-        """Account for an answer (whole, or a stream that ended); returns what it cost in all."""
-        dep = outcome.deployment
+        """Account for an answer (whole, or a stream that ended); returns what it cost in all.
+        Its event is in the journal on return; the rest follows on the loop's next turn."""
         now = datetime.now(UTC)
-        cost = self.dispatcher.cost(dep, usage, now.date())
-        self.record(self._event(call, outcome, usage, cost, status, ttft_ms, at=now))
-        self.ended(outcomes.finished(call.req.model, dep.provider, status, outcome.plan.rule, outcome.plan.split))
-        self.limiter.settle(call.charge, _tokens_used(usage, outcome.attempts))
+        cost = self.dispatcher.cost(outcome.deployment, usage, now.date())
+        event = self._event(call, outcome, usage, cost, status, ttft_ms, at=now)
+        self.journal(event)
         total = cost + billed(outcome.attempts)
+        self.defer(self._settled, call, outcome, usage, event, total)
+        return total
+
+    def _settled(self, call: Call, outcome: Outcome, usage: Usage, event: UsageEvent, total: Decimal) -> None:
+        """The bookkeeping of a served request that its answer does not wait for."""
+        dep = outcome.deployment
+        self.tally(event)
+        self.ended(outcomes.finished(event.model, dep.provider, event.status, outcome.plan.rule, outcome.plan.split))
+        self.limiter.settle(call.charge, _tokens_used(usage, outcome.attempts))
         self.dispatcher.state.spent(outcome.plan.rule, float(total), float(hedge_extra(outcome.attempts)))
         finish_request_span(
             call.span,
@@ -169,9 +198,8 @@ class Accounting:
             attempts=len(outcome.attempts),
             rule=outcome.plan.rule,
             tool_validation=outcome.tool_validation,
-            status=status,
+            status=event.status,
         )
-        return total
 
     def _event(
         self,

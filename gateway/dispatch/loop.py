@@ -102,6 +102,7 @@ class Dispatcher:
         timer: Callable[[], float] = time.perf_counter,
         racer: Racer | None = None,
         on_hedge: Callable[[str, Deployment], None] | None = None,
+        on_wait: Callable[[], None] | None = None,
     ) -> None:
         self.providers = providers
         self.catalogue = catalogue
@@ -117,6 +118,9 @@ class Dispatcher:
         self.racer = racer or Racer()
         #: Told of every hedge event (started, won, cancelled) with its deployment (metrics).
         self.on_hedge = on_hedge
+        #: Told just before an attempt goes upstream, when the loop is about to be free until
+        #: the answer comes (the metrics drain there, off the requests' path).
+        self.on_wait = on_wait
         state.available = frozenset(providers)
 
     def plan(self, req: ChatRequest, key_id: str | None = None) -> Plan:
@@ -430,6 +434,8 @@ class Dispatcher:
     ) -> T:
         started = time.perf_counter()
         span = attempt_span(self.tracer, dep.provider, dep.model_id, len(records) + 1)
+        if self.on_wait is not None:
+            self.on_wait()
         try:
             result = await attempt(provider, dep)
         except UpstreamError as exc:

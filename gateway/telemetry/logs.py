@@ -106,7 +106,7 @@ class AccessLog:
     def drain(self, limit: int | None = None) -> bool:
         """Log up to `limit` pending events (all without one); True when some are left."""
         count = len(self._pending) if limit is None else min(limit, len(self._pending))
-        handler = _batch_handler() if count > 1 else None
+        handler = _batch_handler() if count else None
         if handler is None:
             for _ in range(count):
                 access_log.info("request", extra=access_fields(self._pending.popleft()))
