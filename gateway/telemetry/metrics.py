@@ -360,10 +360,11 @@ class Metrics:
 
     def waiting(self) -> None:
         """A request is about to wait on its upstream, the loop free meanwhile. When a
-        slice's worth of events is pending, drain it on the loop's next turn (the request
-        has been sent by then; its answer is on the way) rather than at the next tick, when
-        it would as likely hold up a request being served: at one connection the loop is
-        otherwise idle for the upstream's whole turn."""
+        slice's worth of events is pending, drain it on the loop's next turn rather than at
+        the next tick, when it would as likely hold up a request being served: at one
+        connection the loop is otherwise idle for the upstream's whole turn. (The HTTP/1.1
+        client writes a request on a pooled connection before it first waits, so the slice
+        runs while the answer is on its way; on a new connection, while it connects.)"""
         if len(self._pending) >= WAIT_SLICE and not self._drain_due and self._call_soon is not None:
             self._drain_due = True
             self._call_soon(self._drain_on_wait)
