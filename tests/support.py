@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import uvicorn
@@ -17,6 +19,7 @@ from gateway.config import Settings
 from gateway.metering.sink import MemorySink, QueueSink
 from gateway.runtime import Runtime
 from gateway.serve.app import create_app
+from gateway.serve.guard import GuardedHttpToolsProtocol
 
 
 def free_port() -> int:
@@ -89,3 +92,29 @@ def serving_asgi(app: object, http: type) -> Iterator[int]:
     finally:
         instance.should_exit = True
         thread.join(10)
+
+
+class _SeenTransport:
+    """A connection's real transport, with a callback told of each write before it is made."""
+
+    def __init__(self, transport: asyncio.Transport, on_write: Callable[[bytes], None]) -> None:
+        self._transport = transport
+        self._on_write = on_write
+
+    def write(self, data: bytes) -> None:
+        self._on_write(bytes(data))
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def protocol_seeing_writes(on_write: Callable[[bytes], None]) -> type[GuardedHttpToolsProtocol]:
+    """The gateway's HTTP protocol (for `serving_asgi`), calling `on_write` with every write
+    the server makes on any connection, before it is made."""
+
+    class SeeingProtocol(GuardedHttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(_SeenTransport(transport, on_write))  # type: ignore[arg-type]
+
+    return SeeingProtocol

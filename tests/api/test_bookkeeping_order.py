@@ -6,12 +6,10 @@ answer is in, that request is refused by the budget the first one spent."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -20,8 +18,7 @@ from gateway.config import load_settings
 from gateway.metering.sink import MemorySink
 from gateway.runtime import Runtime
 from gateway.serve.app import create_app
-from gateway.serve.guard import GuardedHttpToolsProtocol
-from tests.support import serving_asgi
+from tests.support import protocol_seeing_writes, serving_asgi
 
 POLICY = """\
 version: 1
@@ -44,21 +41,7 @@ def _snapshot() -> tuple[int, Decimal]:
     return len(sink.events), spent
 
 
-class _SnapshottingTransport:
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
-
-    def write(self, data: bytes) -> None:
-        SEEN.append(_snapshot())
-        self._transport.write(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
-class SnapshottingProtocol(GuardedHttpToolsProtocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(_SnapshottingTransport(transport))  # type: ignore[arg-type]
+SnapshottingProtocol = protocol_seeing_writes(lambda _: SEEN.append(_snapshot()))
 
 
 @pytest.fixture

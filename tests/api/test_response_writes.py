@@ -24,31 +24,14 @@ from gateway.metering.sink import MemorySink
 from gateway.runtime import Runtime
 from gateway.serve.app import create_app
 from gateway.serve.coalesce import HeadHoldingTransport
-from gateway.serve.guard import GuardedHttpToolsProtocol
 from tests.cache.policy import write_policy
-from tests.support import serving_asgi
+from tests.support import protocol_seeing_writes, serving_asgi
 
 #: Every write the server made on each connection, in order (the test's own record).
 WRITES: list[bytes] = []
 
 
-class _RecordedTransport:
-    """The connection's real transport, with each write recorded before it is made."""
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
-
-    def write(self, data: bytes) -> None:
-        WRITES.append(bytes(data))
-        self._transport.write(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
-class RecordingProtocol(GuardedHttpToolsProtocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(_RecordedTransport(transport))  # type: ignore[arg-type]
+RecordingProtocol = protocol_seeing_writes(WRITES.append)
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
