@@ -28,6 +28,7 @@ run: install
 
 lint: install
 	$(VENV)/bin/ruff check gateway tests loadtests sdk
+	$(VENV)/bin/ruff format --check gateway tests loadtests sdk
 	$(VENV)/bin/mypy
 	cd sdk && ../$(VENV)/bin/mypy
 

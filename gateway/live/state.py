@@ -29,7 +29,6 @@ MODEL_GONE_S = 300.0
 SHARED_OUT_REASON = "another gateway replica was told the model is gone"
 
 
-
 def provider_priors() -> dict[str, Prior]:
     """Each provider's own latency prior, as its descriptor states it."""
     from gateway.providers.registry import specs

@@ -55,12 +55,7 @@ def _newest(engine: Engine, query: SpendQuery, limit: int) -> list[dict[str, Any
     matching = select(a.request_id).where(a.day >= query.start, a.day <= query.end)
     for key, value in query.filters:
         matching = matching.where(a[GROUP_COLUMNS[key]] == value)
-    stmt = (
-        select(r)
-        .where(r.c.request_id.in_(matching))
-        .order_by(r.c.at.desc(), r.c.request_id)
-        .limit(limit)
-    )
+    stmt = select(r).where(r.c.request_id.in_(matching)).order_by(r.c.at.desc(), r.c.request_id).limit(limit)
     with engine.connect() as connection:
         rows = [{k: _plain(v) for k, v in row.items()} for row in connection.execute(stmt).mappings()]
         attempts = _attempts(connection, [row["request_id"] for row in rows])

@@ -83,9 +83,10 @@ def test_a_running_gateway_takes_a_vanished_deployment_out_and_back(tmp_path: Pa
         with running_gateway(settings) as (url, runtime), httpx.Client(base_url=url, timeout=10) as client:
             deepinfra.retired_models.add(MAVERICK_ID)
             eventually(lambda: KEY in runtime.state.out_of_rotation)
-            assert 'corral_deployment_out_of_rotation{deployment="deepinfra/llama-4-maverick"} 1.0' in client.get(
-                "/metrics"
-            ).text
+            assert (
+                'corral_deployment_out_of_rotation{deployment="deepinfra/llama-4-maverick"} 1.0'
+                in client.get("/metrics").text
+            )
             body = {"model": "llama-4-maverick", "messages": [{"role": "user", "content": "hi"}]}
             plan = client.post("/v1/route/explain", json=body).json()
             reason = {d["provider"]: d["reason"] for d in plan["dropped"]}["deepinfra"]

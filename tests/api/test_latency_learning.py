@@ -131,7 +131,6 @@ def test_latency_first_ranks_the_really_faster_one_first_for_each_length(
     assert explain(client, 200, prefer="latency")["plan"][0]["provider"] == "deepinfra"
 
 
-
 def _metric(text: str, name: str, **labels: str) -> float:
     for line in text.splitlines():
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):

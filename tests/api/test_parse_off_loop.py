@@ -25,9 +25,7 @@ def _body(patterns: int, variant: str) -> bytes:
         "patternProperties": {f"^{variant}{i}x[0-9]*$": {"type": "integer"} for i in range(patterns)},
     }
     tool = {"type": "function", "function": {"name": "f", "parameters": schema}}
-    return orjson.dumps(
-        {"model": "llama-4-scout", "messages": [{"role": "user", "content": "hi"}], "tools": [tool]}
-    )
+    return orjson.dumps({"model": "llama-4-scout", "messages": [{"role": "user", "content": "hi"}], "tools": [tool]})
 
 
 def test_only_a_large_body_leaves_the_calling_thread(monkeypatch: Any) -> None:

@@ -80,8 +80,7 @@ def test_from_sign_in_to_csv_download_in_chromium(gateway: Gateway) -> None:
         # The session is HttpOnly: no script on the page can read it.
         assert page.run("document.cookie") == ""
         csv_text = page.run(
-            "fetch(document.querySelector('#csv').href)"
-            ".then(r => r.status === 200 ? r.text() : 'status ' + r.status)"
+            "fetch(document.querySelector('#csv').href).then(r => r.status === 200 ? r.text() : 'status ' + r.status)"
         )
         lines = list(csv.DictReader(io.StringIO(csv_text)))
         assert {line["team"] for line in lines} == {"search"}
@@ -141,9 +140,7 @@ def test_forged_and_expired_sessions_are_refused(gateway: Gateway) -> None:
 def test_sign_out_needs_the_session_s_form_token_and_sign_in_its_own_origin(gateway: Gateway) -> None:
     key, _ = gateway.new_key(scopes="spend:read", team="search")
     cookies = gateway.sign_in(key).cookies
-    forged = httpx.post(
-        gateway.url + "/reports/spend/sign-out", data={"csrf": "guess"}, cookies=cookies, timeout=20
-    )
+    forged = httpx.post(gateway.url + "/reports/spend/sign-out", data={"csrf": "guess"}, cookies=cookies, timeout=20)
     assert forged.status_code == 403
     assert httpx.get(gateway.url + PAGE, cookies=cookies, timeout=20).status_code == 200
     cross = gateway.sign_in(key, origin="http://evil.example")

@@ -166,7 +166,6 @@ def test_failure_kinds_are_counted_per_deployment(gateway: SimulatedGateway) -> 
     assert 'provider="deepinfra"' in line and 'kind="schema_violation"' in line
 
 
-
 def test_a_pool_reask_carries_its_constraint_on_the_wire(gateway: SimulatedGateway) -> None:
     """One function failed: the re-ask to vLLM carries `response_format` json_schema over that
     function's call, as the replica received it (several: see tests/providers/test_vllm.py)."""

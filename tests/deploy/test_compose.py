@@ -27,8 +27,10 @@ from tests.deploy.conftest import (
 )
 
 GATEWAYS = ("gateway-1", "gateway-2")
-VLLM = {"vllm-scout": "meta-llama/Llama-4-Scout-17B-16E-Instruct",
-        "vllm-maverick": "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8"}
+VLLM = {
+    "vllm-scout": "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+    "vllm-maverick": "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8",
+}
 CORE = {"lb", "postgres", "redis", "otel-collector", "prometheus", "grafana", *GATEWAYS}
 
 
@@ -213,7 +215,12 @@ def test_docker_compose_config_accepts_it(profile: str | None) -> None:
     # Without any .env the file is still accepted (unset variables become empty, with a warning).
     bare = subprocess.run(
         ["docker-compose", "-f", "compose.yaml", "config", "-q"],
-        cwd=ROOT, env=_compose_env(), capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        env=_compose_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert bare.returncode == 0, bare.stderr
 

@@ -59,8 +59,10 @@ def test_every_document_has_required_fields(path: Path) -> None:
 def test_vllm_deployments() -> None:
     deployments = by_kind("Deployment")
     services = by_kind("Service")
-    for name, model in (("vllm-scout", "meta-llama/Llama-4-Scout-17B-16E-Instruct"),
-                        ("vllm-maverick", "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8")):
+    for name, model in (
+        ("vllm-scout", "meta-llama/Llama-4-Scout-17B-16E-Instruct"),
+        ("vllm-maverick", "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8"),
+    ):
         deployment = deployments[name]
         template = deployment["spec"]["template"]
         annotations = template["metadata"]["annotations"]

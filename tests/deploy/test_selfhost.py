@@ -49,8 +49,10 @@ def test_launch_flags(model: str, tmp_path: Path) -> None:
     assert "--no-enable-prefix-caching" not in args
     assert args["--limit-mm-per-prompt"] == '{"image": 5}'
     assert "--api-key" not in args, "the key comes from VLLM_API_KEY, never the command line"
-    expected = {"scout": ("meta-llama/Llama-4-Scout-17B-16E-Instruct", "1000000"),
-                "maverick": ("meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8", "430000")}[model]
+    expected = {
+        "scout": ("meta-llama/Llama-4-Scout-17B-16E-Instruct", "1000000"),
+        "maverick": ("meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8", "430000"),
+    }[model]
     assert (args["model"], args["--max-model-len"]) == expected
 
 

@@ -40,9 +40,7 @@ OPEN = {"/healthz", "/readyz", "/metrics"}
 #: The spend and status pages' sign-in and sign-out take a key (or a session) in a form, not a
 #: bearer header: their refusals are tested in tests/api/test_spend_sign_in.py and
 #: tests/api/test_status_page.py.
-SIGN_IN_FORMS = frozenset(
-    {"/reports/spend/sign-in", "/reports/spend/sign-out", "/status/sign-in", "/status/sign-out"}
-)
+SIGN_IN_FORMS = frozenset({"/reports/spend/sign-in", "/reports/spend/sign-out", "/status/sign-in", "/status/sign-out"})
 
 
 def _protected() -> list[tuple[str, str, str]]:

@@ -64,9 +64,7 @@ def test_no_team_has_one_label_everywhere(env: dict[str, str]) -> None:
     assert NO_VALUE in table
 
 
-def test_the_pool_fixed_cost_is_the_period_s_own_rounded_and_per_team(
-    env: dict[str, str], tmp_path: Path
-) -> None:
+def test_the_pool_fixed_cost_is_the_period_s_own_rounded_and_per_team(env: dict[str, str], tmp_path: Path) -> None:
     config = tmp_path / "corral.yaml"
     config.write_text(yaml.safe_dump({"providers": {"vllm": {"vllm": {"gpus": 8, "gpu_hour_usd": "2.4123"}}}}))
     args = ["report", "spend", "--from", "2026-11-01", "--to", "2026-11-30", "--config", str(config)]
